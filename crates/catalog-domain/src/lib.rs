@@ -1,0 +1,25 @@
+//! Catalog's domain: the product model, the query language (filters, sort,
+//! pages, cursors, projections), their validation, the storage port and the
+//! catalog service that orchestrates it.
+//!
+//! Nothing here knows about HTTP, SQL or Redis. Adapters implement the ports in
+//! [`ports`]; the HTTP edge parses raw parameters with [`query::ListParams`]
+//! and calls [`service::CatalogService`].
+
+pub mod cursor;
+pub mod error;
+pub mod ports;
+pub mod product;
+pub mod query;
+pub mod service;
+pub mod stats;
+
+pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
+pub use ports::{ProductReader, ProductStore, ProductWriter};
+pub use product::{NewProduct, Price, Product, ProductId, Rating, Sku};
+pub use query::{
+    CountMode, Field, FieldSet, ListParams, ListQuery, ProductFilter, SearchQuery, SortField,
+    SortKey, SortValue, Start,
+};
+pub use service::{CatalogService, ListPage};
+pub use stats::{NameCount, PriceStats, Stats, StatsRow};

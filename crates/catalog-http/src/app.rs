@@ -1,0 +1,145 @@
+//! `build_app`: the one application factory used by `main` and every test.
+
+use actix_cors::Cors;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::docs::ApiDoc;
+use crate::error::ApiError;
+use crate::handlers;
+use crate::middleware::{PROCESS_TIME, REQUEST_ID, SERVER_TIMING, observe};
+use crate::state::{AppState, CorsOrigins};
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn cors(origins: &CorsOrigins) -> Cors {
+    let all = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+    ];
+    let base = match origins {
+        CorsOrigins::DefaultReadOnly => Cors::default()
+            .allow_any_origin()
+            .allowed_methods([Method::GET, Method::HEAD]),
+        CorsOrigins::Any => Cors::default().allow_any_origin().allowed_methods(all),
+        CorsOrigins::List(list) => list
+            .iter()
+            .fold(Cors::default(), |c, o| c.allowed_origin(o))
+            .allowed_methods(all),
+    };
+    base.allowed_headers([
+        header::AUTHORIZATION,
+        header::CONTENT_TYPE,
+        header::IF_MATCH,
+        header::IF_NONE_MATCH,
+        header::ACCEPT,
+        header::HeaderName::from_static("idempotency-key"),
+        REQUEST_ID,
+    ])
+    .expose_headers([
+        header::ETAG,
+        header::LOCATION,
+        header::HeaderName::from_static("x-cache"),
+        PROCESS_TIME,
+        SERVER_TIMING,
+        REQUEST_ID,
+    ])
+    // A disallowed origin still gets its answer, just without CORS
+    // headers: the browser enforces the policy, and non-browser clients are
+    // unaffected.
+    .block_on_origin_mismatch(false)
+    .max_age(3600)
+}
+
+fn method_not_allowed(
+    allow: &'static str,
+) -> impl Fn() -> std::future::Ready<Result<HttpResponse, ApiError>> + Clone {
+    move || std::future::ready(Err(ApiError::MethodNotAllowed { allow }))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("no route for {}", req.path())))
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}
+
+fn read_only(
+    path: &str,
+    handler: impl actix_web::Handler<
+        (HttpRequest, web::Data<AppState>),
+        Output = Result<HttpResponse, ApiError>,
+    >,
+) -> actix_web::Resource {
+    web::resource(path)
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+        .default_service(web::to(method_not_allowed("GET, HEAD")))
+}
+
+/// Registers every route; shared by [`build_app`] and anyone embedding the
+/// API in a larger actix application.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(read_only("/api/v1/products", handlers::list_products))
+        .service(read_only("/api/v1/products/stats", handlers::product_stats))
+        .service(read_only(
+            "/api/v1/products/categories",
+            handlers::list_categories,
+        ))
+        .service(read_only("/api/v1/products/brands", handlers::list_brands))
+        .service(
+            web::resource("/api/v1/products/{id}")
+                .route(web::get().to(handlers::get_product))
+                .route(web::head().to(handlers::get_product))
+                .default_service(web::to(method_not_allowed("GET, HEAD"))),
+        )
+        .service(
+            web::resource("/health")
+                .route(web::get().to(handlers::health))
+                .route(web::head().to(handlers::health))
+                .default_service(web::to(method_not_allowed("GET, HEAD"))),
+        )
+        .service(web::resource("/docs").route(web::get().to(docs_redirect)))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()));
+}
+
+/// The whole application: routes, middleware and shared state.
+pub fn build_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let cors = cors(&state.config.cors);
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(MAX_BODY_BYTES)
+                .error_handler(|err, _| crate::json::json_error(err).into()),
+        )
+        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .configure(configure)
+        .default_service(web::to(not_found))
+        .wrap(Compress::default())
+        .wrap(cors)
+        .wrap(from_fn(observe))
+}

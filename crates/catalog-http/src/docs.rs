@@ -1,0 +1,216 @@
+//! OpenAPI schemas of the HTTP bodies and the document itself. The schema
+//! structs describe what the handlers serialize; a test checks they agree.
+
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::error::{Problem, ProblemField};
+
+/// A product.
+#[derive(ToSchema)]
+#[schema(as = Product, example = json!({
+    "id": 42, "sku": "ELEC-000042", "name": "Wireless Headphones Pro",
+    "description": "Over-ear, noise cancelling.", "category": "Electronics",
+    "brand": "Acme", "price": 199.99, "stock_quantity": 12, "rating": 4.5,
+    "is_active": true, "created_at": "2026-01-01T12:00:00Z", "updated_at": "2026-01-02T08:30:00Z"
+}))]
+#[allow(dead_code)]
+pub struct ProductDoc {
+    /// Assigned by the server, > 0, never reused.
+    #[schema(minimum = 1)]
+    pub id: i64,
+    /// Unique, 3–32 chars of A-Z 0-9 -, stored upper-case.
+    #[schema(pattern = "^[A-Z0-9-]{3,32}$", min_length = 3, max_length = 32)]
+    pub sku: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    #[schema(max_length = 5000)]
+    pub description: String,
+    #[schema(min_length = 1, max_length = 100)]
+    pub category: String,
+    #[schema(min_length = 1, max_length = 100)]
+    pub brand: String,
+    /// 0–1,000,000, at most 2 decimals; exact in storage.
+    #[schema(minimum = 0, maximum = 1000000, multiple_of = 0.01)]
+    pub price: f64,
+    #[schema(minimum = 0)]
+    pub stock_quantity: i64,
+    /// 0.0–5.0, at most 1 decimal.
+    #[schema(minimum = 0, maximum = 5, multiple_of = 0.1)]
+    pub rating: f64,
+    pub is_active: bool,
+    /// RFC 3339, UTC, set by the server.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// RFC 3339, UTC, set by the server on every change.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A page of products.
+#[derive(ToSchema)]
+#[schema(as = ProductList)]
+#[allow(dead_code)]
+pub struct ProductListDoc {
+    /// The page's products (projected when `fields` is given).
+    pub items: Vec<ProductDoc>,
+    /// Matching products in all; null with `count=none`.
+    pub total: Option<u64>,
+    pub limit: u32,
+    pub offset: u64,
+    /// Opaque token for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Parameters of the product list.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListParamsDoc {
+    /// Page size, 1–100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    pub limit: Option<u32>,
+    /// Rows to skip, ≥ 0. Not combinable with `cursor`.
+    #[param(minimum = 0, default = 0)]
+    pub offset: Option<u64>,
+    /// Opaque token from a previous `next_cursor`: continues that listing
+    /// (its filters and sort) by keyset, without an OFFSET scan.
+    pub cursor: Option<String>,
+    /// Comma list of fields from id, sku, name, category, brand, price,
+    /// stock_quantity, rating, created_at, updated_at; `-` prefix for
+    /// descending. Default `id` (relevance when `search` is given); `id`
+    /// ascending is always the final tie-breaker.
+    #[param(example = "-price,name")]
+    pub sort: Option<String>,
+    /// Comma list of product fields to return (id is always included).
+    #[param(example = "name,price")]
+    pub fields: Option<String>,
+    /// `exact` (default) or `none` (then `total` is null).
+    #[param(pattern = "^(exact|none)$")]
+    pub count: Option<String>,
+}
+
+/// Filters shared by the list and stats.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FilterParamsDoc {
+    /// Exact, case-sensitive match; repeat for any of several.
+    pub category: Option<Vec<String>>,
+    /// Exact match; repeat for any of several.
+    pub brand: Option<Vec<String>>,
+    /// Inclusive lower price bound.
+    #[param(minimum = 0, maximum = 1000000)]
+    pub min_price: Option<f64>,
+    /// Inclusive upper price bound.
+    #[param(minimum = 0, maximum = 1000000)]
+    pub max_price: Option<f64>,
+    /// Minimum rating, 0–5.
+    #[param(minimum = 0, maximum = 5)]
+    pub min_rating: Option<f64>,
+    /// `true`: stock_quantity > 0; `false`: stock_quantity = 0.
+    pub in_stock: Option<bool>,
+    pub is_active: Option<bool>,
+    /// 1–200 chars; case-insensitive words, all of which must match name,
+    /// description or sku. Results by relevance unless `sort` is given.
+    #[param(min_length = 1, max_length = 200)]
+    pub search: Option<String>,
+}
+
+/// Aggregates over the matching products.
+#[derive(ToSchema)]
+#[schema(as = Stats, example = json!({
+    "total_products": 100000, "active_products": 90012, "in_stock_products": 95001,
+    "total_stock": 25000000, "price": {"min": 1.99, "max": 4999.0, "avg": 312.45},
+    "average_rating": 3.9, "categories": 15, "brands": 20
+}))]
+#[allow(dead_code)]
+pub struct StatsDoc {
+    pub total_products: u64,
+    pub active_products: u64,
+    pub in_stock_products: u64,
+    pub total_stock: i64,
+    pub price: PriceStatsDoc,
+    /// Null when nothing matches; rounded to 2 decimals.
+    pub average_rating: Option<f64>,
+    /// Distinct categories among the matches.
+    pub categories: u64,
+    /// Distinct brands among the matches.
+    pub brands: u64,
+}
+
+/// Price aggregates; null when nothing matches.
+#[derive(ToSchema)]
+#[schema(as = PriceStats)]
+#[allow(dead_code)]
+pub struct PriceStatsDoc {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Rounded to 2 decimals.
+    pub avg: Option<f64>,
+}
+
+/// A distinct value with its product count.
+#[derive(ToSchema)]
+#[schema(as = NameCount)]
+#[allow(dead_code)]
+pub struct NameCountDoc {
+    pub name: String,
+    pub product_count: u64,
+}
+
+/// Every distinct value, sorted by name (code-point order).
+#[derive(ToSchema)]
+#[schema(as = NameCountList)]
+#[allow(dead_code)]
+pub struct NameCountListDoc {
+    pub items: Vec<NameCountDoc>,
+}
+
+/// Service health.
+#[derive(ToSchema)]
+#[schema(as = Health, example = json!({"status": "ok", "checks": {"database": "up", "cache": "memory"}}))]
+#[allow(dead_code)]
+pub struct HealthDoc {
+    /// `ok`, `degraded` (cache down) or `unavailable` (database down, 503).
+    pub status: String,
+    pub checks: HealthChecksDoc,
+}
+
+#[derive(ToSchema)]
+#[schema(as = HealthChecks)]
+#[allow(dead_code)]
+pub struct HealthChecksDoc {
+    /// `up` or `down`.
+    pub database: String,
+    /// `up`, `down` (Redis unreachable) or `memory` (in-process cache).
+    pub cache: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Catalog API",
+        version = "1.0.0",
+        description = "Browse, filter, search and edit a product catalog. Errors are RFC 9457 problem+json; cacheable GETs carry a strong ETag and honour If-None-Match."
+    ),
+    paths(
+        crate::handlers::list_products,
+        crate::handlers::get_product,
+        crate::handlers::product_stats,
+        crate::handlers::list_categories,
+        crate::handlers::list_brands,
+        crate::handlers::health,
+    ),
+    components(schemas(
+        ProductDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
+        HealthDoc, HealthChecksDoc, Problem, ProblemField
+    )),
+    tags(
+        (name = "products", description = "Product reads"),
+        (name = "operations", description = "Health and documentation"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document, pretty-printed (what docs/openapi.json holds).
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}

@@ -1,0 +1,188 @@
+//! The one error type of the HTTP edge and its one mapping to RFC 9457
+//! problem+json. Handlers return `Result<_, ApiError>` and never pick status
+//! codes for domain errors themselves.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use catalog_domain::error::error_chain;
+use catalog_domain::{CatalogError, FieldError, StorageError, ValidationErrors};
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A stable URI identifying the problem kind (`urn:catalog:problem:<code>`).
+    #[serde(rename = "type")]
+    #[schema(example = "urn:catalog:problem:validation-error")]
+    pub kind: String,
+    #[schema(example = "Validation failed")]
+    pub title: String,
+    #[schema(example = 422)]
+    pub status: u16,
+    #[schema(example = "limit: must be between 1 and 100")]
+    pub detail: String,
+    /// Present on validation errors: every offending parameter or field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<ProblemField>>,
+}
+
+/// One offending input.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    /// The parameter or body field, named as in the contract.
+    #[schema(example = "limit")]
+    pub field: String,
+    #[schema(example = "must be between 1 and 100")]
+    pub message: String,
+}
+
+impl From<&FieldError> for ProblemField {
+    fn from(e: &FieldError) -> Self {
+        Self {
+            field: e.field.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Validation(ValidationErrors),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("a product with this sku already exists")]
+    Conflict,
+    #[error("service unavailable")]
+    Unavailable(#[source] StorageError),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(e: ValidationErrors) -> Self {
+        ApiError::Validation(e)
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match e {
+            CatalogError::Validation(v) => ApiError::Validation(v),
+            CatalogError::NotFound => ApiError::NotFound("product not found".into()),
+            CatalogError::DuplicateSku => ApiError::Conflict,
+            CatalogError::Storage(s @ StorageError::Unavailable { .. }) => ApiError::Unavailable(s),
+            CatalogError::Storage(s) => ApiError::Internal(Box::new(s)),
+        }
+    }
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation-error",
+            ApiError::BadRequest(_) => "bad-request",
+            ApiError::NotFound(_) => "not-found",
+            ApiError::MethodNotAllowed { .. } => "method-not-allowed",
+            ApiError::PayloadTooLarge => "payload-too-large",
+            ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
+            ApiError::Conflict => "conflict",
+            ApiError::Unavailable(_) => "service-unavailable",
+            ApiError::Internal(_) => "internal-error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "Validation failed",
+            ApiError::BadRequest(_) => "Bad request",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::MethodNotAllowed { .. } => "Method not allowed",
+            ApiError::PayloadTooLarge => "Payload too large",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::Conflict => "Conflict",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal server error",
+        }
+    }
+
+    /// The client-facing detail. 5xx details are fixed strings: internals
+    /// (SQL, connection strings, stacks) only ever reach the log.
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Validation(v) => v.to_string(),
+            ApiError::Unavailable(_) => {
+                "the database is temporarily unavailable; retry shortly".into()
+            }
+            ApiError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
+            ApiError::MethodNotAllowed { allow } => format!("allowed methods: {allow}"),
+            ApiError::PayloadTooLarge => "request bodies are limited to 64 KiB".into(),
+            other => other.to_string(),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            kind: format!("urn:catalog:problem:{}", self.code()),
+            title: self.title().into(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            errors: match self {
+                ApiError::Validation(v) => {
+                    Some(v.errors().iter().map(ProblemField::from).collect())
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Unavailable(e) => {
+                tracing::error!(error = %error_chain(e), "request failed: storage unavailable")
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = %error_chain(e.as_ref()), "request failed")
+            }
+            _ => {}
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if let ApiError::MethodNotAllowed { allow } = self {
+            res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if let ApiError::Unavailable(_) = self {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        res.body(body)
+    }
+}

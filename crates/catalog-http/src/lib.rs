@@ -1,0 +1,18 @@
+//! The HTTP edge of Catalog: actix-web handlers that parse requests into
+//! domain queries, call the catalog service and map results to JSON or RFC
+//! 9457 problem documents; OpenAPI (utoipa) and Swagger UI at `/docs`.
+
+mod app;
+mod conditional;
+pub mod docs;
+mod error;
+mod handlers;
+mod json;
+mod middleware;
+mod state;
+
+pub use app::{MAX_BODY_BYTES, build_app, configure};
+pub use conditional::{CacheStatus, etag_for};
+pub use docs::{ApiDoc, openapi_json};
+pub use error::{ApiError, PROBLEM_JSON, Problem};
+pub use state::{AppState, CorsOrigins, HttpConfig};

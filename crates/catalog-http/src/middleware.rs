@@ -1,0 +1,67 @@
+//! Cross-cutting response headers: request ids, server timing, and a
+//! structured log line per request.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use tracing::Instrument;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
+pub const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// A client-supplied request id is kept when it is short and printable, so
+/// a request can be followed across a load balancer; otherwise one is made.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Adds `X-Request-Id`, `X-Process-Time` and `Server-Timing` to every
+/// response (errors included) and logs it.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let start = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().to_string();
+    let path = req.path().to_string();
+    let span = tracing::info_span!("request", request_id = %id, %method, %path);
+    // Handlers' errors arrive here as responses already; an `Err` can only
+    // come from the framework itself and is passed on untouched (the
+    // request cannot be cloned before routing to rebuild a response).
+    let mut res = next
+        .call(req)
+        .instrument(span.clone())
+        .await?
+        .map_into_boxed_body();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let timing = format!("{ms:.3}");
+    let headers = res.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&timing) {
+        headers.insert(PROCESS_TIME, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={timing}")) {
+        headers.insert(SERVER_TIMING, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        headers.insert(REQUEST_ID, v);
+    }
+    let status = res.status().as_u16();
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, duration_ms = ms, "request served");
+        } else {
+            tracing::info!(status, duration_ms = ms, "request served");
+        }
+    });
+    Ok(res)
+}

@@ -1,0 +1,168 @@
+//! In-memory storage adapter: the reference implementation of the storage
+//! ports, used by HTTP tests and run through the same contract suite as the
+//! SQL adapters. Filtering, ordering and relevance come straight from the
+//! domain's reference semantics.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use catalog_domain::ports::PageSpec;
+use catalog_domain::product::now;
+use catalog_domain::query::{compare_keys, sort_values};
+use catalog_domain::{
+    NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
+    StatsRow, StorageError,
+};
+use tokio::sync::RwLock;
+
+/// Products held in a map, ids handed out from a counter that never goes
+/// back (deleted ids are never reused).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    products: RwLock<BTreeMap<i64, Product>>,
+    last_id: AtomicU64,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn next_id(&self) -> Result<ProductId, StorageError> {
+        let id = self.last_id.fetch_add(1, Ordering::SeqCst) + 1;
+        let id = i64::try_from(id).map_err(|e| StorageError::internal("id space exhausted", e))?;
+        ProductId::new(id).map_err(|e| StorageError::internal("invalid id", e))
+    }
+}
+
+fn matching<'a>(
+    products: &'a BTreeMap<i64, Product>,
+    filter: &'a ProductFilter,
+) -> impl Iterator<Item = &'a Product> + 'a {
+    products.values().filter(move |p| filter.matches(p))
+}
+
+fn name_counts<'a>(names: impl Iterator<Item = &'a str>) -> Vec<NameCount> {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for n in names {
+        *counts.entry(n).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(name, product_count)| NameCount {
+            name: name.to_string(),
+            product_count,
+        })
+        .collect()
+}
+
+#[async_trait]
+impl ProductReader for MemoryStore {
+    async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError> {
+        let products = self.products.read().await;
+        let search = page.filter.search.as_ref();
+        let mut rows: Vec<(Vec<_>, &Product)> = matching(&products, page.filter)
+            .map(|p| (sort_values(page.sort, p, search), p))
+            .filter(|(key, _)| {
+                page.after
+                    .is_none_or(|after| compare_keys(page.sort, key, after).is_gt())
+            })
+            .collect();
+        rows.sort_by(|a, b| compare_keys(page.sort, &a.0, &b.0));
+        Ok(rows
+            .into_iter()
+            .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
+            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+            .map(|(_, p)| p.clone())
+            .collect())
+    }
+
+    async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError> {
+        let products = self.products.read().await;
+        Ok(matching(&products, filter).count() as u64)
+    }
+
+    async fn get(&self, id: ProductId) -> Result<Option<Product>, StorageError> {
+        Ok(self.products.read().await.get(&id.get()).cloned())
+    }
+
+    async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {
+        let products = self.products.read().await;
+        let mut row = StatsRow::default();
+        let mut categories = BTreeSet::new();
+        let mut brands = BTreeSet::new();
+        for p in matching(&products, filter) {
+            row.total_products += 1;
+            row.active_products += u64::from(p.is_active);
+            row.in_stock_products += u64::from(p.stock_quantity > 0);
+            row.total_stock += p.stock_quantity;
+            let cents = p.price.cents();
+            row.min_price_cents = Some(row.min_price_cents.map_or(cents, |m| m.min(cents)));
+            row.max_price_cents = Some(row.max_price_cents.map_or(cents, |m| m.max(cents)));
+            row.sum_price_cents += cents;
+            row.sum_rating_tenths += i64::from(p.rating.tenths());
+            categories.insert(p.category.as_str());
+            brands.insert(p.brand.as_str());
+        }
+        row.categories = categories.len() as u64;
+        row.brands = brands.len() as u64;
+        Ok(row)
+    }
+
+    async fn categories(&self) -> Result<Vec<NameCount>, StorageError> {
+        let products = self.products.read().await;
+        Ok(name_counts(products.values().map(|p| p.category.as_str())))
+    }
+
+    async fn brands(&self) -> Result<Vec<NameCount>, StorageError> {
+        let products = self.products.read().await;
+        Ok(name_counts(products.values().map(|p| p.brand.as_str())))
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ProductWriter for MemoryStore {
+    async fn insert_batch(&self, batch: &[NewProduct]) -> Result<u64, StorageError> {
+        let mut products = self.products.write().await;
+        let mut taken: BTreeSet<String> = products
+            .values()
+            .map(|p| p.sku.as_str().to_string())
+            .collect();
+        let mut inserted = 0;
+        for new in batch {
+            if !taken.insert(new.sku.as_str().to_string()) {
+                continue;
+            }
+            let id = self.next_id()?;
+            let ts = now();
+            products.insert(
+                id.get(),
+                Product {
+                    id,
+                    sku: new.sku.clone(),
+                    name: new.name.clone(),
+                    description: new.description.clone(),
+                    category: new.category.clone(),
+                    brand: new.brand.clone(),
+                    price: new.price,
+                    stock_quantity: new.stock_quantity,
+                    rating: new.rating,
+                    is_active: new.is_active,
+                    created_at: ts,
+                    updated_at: ts,
+                },
+            );
+            inserted += 1;
+        }
+        Ok(inserted)
+    }
+
+    async fn count_all(&self) -> Result<u64, StorageError> {
+        Ok(self.products.read().await.len() as u64)
+    }
+}

@@ -1,0 +1,31 @@
+//! The SeaORM entity of the products table. Storage rows, never API bodies:
+//! rows are converted into domain products at the adapter boundary.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "products")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub brand: String,
+    pub price_cents: i64,
+    pub stock_quantity: i64,
+    pub rating_tenths: i16,
+    pub is_active: bool,
+    pub version: i64,
+    pub name_folded: String,
+    pub search_folded: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

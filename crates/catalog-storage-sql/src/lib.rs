@@ -1,0 +1,17 @@
+//! SeaORM storage adapter: one implementation of the storage ports for
+//! PostgreSQL and SQLite, the backend chosen by the URL scheme.
+//!
+//! Both backends store the same schema (one migration set), money as integer
+//! cents, ratings as tenths and text compared by code point, so the two
+//! answer every query identically; the contract suite checks that they do.
+
+mod entity;
+mod error;
+mod query;
+mod store;
+
+pub use store::{Backend, PoolConfig, SqlStore};
+
+#[cfg(feature = "testing")]
+#[allow(clippy::expect_used, clippy::panic)]
+pub mod testing;

@@ -1,0 +1,216 @@
+//! Configuration from the environment (the contract's variables), validated
+//! once at start-up with a message naming the offending variable.
+
+use std::net::SocketAddr;
+
+use catalog_http::CorsOrigins;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+/// Everything the binary reads from the environment.
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub addr: SocketAddr,
+    /// `None` when unset or empty: writes are refused.
+    pub jwt_secret: Option<String>,
+    pub seed_count: u64,
+    pub cors: CorsOrigins,
+    /// Signs pagination cursors; shared by every instance of a deployment.
+    pub cursor_secret: Vec<u8>,
+    pub db_max_connections: Option<u32>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets and credentials in URLs stay out of logs.
+        f.debug_struct("Config")
+            .field("database", &redact(&self.database_url))
+            .field("redis", &self.redis_url.as_deref().map(redact))
+            .field("addr", &self.addr)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
+            .field("seed_count", &self.seed_count)
+            .field("cors", &self.cors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `scheme://user:pass@host/db` → `scheme://host/db`.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}{}", &url[..s + 3], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://catalog.db?mode=rwc";
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_SEED_COUNT: u64 = 100_000;
+
+/// Used when neither `CATALOG_CURSOR_SECRET` nor `CATALOG_JWT_SECRET` is set:
+/// cursors are still integrity-checked against corruption, and a forged
+/// cursor can only ask for data any client may list anyway.
+const FALLBACK_CURSOR_SECRET: &[u8] = b"catalog-default-cursor-key-v1";
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads from any lookup (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let non_empty = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let database_url = non_empty("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if catalog_storage_sql::Backend::from_url(&database_url).is_none() {
+            return Err(err(
+                "DATABASE_URL",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
+        }
+        let redis_url = non_empty("REDIS_URL");
+        if let Some(r) = &redis_url
+            && !(r.starts_with("redis://") || r.starts_with("rediss://"))
+        {
+            return Err(err("REDIS_URL", "must start with redis:// or rediss://"));
+        }
+        let addr_raw = non_empty("CATALOG_ADDR").unwrap_or_else(|| DEFAULT_ADDR.into());
+        let addr = addr_raw.parse().map_err(|_| {
+            err(
+                "CATALOG_ADDR",
+                format!("'{addr_raw}' is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let seed_count = match non_empty("CATALOG_SEED_COUNT") {
+            None => DEFAULT_SEED_COUNT,
+            Some(v) => v
+                .parse()
+                .map_err(|_| err("CATALOG_SEED_COUNT", "must be a non-negative integer"))?,
+        };
+        let jwt_secret = non_empty("CATALOG_JWT_SECRET");
+        let cors = CorsOrigins::parse(get("CATALOG_CORS_ORIGINS").as_deref());
+        if let CorsOrigins::List(list) = &cors {
+            for o in list {
+                let ok = (o.starts_with("http://") || o.starts_with("https://"))
+                    && !o.contains(char::is_whitespace);
+                if !ok {
+                    return Err(err(
+                        "CATALOG_CORS_ORIGINS",
+                        format!("'{o}' is not an origin like https://shop.example.com"),
+                    ));
+                }
+            }
+        }
+        let cursor_secret = non_empty("CATALOG_CURSOR_SECRET")
+            .or_else(|| jwt_secret.as_ref().map(|s| format!("cursor:{s}")))
+            .map(String::into_bytes)
+            .unwrap_or_else(|| FALLBACK_CURSOR_SECRET.to_vec());
+        let db_max_connections = match non_empty("CATALOG_DB_MAX_CONNECTIONS") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        err("CATALOG_DB_MAX_CONNECTIONS", "must be an integer 1-1000")
+                    })?,
+            ),
+        };
+        Ok(Self {
+            database_url,
+            redis_url,
+            addr,
+            jwt_secret,
+            seed_count,
+            cors,
+            cursor_secret,
+            db_max_connections,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.addr.to_string(), DEFAULT_ADDR);
+        assert_eq!(c.seed_count, 100_000);
+        assert!(c.jwt_secret.is_none());
+        assert!(c.redis_url.is_none());
+        assert_eq!(c.cors, CorsOrigins::DefaultReadOnly);
+    }
+
+    #[test]
+    fn empty_secret_means_unset() {
+        assert!(
+            cfg(&[("CATALOG_JWT_SECRET", "  ")])
+                .unwrap()
+                .jwt_secret
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert_eq!(
+            cfg(&[("DATABASE_URL", "mysql://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            cfg(&[("CATALOG_ADDR", "nope")]).unwrap_err().var,
+            "CATALOG_ADDR"
+        );
+        assert_eq!(
+            cfg(&[("CATALOG_SEED_COUNT", "-5")]).unwrap_err().var,
+            "CATALOG_SEED_COUNT"
+        );
+        assert_eq!(
+            cfg(&[("REDIS_URL", "http://x")]).unwrap_err().var,
+            "REDIS_URL"
+        );
+        assert_eq!(
+            cfg(&[("CATALOG_CORS_ORIGINS", "shop.example")])
+                .unwrap_err()
+                .var,
+            "CATALOG_CORS_ORIGINS"
+        );
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            redact("postgres://u:secret@db:5432/c"),
+            "postgres://db:5432/c"
+        );
+        assert_eq!(redact("sqlite://catalog.db"), "sqlite://catalog.db");
+    }
+}

@@ -1,0 +1,195 @@
+//! `catalog`: the product catalog service.
+//!
+//! Reads configuration from the environment, picks the storage adapter by
+//! the `DATABASE_URL` scheme, and runs one of the subcommands: `serve` (the
+//! default), `migrate`, `seed` or `openapi`.
+
+mod config;
+mod seed;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use catalog_domain::CatalogService;
+use catalog_domain::cursor::CursorKey;
+use catalog_domain::error::error_chain;
+use catalog_http::{AppState, HttpConfig, build_app};
+use catalog_storage_sql::{PoolConfig, SqlStore};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, redact};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "catalog",
+    version,
+    about = "Product catalog service: browse, filter, search and edit products over REST"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate, seed an empty database (CATALOG_SEED_COUNT), and serve the API (default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Bring the products table up to at least --count products, then exit.
+    Seed {
+        /// Target number of products.
+        #[arg(long, default_value_t = config::DEFAULT_SEED_COUNT)]
+        count: u64,
+        /// Seed of the generator: the same seed yields the same catalog.
+        #[arg(long, default_value_t = 42)]
+        rng_seed: u64,
+    },
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AppError {
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Storage(#[from] catalog_domain::StorageError),
+    #[error("server: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("CATALOG_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open_store(cfg: &Config) -> Result<SqlStore, AppError> {
+    let backend = catalog_storage_sql::Backend::from_url(&cfg.database_url)
+        .unwrap_or(catalog_storage_sql::Backend::Sqlite);
+    let mut pool = PoolConfig::for_backend(backend);
+    if let Some(n) = cfg.db_max_connections {
+        pool.max_connections = n;
+        pool.min_connections = pool.min_connections.min(n);
+    }
+    // A database that is still starting (containers start together) gets a
+    // few seconds before we give up.
+    let mut delay = std::time::Duration::from_millis(250);
+    let mut attempt = 1;
+    loop {
+        match SqlStore::connect_with(&cfg.database_url, pool.clone()).await {
+            Ok(store) => return Ok(store),
+            Err(e @ catalog_domain::StorageError::Unavailable { .. }) if attempt < 8 => {
+                tracing::warn!(attempt, error = %error_chain(&e), "database not reachable yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+async fn run_seed(store: &SqlStore, count: u64, rng_seed: u64) -> Result<(), AppError> {
+    let report = seed::seed(store, count, rng_seed).await?;
+    if report.inserted > 0 {
+        store.analyze().await?;
+    }
+    let secs = report.elapsed.as_secs_f64();
+    tracing::info!(
+        before = report.before,
+        inserted = report.inserted,
+        seconds = format!("{secs:.2}"),
+        rows_per_second = if secs > 0.0 {
+            (report.inserted as f64 / secs) as u64
+        } else {
+            0
+        },
+        "seeding done"
+    );
+    Ok(())
+}
+
+async fn serve(cfg: Config) -> Result<(), AppError> {
+    let store = open_store(&cfg).await?;
+    store.migrate().await?;
+    if cfg.seed_count > 0 && catalog_domain::ProductWriter::count_all(&store).await? == 0 {
+        tracing::info!(
+            count = cfg.seed_count,
+            "empty database: seeding (CATALOG_SEED_COUNT=0 disables)"
+        );
+        run_seed(&store, cfg.seed_count, 42).await?;
+    }
+    if cfg.redis_url.is_some() {
+        tracing::warn!("REDIS_URL is set but this build serves without a shared cache");
+    }
+    if cfg.jwt_secret.is_none() {
+        tracing::info!("CATALOG_JWT_SECRET is unset: writes are refused");
+    }
+    let service = CatalogService::new(Arc::new(store), CursorKey::new(&cfg.cursor_secret));
+    let state = AppState {
+        service,
+        config: HttpConfig {
+            cors: cfg.cors.clone(),
+        },
+    };
+    let server = actix_web::HttpServer::new(move || build_app(state.clone()))
+        .bind(cfg.addr)?
+        // In-flight requests get this long to finish on SIGTERM/SIGINT.
+        .shutdown_timeout(30);
+    for addr in server.addrs() {
+        tracing::info!("Catalog listening on http://{addr} (API docs: http://{addr}/docs/)");
+        eprintln!("Catalog is serving on http://{addr} - API docs at http://{addr}/docs/");
+    }
+    server.run().await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<(), AppError> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Openapi = command {
+        println!("{}", catalog_http::openapi_json());
+        return Ok(());
+    }
+    let cfg = Config::from_env()?;
+    tracing::debug!(config = ?cfg, "configuration");
+    match command {
+        Command::Serve => serve(cfg).await,
+        Command::Migrate => {
+            let store = open_store(&cfg).await?;
+            store.migrate().await?;
+            tracing::info!(database = %redact(&cfg.database_url), "migrations applied");
+            Ok(())
+        }
+        Command::Seed { count, rng_seed } => {
+            let store = open_store(&cfg).await?;
+            store.migrate().await?;
+            run_seed(&store, count, rng_seed).await
+        }
+        Command::Openapi => Ok(()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = actix_web::rt::System::new().block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %error_chain(&e), "catalog failed");
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! Catalog's schema migrations: one set, written once with sea-orm-migration
+//! and run on PostgreSQL and SQLite alike. Backend-specific details (column
+//! collation) are branches inside a migration, never a second migration set.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_products;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_products::Migration)]
+    }
+}
