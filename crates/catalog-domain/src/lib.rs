@@ -6,6 +6,7 @@
 //! [`ports`]; the HTTP edge parses raw parameters with [`query::ListParams`]
 //! and calls [`service::CatalogService`].
 
+pub mod cache;
 pub mod cursor;
 pub mod error;
 pub mod ports;
@@ -14,6 +15,7 @@ pub mod query;
 pub mod service;
 pub mod stats;
 
+pub use cache::{Cache, CacheError, CacheKind, CacheTtls, Rendered};
 pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
 pub use ports::{ProductReader, ProductStore, ProductWriter};
 pub use product::{NewProduct, Price, Product, ProductId, Rating, Sku};
@@ -21,5 +23,5 @@ pub use query::{
     CountMode, Field, FieldSet, ListParams, ListQuery, ProductFilter, SearchQuery, SortField,
     SortKey, SortValue, Start,
 };
-pub use service::{CatalogService, ListPage};
+pub use service::{CacheHealth, CacheSettings, CatalogService, ListPage};
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};

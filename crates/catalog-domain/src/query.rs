@@ -357,7 +357,7 @@ impl Field {
 }
 
 /// A set of fields to return; `id` is always in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct FieldSet(u16);
 
 impl FieldSet {
@@ -386,7 +386,7 @@ impl FieldSet {
 }
 
 /// Whether the list computes `total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
 pub enum CountMode {
     #[default]
     Exact,
@@ -394,14 +394,15 @@ pub enum CountMode {
 }
 
 /// Where a page starts: after skipping rows, or after a keyset position.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum Start {
     Offset(u64),
     After(Vec<SortValue>),
 }
 
-/// A validated list request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A validated list request. Its JSON form is canonical (filters sorted and
+/// de-duplicated), so it doubles as the cache key material.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ListQuery {
     pub filter: ProductFilter,
     /// Total order: always ends with `id` (ascending unless named).

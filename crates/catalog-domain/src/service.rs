@@ -1,7 +1,15 @@
-//! The catalog service: the application's use cases over the storage port.
+//! The catalog service: the application's use cases over the storage and
+//! cache ports, with cache-aside reads (see [`crate::cache`] for how
+//! freshness is guaranteed).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::cache::{
+    Cache, CacheKind, CacheTtls, EntryKind, ErrorReporter, Rendered, SingleFlight, entry_key,
+    namespaces_for, product_namespace,
+};
 use crate::cursor::{Cursor, CursorKey};
 use crate::error::{CatalogError, ValidationErrors};
 use crate::ports::{PageSpec, ProductStore};
@@ -19,26 +27,136 @@ pub struct ListPage {
     pub next_cursor: Option<String>,
 }
 
-/// Orchestrates storage for every read and write use case.
+/// How the service uses its cache.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub ttls: CacheTtls,
+    /// After a cache failure, requests bypass the cache for this long, so a
+    /// slow or dead cache costs one timeout per interval, not one per request.
+    pub retry_after: Duration,
+    /// Minimum time between two "cache unavailable" log lines.
+    pub log_interval: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            ttls: CacheTtls::default(),
+            retry_after: Duration::from_secs(1),
+            log_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// State of the cache as the health check sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheHealth {
+    /// In-process cache (or none): nothing to be down.
+    Memory,
+    Up,
+    Down,
+}
+
+/// Every namespace a write can make stale, bumped together when a failed
+/// invalidation must be made up for.
+const ALL_NAMESPACES: [&str; 5] = ["list", "stats", "categories", "brands", "detail"];
+
+struct CacheState {
+    cache: Arc<dyn Cache>,
+    settings: CacheSettings,
+    reporter: ErrorReporter,
+    flights: SingleFlight,
+    /// Bypass the cache until this time (ms since the epoch).
+    open_until_ms: AtomicU64,
+    /// An invalidation failed: flush every namespace before the cache is
+    /// trusted again.
+    pending_flush: AtomicBool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl CacheState {
+    fn failed(&self, e: &crate::cache::CacheError) {
+        self.reporter.report(e);
+        self.open_until_ms.store(
+            now_ms() + self.settings.retry_after.as_millis() as u64,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Whether to use the cache for this request (closed breaker and no
+    /// invalidation owed).
+    async fn usable(&self) -> bool {
+        if now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.pending_flush.load(Ordering::Acquire) {
+            let all: Vec<String> = ALL_NAMESPACES.iter().map(|s| s.to_string()).collect();
+            match self.cache.bump(&all).await {
+                Ok(()) => {
+                    self.pending_flush.store(false, Ordering::Release);
+                    tracing::info!("cache is back: flushed every namespace owed an invalidation");
+                }
+                Err(e) => {
+                    self.failed(&e);
+                    return false;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Orchestrates storage and cache for every read and write use case.
 #[derive(Clone)]
 pub struct CatalogService {
     store: Arc<dyn ProductStore>,
     cursor_key: CursorKey,
+    cache: Option<Arc<CacheState>>,
 }
 
 impl std::fmt::Debug for CatalogService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CatalogService").finish_non_exhaustive()
+        f.debug_struct("CatalogService")
+            .field("cached", &self.cache.is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl CatalogService {
+    /// A service without a cache: every read goes to storage.
     pub fn new(store: Arc<dyn ProductStore>, cursor_key: CursorKey) -> Self {
-        Self { store, cursor_key }
+        Self {
+            store,
+            cursor_key,
+            cache: None,
+        }
+    }
+
+    /// Adds cache-aside reads through `cache`.
+    pub fn with_cache(mut self, cache: Arc<dyn Cache>, settings: CacheSettings) -> Self {
+        self.cache = Some(Arc::new(CacheState {
+            cache,
+            reporter: ErrorReporter::new(settings.log_interval),
+            settings,
+            flights: SingleFlight::default(),
+            open_until_ms: AtomicU64::new(0),
+            pending_flush: AtomicBool::new(false),
+        }));
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ProductStore> {
         &self.store
+    }
+
+    /// Cache operations that failed since start (0 without a cache).
+    pub fn cache_failures(&self) -> u64 {
+        self.cache.as_ref().map_or(0, |c| c.reporter.failures())
     }
 
     /// Parses and validates raw list parameters (cursors are verified with
@@ -57,8 +175,70 @@ impl CatalogService {
         errors.into_result(filter)
     }
 
-    #[tracing::instrument(skip_all, fields(limit = q.limit))]
-    pub async fn list(&self, q: &ListQuery) -> Result<ListPage, CatalogError> {
+    /// Cache-aside: the rendered answer from the cache, or computed,
+    /// rendered and stored under the generations read beforehand.
+    async fn cached<T, C, Fut, R>(
+        &self,
+        kind: EntryKind,
+        product: Option<i64>,
+        canonical: &[u8],
+        compute: C,
+        render: R,
+    ) -> Result<Rendered, CatalogError>
+    where
+        C: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CatalogError>>,
+        R: FnOnce(&T) -> Vec<u8>,
+    {
+        let Some(state) = self.cache.as_ref() else {
+            return Ok(Rendered::new(render(&compute().await?)));
+        };
+        if !state.usable().await {
+            return Ok(Rendered::new(render(&compute().await?)));
+        }
+        let namespaces = namespaces_for(kind, product);
+        let generations = match state.cache.generations(&namespaces).await {
+            Ok(g) => g,
+            Err(e) => {
+                state.failed(&e);
+                return Ok(Rendered::new(render(&compute().await?)));
+            }
+        };
+        let key = entry_key(kind, &generations, canonical);
+        match state.cache.get(&key).await {
+            Ok(Some(bytes)) => {
+                if let Some(hit) = Rendered::decode(&bytes) {
+                    return Ok(hit);
+                }
+                tracing::warn!(key, "malformed cache entry ignored");
+            }
+            Ok(None) => {}
+            Err(e) => {
+                state.failed(&e);
+                return Ok(Rendered::new(render(&compute().await?)));
+            }
+        }
+        let ttl = state.settings.ttls.of(kind);
+        let (rendered, shared) = state
+            .flights
+            .run(&key, || async {
+                let value = compute().await?;
+                let rendered = Rendered::new(render(&value));
+                if let Err(e) = state.cache.set(&key, &rendered.encode(), ttl).await {
+                    state.failed(&e);
+                }
+                Ok::<_, CatalogError>(rendered)
+            })
+            .await?;
+        // A waiter that shared another request's query did not touch the
+        // database: for the client that is a hit.
+        Ok(Rendered {
+            hit: shared,
+            ..rendered
+        })
+    }
+
+    async fn list_page(&self, q: &ListQuery) -> Result<ListPage, CatalogError> {
         let (after, offset) = match &q.start {
             Start::Offset(o) => (None, *o),
             Start::After(values) => (Some(values.as_slice()), 0),
@@ -103,9 +283,50 @@ impl CatalogService {
         })
     }
 
+    /// One page, uncached.
+    #[tracing::instrument(skip_all, fields(limit = q.limit))]
+    pub async fn list(&self, q: &ListQuery) -> Result<ListPage, CatalogError> {
+        self.list_page(q).await
+    }
+
+    /// One page, rendered by `render`, through the cache.
+    #[tracing::instrument(skip_all, fields(limit = q.limit))]
+    pub async fn list_rendered(
+        &self,
+        q: &ListQuery,
+        render: impl FnOnce(&ListPage) -> Vec<u8>,
+    ) -> Result<Rendered, CatalogError> {
+        let canonical = serde_json::to_vec(q).unwrap_or_default();
+        self.cached(
+            EntryKind::List,
+            None,
+            &canonical,
+            || self.list_page(q),
+            render,
+        )
+        .await
+    }
+
     #[tracing::instrument(skip_all, fields(id = id.get()))]
     pub async fn get(&self, id: ProductId) -> Result<Product, CatalogError> {
         self.store.get(id).await?.ok_or(CatalogError::NotFound)
+    }
+
+    #[tracing::instrument(skip_all, fields(id = id.get()))]
+    pub async fn get_rendered(
+        &self,
+        id: ProductId,
+        render: impl FnOnce(&Product) -> Vec<u8>,
+    ) -> Result<Rendered, CatalogError> {
+        let canonical = id.get().to_be_bytes();
+        self.cached(
+            EntryKind::Detail,
+            Some(id.get()),
+            &canonical,
+            || self.get(id),
+            render,
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -114,13 +335,84 @@ impl CatalogService {
     }
 
     #[tracing::instrument(skip_all)]
+    pub async fn stats_rendered(
+        &self,
+        filter: &ProductFilter,
+        render: impl FnOnce(&Stats) -> Vec<u8>,
+    ) -> Result<Rendered, CatalogError> {
+        let canonical = serde_json::to_vec(filter).unwrap_or_default();
+        self.cached(
+            EntryKind::Stats,
+            None,
+            &canonical,
+            || self.stats(filter),
+            render,
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all)]
     pub async fn categories(&self) -> Result<Vec<NameCount>, CatalogError> {
         Ok(self.store.categories().await?)
+    }
+
+    pub async fn categories_rendered(
+        &self,
+        render: impl FnOnce(&Vec<NameCount>) -> Vec<u8>,
+    ) -> Result<Rendered, CatalogError> {
+        self.cached(
+            EntryKind::Categories,
+            None,
+            b"",
+            || self.categories(),
+            render,
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn brands(&self) -> Result<Vec<NameCount>, CatalogError> {
         Ok(self.store.brands().await?)
+    }
+
+    pub async fn brands_rendered(
+        &self,
+        render: impl FnOnce(&Vec<NameCount>) -> Vec<u8>,
+    ) -> Result<Rendered, CatalogError> {
+        self.cached(EntryKind::Brands, None, b"", || self.brands(), render)
+            .await
+    }
+
+    /// Makes every cached read that a change to product `id` can affect
+    /// unreachable: its detail, every list, stats, categories and brands.
+    /// Call after the write has committed. Never fails: when the cache
+    /// cannot be reached, a full flush is owed and paid before the cache is
+    /// used again.
+    pub async fn invalidate_product(&self, id: ProductId) {
+        let namespaces = vec![
+            "list".to_string(),
+            "stats".to_string(),
+            "categories".to_string(),
+            "brands".to_string(),
+            product_namespace(id.get()),
+        ];
+        self.bump(namespaces).await;
+    }
+
+    /// Makes every cached read unreachable (bulk loads, admin flushes).
+    pub async fn invalidate_all(&self) {
+        self.bump(ALL_NAMESPACES.iter().map(|s| s.to_string()).collect())
+            .await;
+    }
+
+    async fn bump(&self, namespaces: Vec<String>) {
+        let Some(state) = self.cache.as_ref() else {
+            return;
+        };
+        if let Err(e) = state.cache.bump(&namespaces).await {
+            state.pending_flush.store(true, Ordering::Release);
+            state.failed(&e);
+        }
     }
 
     /// Whether storage answers.
@@ -130,6 +422,23 @@ impl CatalogService {
             Err(e) => {
                 tracing::warn!(error = %crate::error::error_chain(&e), "storage health check failed");
                 false
+            }
+        }
+    }
+
+    /// The cache's state, probed now (not from the breaker).
+    pub async fn cache_health(&self) -> CacheHealth {
+        let Some(state) = self.cache.as_ref() else {
+            return CacheHealth::Memory;
+        };
+        if state.cache.kind() == CacheKind::Memory {
+            return CacheHealth::Memory;
+        }
+        match state.cache.ping().await {
+            Ok(()) => CacheHealth::Up,
+            Err(e) => {
+                state.reporter.report(&e);
+                CacheHealth::Down
             }
         }
     }

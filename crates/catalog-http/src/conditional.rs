@@ -3,7 +3,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
-use sha2::{Digest, Sha256};
 
 /// Whether the response came from the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,19 +18,6 @@ impl CacheStatus {
             CacheStatus::Miss => "MISS",
         }
     }
-}
-
-/// A strong entity tag: the first 128 bits of the body's SHA-256, so equal
-/// bodies get equal tags on every instance.
-pub fn etag_for(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let mut tag = String::with_capacity(34);
-    tag.push('"');
-    for b in &digest[..16] {
-        tag.push_str(&format!("{b:02x}"));
-    }
-    tag.push('"');
-    tag
 }
 
 /// `If-None-Match` uses the weak comparison: `W/"x"` matches `"x"`; `*`
@@ -50,7 +36,7 @@ pub fn none_match(req: &HttpRequest, etag: &str) -> bool {
 /// copy is current. Both carry the ETag and the cache status.
 pub fn cacheable_json(
     req: &HttpRequest,
-    body: Vec<u8>,
+    body: std::sync::Arc<[u8]>,
     etag: &str,
     status: CacheStatus,
 ) -> HttpResponse {
@@ -67,5 +53,6 @@ pub fn cacheable_json(
     if not_modified {
         return res.finish();
     }
-    res.content_type("application/json").body(body)
+    res.content_type("application/json")
+        .body(actix_web::web::Bytes::copy_from_slice(&body))
 }

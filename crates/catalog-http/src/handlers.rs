@@ -3,10 +3,12 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use catalog_domain::{FieldSet, ListPage, NameCount, Product, ProductId};
+use catalog_domain::{
+    CacheHealth, CatalogService, FieldSet, ListPage, ListQuery, NameCount, ProductId, Rendered,
+};
 use serde::Serialize;
 
-use crate::conditional::{CacheStatus, cacheable_json, etag_for};
+use crate::conditional::{CacheStatus, cacheable_json};
 use crate::docs::{FilterParamsDoc, ListParamsDoc};
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
@@ -17,19 +19,26 @@ fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
         .map_err(|_| ApiError::BadRequest("the query string is not valid URL encoding".into()))
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
-    serde_json::to_vec(value).map_err(|e| ApiError::Internal(Box::new(e)))
+/// Serializes a response body. Our bodies are plain data, for which
+/// serde_json cannot fail; should it ever, the empty body is caught by
+/// the tests rather than panicking a worker.
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn respond(req: &HttpRequest, body: Vec<u8>) -> HttpResponse {
-    let etag = etag_for(&body);
-    cacheable_json(req, body, &etag, CacheStatus::Miss)
+fn respond(req: &HttpRequest, r: Rendered) -> HttpResponse {
+    let status = if r.hit {
+        CacheStatus::Hit
+    } else {
+        CacheStatus::Miss
+    };
+    cacheable_json(req, r.body, &r.etag, status)
 }
 
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Items<'a> {
-    Full(&'a [Product]),
+    Full(&'a [catalog_domain::Product]),
     Projected(Vec<serde_json::Value>),
 }
 
@@ -76,9 +85,8 @@ pub async fn list_products(
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req)?;
     let query = state.service.parse_list(&pairs)?;
-    let page = state.service.list(&query).await?;
-    let body = to_json(&list_body(&page, query.fields))?;
-    Ok(respond(&req, body))
+    let rendered = render_list(&state.service, &query).await?;
+    Ok(respond(&req, rendered))
 }
 
 /// Get one product.
@@ -98,8 +106,8 @@ pub async fn get_product(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ProductId::parse(&path.into_inner())?;
-    let product = state.service.get(id).await?;
-    Ok(respond(&req, to_json(&product)?))
+    let rendered = state.service.get_rendered(id, to_json).await?;
+    Ok(respond(&req, rendered))
 }
 
 /// Aggregate statistics.
@@ -121,13 +129,43 @@ pub async fn product_stats(
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req)?;
     let filter = state.service.parse_filter(&pairs)?;
-    let stats = state.service.stats(&filter).await?;
-    Ok(respond(&req, to_json(&stats)?))
+    let rendered = render_stats(&state.service, &filter).await?;
+    Ok(respond(&req, rendered))
 }
 
 #[derive(Serialize)]
-struct NameCounts {
-    items: Vec<NameCount>,
+struct NameCounts<'a> {
+    items: &'a [NameCount],
+}
+
+fn render_names(items: &Vec<NameCount>) -> Vec<u8> {
+    to_json(&NameCounts { items })
+}
+
+async fn render_list(service: &CatalogService, query: &ListQuery) -> Result<Rendered, ApiError> {
+    let fields = query.fields;
+    Ok(service
+        .list_rendered(query, |page| to_json(&list_body(page, fields)))
+        .await?)
+}
+
+async fn render_stats(
+    service: &CatalogService,
+    filter: &catalog_domain::ProductFilter,
+) -> Result<Rendered, ApiError> {
+    Ok(service.stats_rendered(filter, to_json).await?)
+}
+
+/// Fills the cache with what nearly every client asks first: categories,
+/// brands, unfiltered stats and the first list page. Rendered exactly as
+/// the handlers render them, so the warmed entries are the ones they hit.
+pub async fn warm_cache(service: &CatalogService) -> Result<(), ApiError> {
+    service.categories_rendered(render_names).await?;
+    service.brands_rendered(render_names).await?;
+    render_stats(service, &catalog_domain::ProductFilter::default()).await?;
+    let first_page = service.parse_list(&[])?;
+    render_list(service, &first_page).await?;
+    Ok(())
 }
 
 /// Every category with its product count.
@@ -142,8 +180,8 @@ pub async fn list_categories(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let items = state.service.categories().await?;
-    Ok(respond(&req, to_json(&NameCounts { items })?))
+    let rendered = state.service.categories_rendered(render_names).await?;
+    Ok(respond(&req, rendered))
 }
 
 /// Every brand with its product count.
@@ -158,8 +196,8 @@ pub async fn list_brands(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let items = state.service.brands().await?;
-    Ok(respond(&req, to_json(&NameCounts { items })?))
+    let rendered = state.service.brands_rendered(render_names).await?;
+    Ok(respond(&req, rendered))
 }
 
 #[derive(Serialize)]
@@ -183,12 +221,21 @@ struct HealthChecks {
     )
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let db_up = state.service.storage_up().await;
+    let (db_up, cache) =
+        futures::future::join(state.service.storage_up(), state.service.cache_health()).await;
     let body = HealthBody {
-        status: if db_up { "ok" } else { "unavailable" },
+        status: match (db_up, cache) {
+            (false, _) => "unavailable",
+            (true, CacheHealth::Down) => "degraded",
+            (true, _) => "ok",
+        },
         checks: HealthChecks {
             database: if db_up { "up" } else { "down" },
-            cache: "memory",
+            cache: match cache {
+                CacheHealth::Memory => "memory",
+                CacheHealth::Up => "up",
+                CacheHealth::Down => "down",
+            },
         },
     };
     let mut res = if db_up {

@@ -12,7 +12,9 @@ mod middleware;
 mod state;
 
 pub use app::{MAX_BODY_BYTES, build_app, configure};
-pub use conditional::{CacheStatus, etag_for};
+pub use catalog_domain::cache::etag_for;
+pub use conditional::CacheStatus;
 pub use docs::{ApiDoc, openapi_json};
 pub use error::{ApiError, PROBLEM_JSON, Problem};
+pub use handlers::warm_cache;
 pub use state::{AppState, CorsOrigins, HttpConfig};

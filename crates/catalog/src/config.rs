@@ -2,6 +2,9 @@
 //! once at start-up with a message naming the offending variable.
 
 use std::net::SocketAddr;
+use std::time::Duration;
+
+use catalog_domain::CacheTtls;
 
 use catalog_http::CorsOrigins;
 
@@ -32,6 +35,20 @@ pub struct Config {
     /// Signs pagination cursors; shared by every instance of a deployment.
     pub cursor_secret: Vec<u8>,
     pub db_max_connections: Option<u32>,
+    pub cache: CacheConfig,
+}
+
+/// Cache settings (`CATALOG_CACHE_*`).
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// `CATALOG_CACHE=off` disables caching (benchmarks, debugging).
+    pub enabled: bool,
+    pub prefix: String,
+    pub timeout: Duration,
+    pub ttls: CacheTtls,
+    pub memory_max_bytes: u64,
+    pub warm: bool,
+    pub redis_pool_size: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -132,6 +149,73 @@ impl Config {
                     })?,
             ),
         };
+        let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match non_empty(var) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=30 * 86_400).contains(n))
+                    .map(Duration::from_secs)
+                    .ok_or_else(|| err(var, "must be a number of seconds, 1 to 2592000")),
+            }
+        };
+        let flag = |var: &'static str, default: bool| -> Result<bool, ConfigError> {
+            match non_empty(var).as_deref() {
+                None => Ok(default),
+                Some("1" | "true" | "on" | "yes") => Ok(true),
+                Some("0" | "false" | "off" | "no") => Ok(false),
+                Some(_) => Err(err(var, "must be on or off")),
+            }
+        };
+        let defaults = CacheTtls::default();
+        let cache = CacheConfig {
+            enabled: flag("CATALOG_CACHE", true)?,
+            prefix: non_empty("CATALOG_CACHE_PREFIX").unwrap_or_else(|| "catalog".into()),
+            timeout: match non_empty("CATALOG_CACHE_TIMEOUT_MS") {
+                None => Duration::from_millis(50),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=10_000).contains(n))
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| {
+                        err(
+                            "CATALOG_CACHE_TIMEOUT_MS",
+                            "must be 1 to 10000 milliseconds",
+                        )
+                    })?,
+            },
+            ttls: CacheTtls {
+                list: secs("CATALOG_CACHE_TTL_LIST", defaults.list)?,
+                detail: secs("CATALOG_CACHE_TTL_DETAIL", defaults.detail)?,
+                stats: secs("CATALOG_CACHE_TTL_STATS", defaults.stats)?,
+                categories: secs("CATALOG_CACHE_TTL_CATEGORIES", defaults.categories)?,
+                brands: secs("CATALOG_CACHE_TTL_BRANDS", defaults.brands)?,
+            },
+            memory_max_bytes: match non_empty("CATALOG_CACHE_MAX_MB") {
+                None => 64 * 1024 * 1024,
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .map(|mb| mb * 1024 * 1024)
+                    .ok_or_else(|| {
+                        err(
+                            "CATALOG_CACHE_MAX_MB",
+                            "must be a number of MiB, at least 1",
+                        )
+                    })?,
+            },
+            warm: flag("CATALOG_CACHE_WARM", true)?,
+            redis_pool_size: 32,
+        };
+        if cache.prefix.contains(char::is_whitespace) || cache.prefix.len() > 64 {
+            return Err(err(
+                "CATALOG_CACHE_PREFIX",
+                "must be at most 64 characters, no spaces",
+            ));
+        }
         Ok(Self {
             database_url,
             redis_url,
@@ -141,6 +225,7 @@ impl Config {
             cors,
             cursor_secret,
             db_max_connections,
+            cache,
         })
     }
 }

@@ -10,9 +10,11 @@ mod seed;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use catalog_domain::CatalogService;
+use catalog_cache_memory::MemoryCache;
+use catalog_cache_redis::{RedisCache, RedisSettings};
 use catalog_domain::cursor::CursorKey;
 use catalog_domain::error::error_chain;
+use catalog_domain::{CacheSettings, CatalogService};
 use catalog_http::{AppState, HttpConfig, build_app};
 use catalog_storage_sql::{PoolConfig, SqlStore};
 use clap::{Parser, Subcommand};
@@ -57,6 +59,8 @@ enum AppError {
     Storage(#[from] catalog_domain::StorageError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cache: {0}")]
+    Cache(String),
 }
 
 fn init_tracing() {
@@ -119,6 +123,55 @@ async fn run_seed(store: &SqlStore, count: u64, rng_seed: u64) -> Result<(), App
     Ok(())
 }
 
+/// Adds the cache the configuration selects: Redis when `REDIS_URL` is set,
+/// the in-process cache otherwise, none with `CATALOG_CACHE=off`.
+fn with_cache(service: CatalogService, cfg: &Config) -> Result<CatalogService, AppError> {
+    let c = &cfg.cache;
+    if !c.enabled {
+        tracing::info!("cache disabled (CATALOG_CACHE=off)");
+        return Ok(service);
+    }
+    let longest = [
+        c.ttls.list,
+        c.ttls.detail,
+        c.ttls.stats,
+        c.ttls.categories,
+        c.ttls.brands,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    // Generations must outlive every entry stored under them.
+    let generation_ttl = longest * 2 + std::time::Duration::from_secs(60);
+    let cache: Arc<dyn catalog_domain::Cache> = match &cfg.redis_url {
+        Some(url) => {
+            tracing::info!(redis = %redact(url), prefix = %c.prefix, "cache: Redis");
+            Arc::new(
+                RedisCache::new(RedisSettings {
+                    url: url.clone(),
+                    prefix: c.prefix.clone(),
+                    timeout: c.timeout,
+                    pool_size: c.redis_pool_size,
+                    generation_ttl,
+                })
+                .map_err(|e| AppError::Cache(e.to_string()))?,
+            )
+        }
+        None => {
+            tracing::info!(
+                max_mb = c.memory_max_bytes / (1024 * 1024),
+                "cache: in-process"
+            );
+            Arc::new(MemoryCache::new(c.memory_max_bytes, generation_ttl))
+        }
+    };
+    let settings = CacheSettings {
+        ttls: c.ttls.clone(),
+        ..CacheSettings::default()
+    };
+    Ok(service.with_cache(cache, settings))
+}
+
 async fn serve(cfg: Config) -> Result<(), AppError> {
     let store = open_store(&cfg).await?;
     store.migrate().await?;
@@ -129,13 +182,19 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
         );
         run_seed(&store, cfg.seed_count, 42).await?;
     }
-    if cfg.redis_url.is_some() {
-        tracing::warn!("REDIS_URL is set but this build serves without a shared cache");
-    }
     if cfg.jwt_secret.is_none() {
         tracing::info!("CATALOG_JWT_SECRET is unset: writes are refused");
     }
-    let service = CatalogService::new(Arc::new(store), CursorKey::new(&cfg.cursor_secret));
+    let service = with_cache(
+        CatalogService::new(Arc::new(store), CursorKey::new(&cfg.cursor_secret)),
+        &cfg,
+    )?;
+    if cfg.cache.enabled && cfg.cache.warm {
+        match catalog_http::warm_cache(&service).await {
+            Ok(()) => tracing::info!("cache warmed: categories, brands, stats, first page"),
+            Err(e) => tracing::warn!(error = %e, "cache warming failed; continuing cold"),
+        }
+    }
     let state = AppState {
         service,
         config: HttpConfig {
