@@ -5,12 +5,16 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_products;
+mod m20261125_000002_create_idempotency_keys;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_products::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_products::Migration),
+            Box::new(m20261125_000002_create_idempotency_keys::Migration),
+        ]
     }
 }

@@ -184,6 +184,15 @@ impl Rendered {
         }
     }
 
+    /// A body with a tag of its own (a product's version tag).
+    pub fn with_etag(body: Vec<u8>, etag: String) -> Self {
+        Self {
+            body: body.into(),
+            etag: etag.into(),
+            hit: false,
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.etag.len() + 1 + self.body.len());
         v.extend_from_slice(self.etag.as_bytes());
@@ -197,10 +206,12 @@ impl Rendered {
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let nl = bytes.iter().position(|b| *b == b'\n')?;
         let etag = std::str::from_utf8(&bytes[..nl]).ok()?;
-        let well_formed = etag.len() == 34
+        let well_formed = (3..=80).contains(&etag.len())
             && etag.starts_with('"')
             && etag.ends_with('"')
-            && etag[1..33].bytes().all(|b| b.is_ascii_hexdigit());
+            && etag[1..etag.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !well_formed {
             return None;
         }
@@ -315,7 +326,8 @@ mod tests {
         assert_eq!(back.etag, r.etag);
         assert!(back.hit);
         assert!(Rendered::decode(b"garbage").is_none());
-        assert!(Rendered::decode(b"\"zz\"\n{}").is_none());
+        assert!(Rendered::decode(b"\"z z\"\n{}").is_none());
+        assert!(Rendered::decode(b"nothing-quoted\n{}").is_none());
         assert!(Rendered::decode(b"").is_none());
     }
 

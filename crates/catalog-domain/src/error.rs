@@ -76,6 +76,12 @@ pub enum StorageError {
     DuplicateSku,
     #[error("product not found")]
     NotFound,
+    /// The product changed since the version the write was based on.
+    #[error("the product was changed concurrently")]
+    VersionConflict,
+    /// An idempotency key was reused with a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
     #[error("storage unavailable: {context}")]
     Unavailable {
         context: String,
@@ -115,6 +121,9 @@ pub enum CatalogError {
     NotFound,
     #[error("a product with this sku already exists")]
     DuplicateSku,
+    /// `If-Match` did not match the current version.
+    #[error("the product has changed: If-Match does not match its current ETag")]
+    PreconditionFailed,
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -124,6 +133,13 @@ impl From<StorageError> for CatalogError {
         match e {
             StorageError::DuplicateSku => CatalogError::DuplicateSku,
             StorageError::NotFound => CatalogError::NotFound,
+            StorageError::VersionConflict => CatalogError::PreconditionFailed,
+            StorageError::IdempotencyKeyReused => {
+                CatalogError::Validation(ValidationErrors::single(
+                    "Idempotency-Key",
+                    "was already used with a different request body",
+                ))
+            }
             other => CatalogError::Storage(other),
         }
     }

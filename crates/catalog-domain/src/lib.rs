@@ -14,14 +14,16 @@ pub mod product;
 pub mod query;
 pub mod service;
 pub mod stats;
+pub mod write;
 
 pub use cache::{Cache, CacheError, CacheKind, CacheTtls, Rendered};
 pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
+pub use ports::{Created, Idempotency};
 pub use ports::{ProductReader, ProductStore, ProductWriter};
 pub use product::{NewProduct, Price, Product, ProductId, Rating, Sku};
 pub use query::{
     CountMode, Field, FieldSet, ListParams, ListQuery, ProductFilter, SearchQuery, SortField,
     SortKey, SortValue, Start,
 };
-pub use service::{CacheHealth, CacheSettings, CatalogService, ListPage};
+pub use service::{CacheHealth, CacheSettings, CatalogService, IfMatch, ListPage, fingerprint};
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};

@@ -47,9 +47,58 @@ pub trait ProductReader: Send + Sync {
     async fn ping(&self) -> Result<(), StorageError>;
 }
 
+/// An `Idempotency-Key` with the fingerprint of the request it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    /// The key, scoped to the caller (e.g. `sub:key`).
+    pub key: String,
+    /// A hash of the request body: the same key with another body is refused.
+    pub fingerprint: String,
+}
+
+/// Outcome of a create.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// Inserted now.
+    New(Product),
+    /// A retry of an earlier request with the same idempotency key: the
+    /// original response body (the product as created) and its id.
+    Replayed { id: ProductId, body: Vec<u8> },
+}
+
+/// How long an idempotency key is remembered.
+pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
+
 /// Writes.
 #[async_trait]
 pub trait ProductWriter: Send + Sync {
+    /// Inserts one product (id, timestamps and version 1 assigned). With an
+    /// idempotency key, the key is recorded with the created product's JSON
+    /// in the same transaction, and a second call with the same key returns
+    /// `Replayed` without inserting; the same key with another fingerprint
+    /// is `IdempotencyKeyReused`. Keys older than
+    /// [`IDEMPOTENCY_TTL_HOURS`] are forgotten. A taken sku is
+    /// `DuplicateSku` (enforced by the database's unique index).
+    async fn create(
+        &self,
+        product: &NewProduct,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created, StorageError>;
+    /// Replaces every writable field, bumps the version and `updated_at`.
+    /// With `expected_version`, only if the stored version still equals it
+    /// (`VersionConflict` otherwise). `NotFound`, `DuplicateSku` as usual.
+    async fn update(
+        &self,
+        id: ProductId,
+        product: &NewProduct,
+        expected_version: Option<i64>,
+    ) -> Result<Product, StorageError>;
+    /// Deletes (the id is never reused). `NotFound`, `VersionConflict`.
+    async fn delete(
+        &self,
+        id: ProductId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StorageError>;
     /// Inserts products in one batch, silently skipping any whose sku is
     /// already taken (seeding tops up; it never fails on a collision).
     /// Returns how many were inserted.

@@ -200,6 +200,17 @@ pub struct Product {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every change; the basis of optimistic concurrency (the
+    /// product's ETag). Not part of the JSON body.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+impl Product {
+    /// The strong ETag of this product's current version.
+    pub fn etag(&self) -> String {
+        format!("\"{}-{}\"", self.id.get(), self.version)
+    }
 }
 
 /// A valid product not yet stored: what a create (or the seeder) hands to

@@ -12,10 +12,54 @@ use crate::cache::{
 };
 use crate::cursor::{Cursor, CursorKey};
 use crate::error::{CatalogError, ValidationErrors};
-use crate::ports::{PageSpec, ProductStore};
+use crate::ports::{Created, Idempotency, PageSpec, ProductStore};
 use crate::product::{Product, ProductId};
 use crate::query::{CountMode, ListParams, ListQuery, ProductFilter, Start, sort_values};
 use crate::stats::{NameCount, Stats};
+
+/// A parsed `If-Match` header (RFC 9110: strong comparison).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current representation.
+    Any,
+    /// Entity tags as sent; weak tags never match.
+    Tags(Vec<String>),
+}
+
+impl IfMatch {
+    /// Parses the header's comma-separated list.
+    pub fn parse(raw: &str) -> Self {
+        if raw.trim() == "*" {
+            return IfMatch::Any;
+        }
+        IfMatch::Tags(
+            raw.split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        )
+    }
+
+    pub fn matches(&self, p: &Product) -> bool {
+        match self {
+            IfMatch::Any => true,
+            IfMatch::Tags(tags) => {
+                let current = p.etag();
+                tags.iter().any(|t| !t.starts_with("W/") && *t == current)
+            }
+        }
+    }
+}
+
+/// A fingerprint of a JSON request body, for idempotency keys: the same
+/// JSON value (whatever its whitespace or key order) gives the same print.
+pub fn fingerprint(body: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    // serde_json's Map is ordered by key, so this rendering is canonical.
+    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    let digest = Sha256::digest(&canonical);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,20 +232,27 @@ impl CatalogService {
     where
         C: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, CatalogError>>,
-        R: FnOnce(&T) -> Vec<u8>,
+        R: FnOnce(&T) -> (Vec<u8>, Option<String>),
     {
+        let make = |v: &T, render: R| {
+            let (body, etag) = render(v);
+            match etag {
+                Some(tag) => Rendered::with_etag(body, tag),
+                None => Rendered::new(body),
+            }
+        };
         let Some(state) = self.cache.as_ref() else {
-            return Ok(Rendered::new(render(&compute().await?)));
+            return Ok(make(&compute().await?, render));
         };
         if !state.usable().await {
-            return Ok(Rendered::new(render(&compute().await?)));
+            return Ok(make(&compute().await?, render));
         }
         let namespaces = namespaces_for(kind, product);
         let generations = match state.cache.generations(&namespaces).await {
             Ok(g) => g,
             Err(e) => {
                 state.failed(&e);
-                return Ok(Rendered::new(render(&compute().await?)));
+                return Ok(make(&compute().await?, render));
             }
         };
         let key = entry_key(kind, &generations, canonical);
@@ -215,7 +266,7 @@ impl CatalogService {
             Ok(None) => {}
             Err(e) => {
                 state.failed(&e);
-                return Ok(Rendered::new(render(&compute().await?)));
+                return Ok(make(&compute().await?, render));
             }
         }
         let ttl = state.settings.ttls.of(kind);
@@ -223,7 +274,7 @@ impl CatalogService {
             .flights
             .run(&key, || async {
                 let value = compute().await?;
-                let rendered = Rendered::new(render(&value));
+                let rendered = make(&value, render);
                 if let Err(e) = state.cache.set(&key, &rendered.encode(), ttl).await {
                     state.failed(&e);
                 }
@@ -302,7 +353,7 @@ impl CatalogService {
             None,
             &canonical,
             || self.list_page(q),
-            render,
+            |v| (render(v), None),
         )
         .await
     }
@@ -324,7 +375,7 @@ impl CatalogService {
             Some(id.get()),
             &canonical,
             || self.get(id),
-            render,
+            |p: &Product| (render(p), Some(p.etag())),
         )
         .await
     }
@@ -346,7 +397,7 @@ impl CatalogService {
             None,
             &canonical,
             || self.stats(filter),
-            render,
+            |v| (render(v), None),
         )
         .await
     }
@@ -365,7 +416,7 @@ impl CatalogService {
             None,
             b"",
             || self.categories(),
-            render,
+            |v| (render(v), None),
         )
         .await
     }
@@ -379,8 +430,111 @@ impl CatalogService {
         &self,
         render: impl FnOnce(&Vec<NameCount>) -> Vec<u8>,
     ) -> Result<Rendered, CatalogError> {
-        self.cached(EntryKind::Brands, None, b"", || self.brands(), render)
-            .await
+        self.cached(
+            EntryKind::Brands,
+            None,
+            b"",
+            || self.brands(),
+            |v| (render(v), None),
+        )
+        .await
+    }
+
+    /// Creates a product from a JSON body. A new product invalidates the
+    /// cached reads it affects before this returns.
+    #[tracing::instrument(skip_all)]
+    pub async fn create(
+        &self,
+        body: &serde_json::Value,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Created, CatalogError> {
+        let new = crate::write::parse_product(body)?;
+        let created = self.store.create(&new, idempotency.as_ref()).await?;
+        if let Created::New(p) = &created {
+            self.invalidate_product(p.id).await;
+        }
+        Ok(created)
+    }
+
+    /// Replaces a product (PUT).
+    #[tracing::instrument(skip_all, fields(id = id.get()))]
+    pub async fn replace(
+        &self,
+        id: ProductId,
+        body: &serde_json::Value,
+        if_match: Option<&IfMatch>,
+    ) -> Result<Product, CatalogError> {
+        let new = crate::write::parse_product(body)?;
+        let expected = match if_match {
+            Some(m) => Some(self.checked_version(id, m).await?),
+            None => None,
+        };
+        let updated = self.store.update(id, &new, expected).await?;
+        self.invalidate_product(id).await;
+        Ok(updated)
+    }
+
+    /// Applies a JSON Merge Patch (PATCH). The update is conditional on the
+    /// version the patch was applied to: with `If-Match` a concurrent change
+    /// is a 412; without, the patch is re-applied to the new version (a few
+    /// times), so no concurrent update is ever lost.
+    #[tracing::instrument(skip_all, fields(id = id.get()))]
+    pub async fn patch(
+        &self,
+        id: ProductId,
+        patch: &serde_json::Value,
+        if_match: Option<&IfMatch>,
+    ) -> Result<Product, CatalogError> {
+        if !patch.is_object() {
+            return Err(ValidationErrors::single("body", "must be a JSON object").into());
+        }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let current = self.get(id).await?;
+            if let Some(m) = if_match
+                && !m.matches(&current)
+            {
+                return Err(CatalogError::PreconditionFailed);
+            }
+            let new = crate::write::apply_merge_patch(&current, patch)?;
+            match self.store.update(id, &new, Some(current.version)).await {
+                Ok(updated) => {
+                    self.invalidate_product(id).await;
+                    return Ok(updated);
+                }
+                Err(crate::StorageError::VersionConflict) if if_match.is_none() && attempts < 5 => {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Deletes a product.
+    #[tracing::instrument(skip_all, fields(id = id.get()))]
+    pub async fn delete(
+        &self,
+        id: ProductId,
+        if_match: Option<&IfMatch>,
+    ) -> Result<(), CatalogError> {
+        let expected = match if_match {
+            Some(m) => Some(self.checked_version(id, m).await?),
+            None => None,
+        };
+        self.store.delete(id, expected).await?;
+        self.invalidate_product(id).await;
+        Ok(())
+    }
+
+    /// The current version when `If-Match` matches it; 412 otherwise.
+    async fn checked_version(&self, id: ProductId, m: &IfMatch) -> Result<i64, CatalogError> {
+        let current = self.get(id).await?;
+        if m.matches(&current) {
+            Ok(current.version)
+        } else {
+            Err(CatalogError::PreconditionFailed)
+        }
     }
 
     /// Makes every cached read that a change to product `id` can affect

@@ -11,9 +11,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::docs::ApiDoc;
 use crate::error::ApiError;
-use crate::handlers;
 use crate::middleware::{PROCESS_TIME, REQUEST_ID, SERVER_TIMING, observe};
 use crate::state::{AppState, CorsOrigins};
+use crate::{handlers, writes};
 
 /// Request bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -93,27 +93,36 @@ fn read_only(
 /// Registers every route; shared by [`build_app`] and anyone embedding the
 /// API in a larger actix application.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(read_only("/api/v1/products", handlers::list_products))
-        .service(read_only("/api/v1/products/stats", handlers::product_stats))
-        .service(read_only(
-            "/api/v1/products/categories",
-            handlers::list_categories,
-        ))
-        .service(read_only("/api/v1/products/brands", handlers::list_brands))
-        .service(
-            web::resource("/api/v1/products/{id}")
-                .route(web::get().to(handlers::get_product))
-                .route(web::head().to(handlers::get_product))
-                .default_service(web::to(method_not_allowed("GET, HEAD"))),
-        )
-        .service(
-            web::resource("/health")
-                .route(web::get().to(handlers::health))
-                .route(web::head().to(handlers::health))
-                .default_service(web::to(method_not_allowed("GET, HEAD"))),
-        )
-        .service(web::resource("/docs").route(web::get().to(docs_redirect)))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()));
+    cfg.service(
+        web::resource("/api/v1/products")
+            .route(web::get().to(handlers::list_products))
+            .route(web::head().to(handlers::list_products))
+            .route(web::post().to(writes::create_product))
+            .default_service(web::to(method_not_allowed("GET, HEAD, POST"))),
+    )
+    .service(read_only("/api/v1/products/stats", handlers::product_stats))
+    .service(read_only(
+        "/api/v1/products/categories",
+        handlers::list_categories,
+    ))
+    .service(read_only("/api/v1/products/brands", handlers::list_brands))
+    .service(
+        web::resource("/api/v1/products/{id}")
+            .route(web::get().to(handlers::get_product))
+            .route(web::head().to(handlers::get_product))
+            .route(web::put().to(writes::replace_product))
+            .route(web::patch().to(writes::patch_product))
+            .route(web::delete().to(writes::delete_product))
+            .default_service(web::to(method_not_allowed("GET, HEAD, PUT, PATCH, DELETE"))),
+    )
+    .service(
+        web::resource("/health")
+            .route(web::get().to(handlers::health))
+            .route(web::head().to(handlers::health))
+            .default_service(web::to(method_not_allowed("GET, HEAD"))),
+    )
+    .service(web::resource("/docs").route(web::get().to(docs_redirect)))
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()));
 }
 
 /// The whole application: routes, middleware and shared state.

@@ -44,6 +44,56 @@ pub struct ProductDoc {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// A product as written by POST and PUT (server-set fields are refused).
+#[derive(ToSchema)]
+#[schema(as = ProductInput, example = json!({
+    "sku": "ELEC-000042", "name": "Wireless Headphones Pro", "description": "Over-ear, noise cancelling.",
+    "category": "Electronics", "brand": "Acme", "price": 199.99, "stock_quantity": 12, "rating": 4.5, "is_active": true
+}))]
+#[allow(dead_code)]
+pub struct ProductInputDoc {
+    /// Unique, 3–32 chars of A-Z 0-9 - (lower case is upper-cased).
+    #[schema(pattern = "^[A-Za-z0-9-]{3,32}$")]
+    pub sku: String,
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// Default "".
+    #[schema(max_length = 5000)]
+    pub description: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub category: String,
+    #[schema(min_length = 1, max_length = 100)]
+    pub brand: String,
+    /// A JSON number (not a string), 0–1,000,000, at most 2 decimals.
+    #[schema(minimum = 0, maximum = 1000000, multiple_of = 0.01)]
+    pub price: f64,
+    /// Default 0.
+    #[schema(minimum = 0)]
+    pub stock_quantity: Option<i64>,
+    /// Default 0.0; at most 1 decimal.
+    #[schema(minimum = 0, maximum = 5, multiple_of = 0.1)]
+    pub rating: Option<f64>,
+    /// Default true.
+    pub is_active: Option<bool>,
+}
+
+/// A JSON Merge Patch (RFC 7396) of writable fields: present fields are
+/// replaced; `null` clears `description` and is refused on the others.
+#[derive(ToSchema)]
+#[schema(as = ProductPatch, example = json!({"price": 179.99, "stock_quantity": 40}))]
+#[allow(dead_code)]
+pub struct ProductPatchDoc {
+    pub sku: Option<String>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub brand: Option<String>,
+    pub price: Option<f64>,
+    pub stock_quantity: Option<i64>,
+    pub rating: Option<f64>,
+    pub is_active: Option<bool>,
+}
+
 /// A page of products.
 #[derive(ToSchema)]
 #[schema(as = ProductList)]
@@ -193,22 +243,47 @@ pub struct HealthChecksDoc {
     ),
     paths(
         crate::handlers::list_products,
+        crate::writes::create_product,
         crate::handlers::get_product,
+        crate::writes::replace_product,
+        crate::writes::patch_product,
+        crate::writes::delete_product,
         crate::handlers::product_stats,
         crate::handlers::list_categories,
         crate::handlers::list_brands,
         crate::handlers::health,
     ),
     components(schemas(
-        ProductDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
+        ProductDoc, ProductInputDoc, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
         HealthDoc, HealthChecksDoc, Problem, ProblemField
     )),
+    modifiers(&BearerAuth),
     tags(
-        (name = "products", description = "Product reads"),
+        (name = "products", description = "Products: reads are public, writes need a bearer token with products:write"),
         (name = "operations", description = "Health and documentation"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the write routes reference.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("HS256 JWT with sub, exp and scope (space-separated, must include products:write). Mint one with `catalog token`."))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The OpenAPI document, pretty-printed (what docs/openapi.json holds).
 pub fn openapi_json() -> String {

@@ -65,6 +65,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("a product with this sku already exists")]
     Conflict,
+    #[error("{detail}")]
+    Unauthorized { detail: String, invalid_token: bool },
+    #[error("the token lacks the scope {scope}")]
+    Forbidden { scope: String },
+    #[error("the product has changed since the ETag given in If-Match")]
+    PreconditionFailed,
     #[error("service unavailable")]
     Unavailable(#[source] StorageError),
     #[error("internal error")]
@@ -83,6 +89,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::Validation(v) => ApiError::Validation(v),
             CatalogError::NotFound => ApiError::NotFound("product not found".into()),
             CatalogError::DuplicateSku => ApiError::Conflict,
+            CatalogError::PreconditionFailed => ApiError::PreconditionFailed,
             CatalogError::Storage(s @ StorageError::Unavailable { .. }) => ApiError::Unavailable(s),
             CatalogError::Storage(s) => ApiError::Internal(Box::new(s)),
         }
@@ -98,7 +105,10 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
             ApiError::PayloadTooLarge => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
-            ApiError::Conflict => "conflict",
+            ApiError::Conflict => "duplicate-sku",
+            ApiError::Unauthorized { .. } => "unauthorized",
+            ApiError::Forbidden { .. } => "insufficient-scope",
+            ApiError::PreconditionFailed => "precondition-failed",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::Internal(_) => "internal-error",
         }
@@ -113,6 +123,9 @@ impl ApiError {
             ApiError::PayloadTooLarge => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Conflict => "Conflict",
+            ApiError::Unauthorized { .. } => "Unauthorized",
+            ApiError::Forbidden { .. } => "Forbidden",
+            ApiError::PreconditionFailed => "Precondition failed",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -143,6 +156,10 @@ impl ApiError {
                 ApiError::Validation(v) => {
                     Some(v.errors().iter().map(ProblemField::from).collect())
                 }
+                ApiError::Conflict => Some(vec![ProblemField {
+                    field: "sku".into(),
+                    message: "is already used by another product".into(),
+                }]),
                 _ => None,
             },
         }
@@ -159,6 +176,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict => StatusCode::CONFLICT,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -179,6 +199,25 @@ impl ResponseError for ApiError {
         res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         if let ApiError::MethodNotAllowed { allow } = self {
             res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        match self {
+            ApiError::Unauthorized { invalid_token, .. } => {
+                let v = if *invalid_token {
+                    r#"Bearer realm="catalog", error="invalid_token""#
+                } else {
+                    r#"Bearer realm="catalog""#
+                };
+                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static(v)));
+            }
+            ApiError::Forbidden { .. } => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"Bearer realm="catalog", error="insufficient_scope", scope="products:write""#,
+                    ),
+                ));
+            }
+            _ => {}
         }
         if let ApiError::Unavailable(_) = self {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));

@@ -3,6 +3,7 @@
 //! 9457 problem documents; OpenAPI (utoipa) and Swagger UI at `/docs`.
 
 mod app;
+pub mod auth;
 mod conditional;
 pub mod docs;
 mod error;
@@ -10,6 +11,7 @@ mod handlers;
 mod json;
 mod middleware;
 mod state;
+mod writes;
 
 pub use app::{MAX_BODY_BYTES, build_app, configure};
 pub use catalog_domain::cache::etag_for;

@@ -36,15 +36,27 @@ impl CorsOrigins {
 }
 
 /// HTTP-level settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpConfig {
     pub cors: CorsOrigins,
+    /// HS256 secret for write tokens; `None` refuses every write.
+    pub jwt_secret: Option<String>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("cors", &self.cors)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             cors: CorsOrigins::DefaultReadOnly,
+            jwt_secret: None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use catalog_domain::ports::PageSpec;
+use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
 use catalog_domain::query::{compare_keys, sort_values};
 use catalog_domain::{
@@ -16,12 +16,45 @@ use catalog_domain::{
 };
 use tokio::sync::RwLock;
 
+/// A remembered idempotency key.
+#[derive(Debug, Clone)]
+struct KeyRecord {
+    fingerprint: String,
+    id: ProductId,
+    body: Vec<u8>,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Products held in a map, ids handed out from a counter that never goes
 /// back (deleted ids are never reused).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     products: RwLock<BTreeMap<i64, Product>>,
     last_id: AtomicU64,
+    keys: tokio::sync::Mutex<std::collections::HashMap<String, KeyRecord>>,
+}
+
+fn stored(
+    id: ProductId,
+    new: &NewProduct,
+    created_at: chrono::DateTime<chrono::Utc>,
+    version: i64,
+) -> Product {
+    Product {
+        id,
+        sku: new.sku.clone(),
+        name: new.name.clone(),
+        description: new.description.clone(),
+        category: new.category.clone(),
+        brand: new.brand.clone(),
+        price: new.price,
+        stock_quantity: new.stock_quantity,
+        rating: new.rating,
+        is_active: new.is_active,
+        created_at,
+        updated_at: now(),
+        version,
+    }
 }
 
 impl MemoryStore {
@@ -139,24 +172,9 @@ impl ProductWriter for MemoryStore {
                 continue;
             }
             let id = self.next_id()?;
-            let ts = now();
-            products.insert(
-                id.get(),
-                Product {
-                    id,
-                    sku: new.sku.clone(),
-                    name: new.name.clone(),
-                    description: new.description.clone(),
-                    category: new.category.clone(),
-                    brand: new.brand.clone(),
-                    price: new.price,
-                    stock_quantity: new.stock_quantity,
-                    rating: new.rating,
-                    is_active: new.is_active,
-                    created_at: ts,
-                    updated_at: ts,
-                },
-            );
+            let mut p = stored(id, new, now(), 1);
+            p.updated_at = p.created_at;
+            products.insert(id.get(), p);
             inserted += 1;
         }
         Ok(inserted)
@@ -164,5 +182,82 @@ impl ProductWriter for MemoryStore {
 
     async fn count_all(&self) -> Result<u64, StorageError> {
         Ok(self.products.read().await.len() as u64)
+    }
+
+    async fn create(
+        &self,
+        new: &NewProduct,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created, StorageError> {
+        // The key lock is held across the insert: one request per key wins.
+        let mut keys = self.keys.lock().await;
+        if let Some(idem) = idempotency {
+            let cutoff = now() - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS);
+            keys.retain(|_, r| r.at > cutoff);
+            if let Some(r) = keys.get(&idem.key) {
+                if r.fingerprint != idem.fingerprint {
+                    return Err(StorageError::IdempotencyKeyReused);
+                }
+                return Ok(Created::Replayed {
+                    id: r.id,
+                    body: r.body.clone(),
+                });
+            }
+        }
+        let mut products = self.products.write().await;
+        if products.values().any(|p| p.sku == new.sku) {
+            return Err(StorageError::DuplicateSku);
+        }
+        let id = self.next_id()?;
+        let mut p = stored(id, new, now(), 1);
+        p.updated_at = p.created_at;
+        products.insert(id.get(), p.clone());
+        if let Some(idem) = idempotency {
+            let body = serde_json::to_vec(&p).map_err(|e| StorageError::internal("encoding", e))?;
+            keys.insert(
+                idem.key.clone(),
+                KeyRecord {
+                    fingerprint: idem.fingerprint.clone(),
+                    id,
+                    body,
+                    at: p.created_at,
+                },
+            );
+        }
+        Ok(Created::New(p))
+    }
+
+    async fn update(
+        &self,
+        id: ProductId,
+        new: &NewProduct,
+        expected_version: Option<i64>,
+    ) -> Result<Product, StorageError> {
+        let mut products = self.products.write().await;
+        let current = products.get(&id.get()).ok_or(StorageError::NotFound)?;
+        if expected_version.is_some_and(|v| v != current.version) {
+            return Err(StorageError::VersionConflict);
+        }
+        if products.values().any(|p| p.sku == new.sku && p.id != id) {
+            return Err(StorageError::DuplicateSku);
+        }
+        let current = products.get(&id.get()).ok_or(StorageError::NotFound)?;
+        let updated = stored(id, new, current.created_at, current.version + 1);
+        products.insert(id.get(), updated.clone());
+        Ok(updated)
+    }
+
+    async fn delete(
+        &self,
+        id: ProductId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StorageError> {
+        let mut products = self.products.write().await;
+        let current = products.get(&id.get()).ok_or(StorageError::NotFound)?;
+        if expected_version.is_some_and(|v| v != current.version) {
+            return Err(StorageError::VersionConflict);
+        }
+        products.remove(&id.get());
+        Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use catalog_domain::ports::PageSpec;
+use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
 use catalog_domain::query::{fold, search_text};
 use catalog_domain::{
@@ -11,10 +11,12 @@ use catalog_domain::{
     Rating, Sku, StatsRow, StorageError,
 };
 use migration::{Migrator, MigratorTrait};
+use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::entity::{self, Column, Entity};
@@ -177,6 +179,7 @@ fn to_product(m: entity::Model) -> Result<Product, StorageError> {
         is_active: m.is_active,
         created_at: m.created_at,
         updated_at: m.updated_at,
+        version: m.version,
     })
 }
 
@@ -191,6 +194,38 @@ fn non_negative(v: i64) -> u64 {
 }
 
 impl SqlStore {
+    /// A write transaction. On SQLite it takes the write lock up front
+    /// (IMMEDIATE), so two writers queue on the busy timeout instead of one
+    /// failing when it upgrades a read lock.
+    async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, StorageError> {
+        let opts = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.db
+            .begin_with_options(opts)
+            .await
+            .context("starting a transaction")
+    }
+
+    /// Why a conditional write touched no row.
+    async fn missing_or_conflict(&self, id: ProductId) -> Result<StorageError, StorageError> {
+        let exists = Entity::find_by_id(id.get())
+            .select_only()
+            .column(Column::Id)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await
+            .context("checking a product")?
+            .is_some();
+        Ok(if exists {
+            StorageError::VersionConflict
+        } else {
+            StorageError::NotFound
+        })
+    }
+
     async fn name_counts(&self, col: Column) -> Result<Vec<NameCount>, StorageError> {
         let rows: Vec<(String, i64)> = Entity::find()
             .select_only()
@@ -352,7 +387,7 @@ const INSERT_CHUNK: usize = 1000;
 impl ProductWriter for SqlStore {
     #[tracing::instrument(skip_all, fields(rows = products.len()))]
     async fn insert_batch(&self, products: &[NewProduct]) -> Result<u64, StorageError> {
-        let txn = self.db.begin().await.context("starting a transaction")?;
+        let txn = self.begin_write().await?;
         let mut inserted = 0;
         let ts = now();
         for chunk in products.chunks(INSERT_CHUNK) {
@@ -397,6 +432,162 @@ impl ProductWriter for SqlStore {
         }
         txn.commit().await.context("committing inserts")?;
         Ok(inserted)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create(
+        &self,
+        new: &NewProduct,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created, StorageError> {
+        use crate::entity::idempotency_keys as keys;
+        let txn = self.begin_write().await?;
+        let ts = now();
+        if let Some(idem) = idempotency {
+            let cutoff = ts - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS);
+            keys::Entity::delete_many()
+                .filter(keys::Column::Key.eq(idem.key.as_str()))
+                .filter(keys::Column::CreatedAt.lt(cutoff))
+                .exec(&txn)
+                .await
+                .context("expiring an idempotency key")?;
+            // Claim the key. A concurrent request with the same key blocks
+            // on the primary key until this transaction ends, then finds
+            // the completed record below.
+            let claim = Query::insert()
+                .into_table(keys::Entity)
+                .columns([
+                    keys::Column::Key,
+                    keys::Column::Fingerprint,
+                    keys::Column::CreatedAt,
+                ])
+                .values_panic([
+                    idem.key.as_str().into(),
+                    idem.fingerprint.as_str().into(),
+                    ts.into(),
+                ])
+                .on_conflict(
+                    OnConflict::column(keys::Column::Key)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .to_owned();
+            let claimed = txn
+                .execute(&claim)
+                .await
+                .context("claiming an idempotency key")?;
+            if claimed.rows_affected() == 0 {
+                let record = keys::Entity::find_by_id(idem.key.clone())
+                    .one(&txn)
+                    .await
+                    .context("reading an idempotency key")?
+                    .ok_or_else(|| StorageError::internal("idempotency key", "vanished"))?;
+                txn.rollback().await.context("ending a replay")?;
+                if record.fingerprint != idem.fingerprint {
+                    return Err(StorageError::IdempotencyKeyReused);
+                }
+                let id = record
+                    .product_id
+                    .and_then(|i| ProductId::new(i).ok())
+                    .ok_or_else(|| {
+                        StorageError::internal("idempotency key", "no product recorded")
+                    })?;
+                return Ok(Created::Replayed {
+                    id,
+                    body: record.response_body.unwrap_or_default().into_bytes(),
+                });
+            }
+        }
+        let model = entity::ActiveModel {
+            sku: Set(new.sku.as_str().to_string()),
+            name: Set(new.name.clone()),
+            description: Set(new.description.clone()),
+            category: Set(new.category.clone()),
+            brand: Set(new.brand.clone()),
+            price_cents: Set(new.price.cents()),
+            stock_quantity: Set(new.stock_quantity),
+            rating_tenths: Set(new.rating.tenths()),
+            is_active: Set(new.is_active),
+            version: Set(1),
+            name_folded: Set(fold(&new.name)),
+            search_folded: Set(search_text(&new.name, &new.description, new.sku.as_str())),
+            created_at: Set(ts),
+            updated_at: Set(ts),
+            ..Default::default()
+        };
+        let inserted = Entity::insert(model)
+            .exec_with_returning(&txn)
+            .await
+            .context("inserting a product")?;
+        let product = to_product(inserted)?;
+        if let Some(idem) = idempotency {
+            let body = serde_json::to_string(&product)
+                .map_err(|e| StorageError::internal("encoding a product", e))?;
+            keys::Entity::update_many()
+                .col_expr(keys::Column::ProductId, Expr::val(product.id.get()))
+                .col_expr(keys::Column::ResponseBody, Expr::val(body))
+                .filter(keys::Column::Key.eq(idem.key.as_str()))
+                .exec(&txn)
+                .await
+                .context("recording an idempotency key")?;
+        }
+        txn.commit().await.context("committing a create")?;
+        Ok(Created::New(product))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = id.get()))]
+    async fn update(
+        &self,
+        id: ProductId,
+        new: &NewProduct,
+        expected_version: Option<i64>,
+    ) -> Result<Product, StorageError> {
+        let mut update = Entity::update_many()
+            .col_expr(Column::Sku, Expr::val(new.sku.as_str()))
+            .col_expr(Column::Name, Expr::val(new.name.as_str()))
+            .col_expr(Column::Description, Expr::val(new.description.as_str()))
+            .col_expr(Column::Category, Expr::val(new.category.as_str()))
+            .col_expr(Column::Brand, Expr::val(new.brand.as_str()))
+            .col_expr(Column::PriceCents, Expr::val(new.price.cents()))
+            .col_expr(Column::StockQuantity, Expr::val(new.stock_quantity))
+            .col_expr(Column::RatingTenths, Expr::val(new.rating.tenths()))
+            .col_expr(Column::IsActive, Expr::val(new.is_active))
+            .col_expr(Column::NameFolded, Expr::val(fold(&new.name)))
+            .col_expr(
+                Column::SearchFolded,
+                Expr::val(search_text(&new.name, &new.description, new.sku.as_str())),
+            )
+            .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+            .col_expr(Column::UpdatedAt, Expr::val(now()))
+            .filter(Column::Id.eq(id.get()));
+        if let Some(v) = expected_version {
+            update = update.filter(Column::Version.eq(v));
+        }
+        let rows = update
+            .exec_with_returning(&self.db)
+            .await
+            .context("updating a product")?;
+        match rows.into_iter().next() {
+            Some(m) => to_product(m),
+            None => Err(self.missing_or_conflict(id).await?),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(id = id.get()))]
+    async fn delete(
+        &self,
+        id: ProductId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StorageError> {
+        let mut delete = Entity::delete_many().filter(Column::Id.eq(id.get()));
+        if let Some(v) = expected_version {
+            delete = delete.filter(Column::Version.eq(v));
+        }
+        let res = delete.exec(&self.db).await.context("deleting a product")?;
+        if res.rows_affected == 0 {
+            return Err(self.missing_or_conflict(id).await?);
+        }
+        Ok(())
     }
 
     async fn count_all(&self) -> Result<u64, StorageError> {

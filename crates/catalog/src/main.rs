@@ -47,6 +47,18 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         rng_seed: u64,
     },
+    /// Print a JWT signed with CATALOG_JWT_SECRET (for development and scripts).
+    Token {
+        /// Subject: who the token is for.
+        #[arg(long)]
+        sub: String,
+        /// Space-separated scopes.
+        #[arg(long, default_value = "products:write")]
+        scope: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
     /// Print the OpenAPI document and exit.
     Openapi,
 }
@@ -61,6 +73,8 @@ enum AppError {
     Io(#[from] std::io::Error),
     #[error("cache: {0}")]
     Cache(String),
+    #[error("{0}")]
+    Usage(String),
 }
 
 fn init_tracing() {
@@ -199,6 +213,7 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
         service,
         config: HttpConfig {
             cors: cfg.cors.clone(),
+            jwt_secret: cfg.jwt_secret.clone(),
         },
     };
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
@@ -234,6 +249,23 @@ async fn run(cli: Cli) -> Result<(), AppError> {
             let store = open_store(&cfg).await?;
             store.migrate().await?;
             run_seed(&store, count, rng_seed).await
+        }
+        Command::Token { sub, scope, ttl } => {
+            let secret = cfg.jwt_secret.as_deref().ok_or_else(|| {
+                AppError::Config(config::ConfigError {
+                    var: "CATALOG_JWT_SECRET",
+                    message: "must be set to mint a token".into(),
+                })
+            })?;
+            if sub.trim().is_empty() || ttl == 0 {
+                return Err(AppError::Usage(
+                    "--sub must be non-empty and --ttl positive".into(),
+                ));
+            }
+            let token = catalog_http::auth::mint_token(secret, &sub, &scope, ttl)
+                .map_err(AppError::Usage)?;
+            println!("{token}");
+            Ok(())
         }
         Command::Openapi => Ok(()),
     }

@@ -1,0 +1,285 @@
+//! Write handlers: authenticate, check the media type and size, parse JSON,
+//! call the service, answer with the product and its ETag.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use catalog_domain::{Created, Idempotency, IfMatch, Product, ProductId, fingerprint};
+use futures::StreamExt;
+
+use crate::app::MAX_BODY_BYTES;
+use crate::auth::{WRITE_SCOPE, authorize};
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+const MERGE_PATCH: &str = "application/merge-patch+json";
+
+/// The media type without parameters, lower-cased.
+fn media_type(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+}
+
+fn require_json(req: &HttpRequest, allow_merge_patch: bool) -> Result<(), ApiError> {
+    match media_type(req).as_deref() {
+        Some("application/json") => Ok(()),
+        Some(MERGE_PATCH) if allow_merge_patch => Ok(()),
+        _ if allow_merge_patch => Err(ApiError::UnsupportedMediaType(
+            "PATCH bodies must be application/merge-patch+json or application/json".into(),
+        )),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "request bodies must be application/json".into(),
+        )),
+    }
+}
+
+/// Reads the body, refusing more than 64 KiB (by Content-Length up front,
+/// or while streaming), and parses it as JSON.
+async fn read_json(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<serde_json::Value, ApiError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the request body is empty; a JSON object is expected".into(),
+        ));
+    }
+    serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
+}
+
+fn if_match(req: &HttpRequest) -> Option<IfMatch> {
+    let values: Vec<&str> = req
+        .headers()
+        .get_all(header::IF_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| IfMatch::parse(&values.join(",")))
+}
+
+/// `Idempotency-Key`: 1–255 visible ASCII characters, scoped to the caller.
+fn idempotency(
+    req: &HttpRequest,
+    subject: &str,
+    body: &serde_json::Value,
+) -> Result<Option<Idempotency>, ApiError> {
+    let Some(raw) = req.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = raw
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::Validation(catalog_domain::ValidationErrors::single(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            ))
+        })?;
+    // Scoped by subject so two clients' keys never collide; the subject is
+    // hashed to keep the stored key short whatever its length.
+    let scope = &fingerprint(&serde_json::Value::from(subject))[..16];
+    Ok(Some(Idempotency {
+        key: format!("{scope}:{key}"),
+        fingerprint: fingerprint(body),
+    }))
+}
+
+fn product_response(status: StatusCode, product: &Product) -> HttpResponse {
+    let body = serde_json::to_vec(product).unwrap_or_default();
+    HttpResponse::build(status)
+        .insert_header((header::ETAG, product.etag()))
+        .content_type("application/json")
+        .body(body)
+}
+
+fn location(id: ProductId) -> String {
+    format!("/api/v1/products/{}", id.get())
+}
+
+fn parse_id(path: web::Path<String>) -> Result<ProductId, ApiError> {
+    Ok(ProductId::parse(&path.into_inner())?)
+}
+
+/// Create a product.
+///
+/// Requires a bearer token with the `products:write` scope. An
+/// `Idempotency-Key` makes retries safe: the same key and body return the
+/// original response without creating anything (24 h); the same key with
+/// another body is a 422.
+#[utoipa::path(
+    post, path = "/api/v1/products", tag = "products",
+    security(("bearer" = ["products:write"])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1-255 visible ASCII characters, remembered 24 h)")),
+    request_body(content = crate::docs::ProductInputDoc, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = crate::docs::ProductDoc,
+            headers(("Location" = String, description = "/api/v1/products/{id}"), ("ETag" = String, description = "The product's version tag"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Token lacks products:write", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Duplicate sku", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid product", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn create_product(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
+    require_json(&req, false)?;
+    let body = read_json(&req, payload).await?;
+    let idem = idempotency(&req, &who.subject, &body)?;
+    match state.service.create(&body, idem).await? {
+        Created::New(p) => {
+            tracing::info!(id = p.id.get(), sub = %who.subject, "product created");
+            let mut res = product_response(StatusCode::CREATED, &p);
+            if let Ok(v) = HeaderValue::from_str(&location(p.id)) {
+                res.headers_mut().insert(header::LOCATION, v);
+            }
+            Ok(res)
+        }
+        Created::Replayed { id, body } => Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, location(id)))
+            .insert_header(("idempotent-replayed", "true"))
+            .content_type("application/json")
+            .body(body)),
+    }
+}
+
+/// Replace a product.
+#[utoipa::path(
+    put, path = "/api/v1/products/{id}", tag = "products",
+    security(("bearer" = ["products:write"])),
+    params(
+        ("id" = i64, Path, description = "Product id", minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "The product's ETag: replace only if unchanged (412 otherwise)"),
+    ),
+    request_body(content = crate::docs::ProductInputDoc, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced", body = crate::docs::ProductDoc),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Token lacks products:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Duplicate sku", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid product", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn replace_product(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
+    let id = parse_id(path)?;
+    require_json(&req, false)?;
+    let body = read_json(&req, payload).await?;
+    let p = state
+        .service
+        .replace(id, &body, if_match(&req).as_ref())
+        .await?;
+    tracing::info!(id = id.get(), sub = %who.subject, "product replaced");
+    Ok(product_response(StatusCode::OK, &p))
+}
+
+/// Update a product partially (JSON Merge Patch, RFC 7396).
+#[utoipa::path(
+    patch, path = "/api/v1/products/{id}", tag = "products",
+    security(("bearer" = ["products:write"])),
+    params(
+        ("id" = i64, Path, description = "Product id", minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "The product's ETag: update only if unchanged (412 otherwise)"),
+    ),
+    request_body(content = crate::docs::ProductPatchDoc, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "Updated", body = crate::docs::ProductDoc),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Token lacks products:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Duplicate sku", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a JSON media type", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field or null on a required field", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch_product(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
+    let id = parse_id(path)?;
+    require_json(&req, true)?;
+    let body = read_json(&req, payload).await?;
+    let p = state
+        .service
+        .patch(id, &body, if_match(&req).as_ref())
+        .await?;
+    tracing::info!(id = id.get(), sub = %who.subject, "product patched");
+    Ok(product_response(StatusCode::OK, &p))
+}
+
+/// Delete a product (its sku may be used again, its id never).
+#[utoipa::path(
+    delete, path = "/api/v1/products/{id}", tag = "products",
+    security(("bearer" = ["products:write"])),
+    params(
+        ("id" = i64, Path, description = "Product id", minimum = 1),
+        ("If-Match" = Option<String>, Header, description = "The product's ETag: delete only if unchanged (412 otherwise)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Token lacks products:write", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete_product(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
+    let id = parse_id(path)?;
+    state.service.delete(id, if_match(&req).as_ref()).await?;
+    tracing::info!(id = id.get(), sub = %who.subject, "product deleted");
+    Ok(HttpResponse::NoContent().finish())
+}
