@@ -511,6 +511,8 @@ impl<'a> ListParams<'a> {
             let len = raw.chars().count();
             if len == 0 || len > 100 {
                 errors.push(name, "must be 1 to 100 characters");
+            } else if raw.chars().any(char::is_control) {
+                errors.push(name, "must not contain control characters");
             } else {
                 set.insert(raw.to_string());
             }
@@ -541,9 +543,14 @@ impl<'a> ListParams<'a> {
             errors.push(name, "must be a non-negative integer");
             return None;
         }
+        // Bounded by what SQL's BIGINT OFFSET accepts.
         raw.parse::<u64>()
-            .map_err(|_| errors.push(name, "must be a non-negative integer"))
             .ok()
+            .filter(|n| i64::try_from(*n).is_ok())
+            .or_else(|| {
+                errors.push(name, "must be a non-negative integer below 2^63");
+                None
+            })
     }
 
     fn has_filter_params(&self) -> bool {
@@ -596,8 +603,10 @@ impl<'a> ListParams<'a> {
                         "does not match the filter parameters sent with it",
                     );
                 }
+                // The same sort sent again resolves to the cursor's order
+                // (with its id tie-breaker).
                 if let Some(s) = &sort
-                    && *s != c.sort
+                    && resolve_sort(Some(s.clone()), c.filter.search.is_some()) != c.sort
                 {
                     errors.push("cursor", "does not match the sort parameter sent with it");
                 }

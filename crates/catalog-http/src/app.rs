@@ -11,7 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::docs::ApiDoc;
 use crate::error::ApiError;
-use crate::middleware::{PROCESS_TIME, REQUEST_ID, SERVER_TIMING, observe};
+use crate::middleware::{PROCESS_TIME, REQUEST_ID, SERVER_TIMING, observe, tag_encoded};
 use crate::state::{AppState, CorsOrigins};
 use crate::{handlers, writes};
 
@@ -68,7 +68,15 @@ fn method_not_allowed(
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("no route for {}", req.path())))
+    // The documentation routes only answer GET; other methods there are a
+    // 405 like everywhere else.
+    let path = req.path();
+    if req.method() != Method::GET
+        && (path == "/api-docs/openapi.json" || path.starts_with("/docs/"))
+    {
+        return Err(ApiError::MethodNotAllowed { allow: "GET" });
+    }
+    Err(ApiError::NotFound(format!("no route for {path}")))
 }
 
 async fn docs_redirect() -> HttpResponse {
@@ -88,6 +96,31 @@ fn read_only(
         .route(web::get().to(handler.clone()))
         .route(web::head().to(handler))
         .default_service(web::to(method_not_allowed("GET, HEAD")))
+}
+
+/// Framework-made 404/405 responses (the Swagger UI service's, chiefly)
+/// get the same problem+json body as ours.
+fn problem_for_bare_errors<B: MessageBody + 'static>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::middleware::ErrorHandlerResponse;
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let error = if res.status() == actix_web::http::StatusCode::METHOD_NOT_ALLOWED {
+        ApiError::MethodNotAllowed { allow: "GET" }
+    } else {
+        ApiError::NotFound(format!("no resource at {}", res.request().path()))
+    };
+    let (req, _) = res.into_parts();
+    let res = actix_web::ResponseError::error_response(&error);
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(req, res).map_into_right_body(),
+    ))
 }
 
 /// Registers every route; shared by [`build_app`] and anyone embedding the
@@ -148,7 +181,19 @@ pub fn build_app(
         .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .configure(configure)
         .default_service(web::to(not_found))
+        .wrap(
+            actix_web::middleware::ErrorHandlers::new()
+                .handler(
+                    actix_web::http::StatusCode::NOT_FOUND,
+                    problem_for_bare_errors,
+                )
+                .handler(
+                    actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                    problem_for_bare_errors,
+                ),
+        )
         .wrap(Compress::default())
+        .wrap(from_fn(tag_encoded))
         .wrap(cors)
         .wrap(from_fn(observe))
 }

@@ -23,7 +23,7 @@ impl CacheStatus {
 /// `If-None-Match` uses the weak comparison: `W/"x"` matches `"x"`; `*`
 /// matches any current representation; a list may hold several tags.
 pub fn none_match(req: &HttpRequest, etag: &str) -> bool {
-    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let opaque = |t: &str| crate::middleware::strip_coding(t.trim().trim_start_matches("W/"));
     let ours = opaque(etag);
     req.headers()
         .get_all(header::IF_NONE_MATCH)

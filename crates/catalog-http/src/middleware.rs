@@ -65,3 +65,50 @@ pub async fn observe(
     });
     Ok(res)
 }
+
+/// Content codings the compressor may apply, as ETag suffixes.
+pub const CODING_SUFFIXES: [&str; 4] = ["-gzip", "-br", "-zstd", "-deflate"];
+
+/// Removes a content-coding suffix added by [`tag_encoded`] from an entity
+/// tag, giving the identity representation's tag.
+pub fn strip_coding(tag: &str) -> String {
+    let t = tag.trim();
+    if let Some(inner) = t.strip_suffix('"') {
+        for suffix in CODING_SUFFIXES {
+            if let Some(base) = inner.strip_suffix(suffix) {
+                return format!("{base}\"");
+            }
+        }
+    }
+    t.to_string()
+}
+
+/// A compressed body is a different representation, so its strong ETag
+/// must differ (RFC 9110 §8.8.3): `"x"` becomes `"x-gzip"`. Conditional
+/// requests strip the suffix again before comparing.
+pub async fn tag_encoded(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use actix_web::http::header;
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let coding = res
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .filter(|c| c != "identity");
+    if let Some(coding) = coding {
+        let tagged = res
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| t.strip_suffix('"'))
+            .filter(|t| t.starts_with('"'))
+            .map(|t| format!("{t}-{coding}\""));
+        if let Some(v) = tagged.and_then(|t| HeaderValue::from_str(&t).ok()) {
+            res.headers_mut().insert(header::ETAG, v);
+        }
+    }
+    Ok(res)
+}

@@ -78,7 +78,14 @@ fn if_match(req: &HttpRequest) -> Option<IfMatch> {
         .get_all(header::IF_MATCH)
         .filter_map(|v| v.to_str().ok())
         .collect();
-    (!values.is_empty()).then(|| IfMatch::parse(&values.join(",")))
+    // Tags of compressed representations carry a coding suffix; they name
+    // the same version.
+    let tags: Vec<String> = values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(crate::middleware::strip_coding)
+        .collect();
+    (!values.is_empty()).then(|| IfMatch::parse(&tags.join(",")))
 }
 
 /// `Idempotency-Key`: 1–255 visible ASCII characters, scoped to the caller.
