@@ -3,6 +3,10 @@
 //! the [`reference`](crate::reference) computed over the full product set the
 //! adapter itself returned, so adapter-assigned ids and timestamps need no
 //! prediction.
+//!
+//! The write checks (`create`, `update`, `delete`, idempotency keys and
+//! concurrent writers) compare the store after each write with the product
+//! set before it, and check that every refused write changes nothing.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,8 +15,9 @@ use catalog_domain::error::error_chain;
 use catalog_domain::ports::PageSpec;
 use catalog_domain::query::{resolve_sort, sort_values};
 use catalog_domain::{
-    ListParams, NewProduct, Product, ProductFilter, ProductId, ProductStore, SearchQuery, Sku,
-    SortField, SortKey, SortValue, StatsRow, StorageError, ValidationErrors,
+    Created, Idempotency, ListParams, NameCount, NewProduct, Price, Product, ProductFilter,
+    ProductId, ProductStore, Rating, SearchQuery, Sku, SortField, SortKey, SortValue, StatsRow,
+    StorageError, ValidationErrors,
 };
 use chrono::{DateTime, Utc};
 
@@ -277,19 +282,8 @@ pub async fn insert_batch_counts_and_skips_taken_skus(store: &dyn ProductStore) 
             p.sku, new.sku,
             "ids increase in insertion order: by id, the skus come in dataset order"
         );
-        let stored = NewProduct {
-            sku: p.sku.clone(),
-            name: p.name.clone(),
-            description: p.description.clone(),
-            category: p.category.clone(),
-            brand: p.brand.clone(),
-            price: p.price,
-            stock_quantity: p.stock_quantity,
-            rating: p.rating,
-            is_active: p.is_active,
-        };
         assert_eq!(
-            &stored,
+            &as_new(p),
             new,
             "product {} is stored as given",
             new.sku.as_str()
@@ -1071,4 +1065,992 @@ pub async fn categories_and_brands_in_code_point_order(store: &dyn ProductStore)
 /// `ping` answers.
 pub async fn ping_succeeds(store: &dyn ProductStore) {
     store.ping().await.unwrap_or_else(|e| fail("ping", &e));
+}
+
+// ---------------------------------------------------------------- write helpers
+
+/// Concurrent writers in the concurrency checks.
+const RACERS: usize = 10;
+
+/// The writable fields of a stored product.
+fn as_new(p: &Product) -> NewProduct {
+    NewProduct {
+        sku: p.sku.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        category: p.category.clone(),
+        brand: p.brand.clone(),
+        price: p.price,
+        stock_quantity: p.stock_quantity,
+        rating: p.rating,
+        is_active: p.is_active,
+    }
+}
+
+fn sku(raw: &str) -> Sku {
+    Sku::parse(raw).expect("valid sku")
+}
+
+/// A product with a fresh sku and every other field its own, unlike any
+/// dataset row.
+fn fresh(raw_sku: &str, name: &str) -> NewProduct {
+    NewProduct {
+        sku: sku(raw_sku),
+        name: name.to_string(),
+        description: format!("{name}, made by a contract check"),
+        category: "Contract Category".to_string(),
+        brand: "Contract Brand".to_string(),
+        price: Price::from_cents(12_345).expect("valid price"),
+        stock_quantity: 17,
+        rating: Rating::from_tenths(42).expect("valid rating"),
+        is_active: false,
+    }
+}
+
+/// `base` with every writable field changed, the sku to `raw_sku`.
+fn changed(base: &NewProduct, raw_sku: &str) -> NewProduct {
+    NewProduct {
+        sku: sku(raw_sku),
+        name: format!("{} (changed)", base.name),
+        description: format!("{} (changed)", base.description),
+        category: format!("{} Changed", base.category),
+        brand: format!("{} Changed", base.brand),
+        price: Price::from_cents(base.price.cents() / 2 + 1).expect("valid price"),
+        stock_quantity: base.stock_quantity + 3,
+        rating: Rating::from_tenths(50 - i64::from(base.rating.tenths()) / 2 - 1)
+            .expect("valid rating"),
+        is_active: !base.is_active,
+    }
+}
+
+fn idem(key: &str, fingerprint: &str) -> Idempotency {
+    Idempotency {
+        key: key.to_string(),
+        fingerprint: fingerprint.to_string(),
+    }
+}
+
+async fn create(store: &dyn ProductStore, new: &NewProduct, key: Option<&Idempotency>) -> Created {
+    store
+        .create(new, key)
+        .await
+        .unwrap_or_else(|e| fail(&format!("create({})", new.sku.as_str()), &e))
+}
+
+/// Creates a product that must be inserted now.
+async fn create_new(
+    store: &dyn ProductStore,
+    new: &NewProduct,
+    key: Option<&Idempotency>,
+) -> Product {
+    match create(store, new, key).await {
+        Created::New(p) => p,
+        Created::Replayed { id, .. } => panic!(
+            "create({}) replayed product {} instead of inserting",
+            new.sku.as_str(),
+            id.get()
+        ),
+    }
+}
+
+async fn update(
+    store: &dyn ProductStore,
+    id: ProductId,
+    new: &NewProduct,
+    expected_version: Option<i64>,
+) -> Product {
+    store
+        .update(id, new, expected_version)
+        .await
+        .unwrap_or_else(|e| fail(&format!("update({})", id.get()), &e))
+}
+
+async fn delete(store: &dyn ProductStore, id: ProductId, expected_version: Option<i64>) {
+    store
+        .delete(id, expected_version)
+        .await
+        .unwrap_or_else(|e| fail(&format!("delete({})", id.get()), &e));
+}
+
+async fn get(store: &dyn ProductStore, id: ProductId) -> Option<Product> {
+    store.get(id).await.unwrap_or_else(|e| fail("get", &e))
+}
+
+async fn count_all(store: &dyn ProductStore) -> u64 {
+    store
+        .count_all()
+        .await
+        .unwrap_or_else(|e| fail("count_all", &e))
+}
+
+fn max_id(rows: &[Product]) -> i64 {
+    rows.iter().map(|p| p.id.get()).max().unwrap_or(0)
+}
+
+/// The write was refused with exactly `want`.
+fn assert_refused<T: std::fmt::Debug>(
+    got: Result<T, StorageError>,
+    want: StorageError,
+    what: &str,
+) {
+    match got {
+        Err(e) if std::mem::discriminant(&e) == std::mem::discriminant(&want) => {}
+        Err(e) => panic!(
+            "{what}: expected {want:?}, got the error {}",
+            error_chain(&e)
+        ),
+        Ok(v) => panic!("{what}: expected {want:?}, got Ok({v:?})"),
+    }
+}
+
+/// Nothing changed: every product (fields, versions, timestamps) and
+/// `count_all` are as `before`.
+async fn assert_unchanged(store: &dyn ProductStore, before: &[Product], what: &str) {
+    let now = all_products(store).await;
+    assert_same_rows(&now, before, &format!("{what} changes nothing"));
+    assert_eq!(
+        count_all(store).await,
+        before.len() as u64,
+        "{what}: count_all unchanged"
+    );
+}
+
+/// A timestamp the adapter set between `before` and `after`: whole
+/// microseconds, UTC (a time-zone mix-up would be hours off; the slack
+/// allows for the database's clock not being ours).
+fn assert_write_time(t: DateTime<Utc>, before: DateTime<Utc>, after: DateTime<Utc>, what: &str) {
+    let slack = chrono::Duration::minutes(10);
+    assert_eq!(
+        t.timestamp_subsec_nanos() % 1_000,
+        0,
+        "{what} {t} is whole microseconds"
+    );
+    assert!(
+        t >= before - slack && t <= after + slack,
+        "{what} {t} is the write time (between {before} and {after}), in UTC"
+    );
+}
+
+/// The JSON a replay returns: the created product as the API renders it.
+fn replayed_json(body: &[u8], what: &str) -> serde_json::Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{what}: the replayed body is not JSON: {e}"))
+}
+
+fn product_json(p: &Product) -> serde_json::Value {
+    serde_json::to_value(p).expect("a product serializes")
+}
+
+/// Every read agrees with the reference over the current product set:
+/// `count`, `stats` and the facets, with and without a filter.
+async fn assert_reads_match(store: &dyn ProductStore, what: &str) -> Vec<Product> {
+    let all = all_products(store).await;
+    assert_eq!(
+        count_all(store).await,
+        all.len() as u64,
+        "{what}: count_all"
+    );
+    for query in [
+        "",
+        "category=Contract Category",
+        "category=Moved Category",
+        "search=sourdough",
+    ] {
+        let filter = parse_filter(query);
+        let count = store
+            .count(&filter)
+            .await
+            .unwrap_or_else(|e| fail("count", &e));
+        assert_eq!(
+            count,
+            reference::count(&all, &filter),
+            "{what}: count with {query:?}"
+        );
+        let got = list(store, &filter, &[SortKey::ID], None, 0, ALL).await;
+        let page = PageSpec {
+            filter: &filter,
+            sort: &[SortKey::ID],
+            after: None,
+            offset: 0,
+            limit: ALL,
+        };
+        assert_same_rows(
+            &got,
+            &reference::list(&all, page),
+            &format!("{what}: list with {query:?}"),
+        );
+        let stats = store
+            .stats(&filter)
+            .await
+            .unwrap_or_else(|e| fail("stats", &e));
+        assert_eq!(
+            stats,
+            reference::stats(&all, &filter),
+            "{what}: stats with {query:?}"
+        );
+    }
+    let categories = store
+        .categories()
+        .await
+        .unwrap_or_else(|e| fail("categories", &e));
+    assert_eq!(
+        categories,
+        reference::name_counts(all.iter().map(|p| p.category.as_str())),
+        "{what}: categories"
+    );
+    let brands = store.brands().await.unwrap_or_else(|e| fail("brands", &e));
+    assert_eq!(
+        brands,
+        reference::name_counts(all.iter().map(|p| p.brand.as_str())),
+        "{what}: brands"
+    );
+    all
+}
+
+fn has_name(counts: &[NameCount], name: &str) -> bool {
+    counts.iter().any(|c| c.name == name)
+}
+
+// ---------------------------------------------------------------- write checks
+
+/// `create` assigns an id above every existing one, version 1 and one
+/// timestamp for `created_at` and `updated_at` (whole microseconds, UTC,
+/// now), stores every field as given, and `get` returns the created
+/// product as `create` did.
+pub async fn create_assigns_a_fresh_id_and_stores_as_given(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let new = fresh("new-create-1", "Created Product");
+    let before = Utc::now();
+    let p = create_new(store, &new, None).await;
+    let after = Utc::now();
+    assert!(
+        p.id.get() > max_id(&all),
+        "create's id {} is above every existing id (max {})",
+        p.id.get(),
+        max_id(&all)
+    );
+    assert_eq!(p.version, 1, "a created product is at version 1");
+    assert_eq!(
+        p.created_at, p.updated_at,
+        "a created product's created_at equals its updated_at"
+    );
+    assert_write_time(p.created_at, before, after, "created_at");
+    assert_eq!(as_new(&p), new, "the created product is stored as given");
+    assert_eq!(p.sku.as_str(), "NEW-CREATE-1", "skus are stored upper-case");
+    assert_eq!(
+        get(store, p.id).await.as_ref(),
+        Some(&p),
+        "get returns the product as create returned it"
+    );
+
+    let q = create_new(store, &fresh("NEW-CREATE-2", "Second Created"), None).await;
+    assert!(q.id > p.id, "a later create gets a larger id");
+    let mut want = all.clone();
+    want.push(p);
+    want.push(q);
+    assert_same_rows(
+        &all_products(store).await,
+        &want,
+        "listing after two creates",
+    );
+    assert_eq!(count_all(store).await, want.len() as u64, "count_all");
+}
+
+/// `create` with a sku already taken (by the dataset, by an earlier create,
+/// in another case) is `DuplicateSku` and inserts nothing.
+pub async fn create_refuses_a_taken_sku(store: &dyn ProductStore) {
+    seed(store).await;
+    let abc = create_new(store, &fresh("ABC-1", "First ABC"), None).await;
+    let before = all_products(store).await;
+    for (raw, what) in [
+        ("ABC-1", "a sku taken by an earlier create"),
+        ("abc-1", "a taken sku given in lower case"),
+        ("SKU-0004", "a sku taken by insert_batch"),
+        ("sku-0004", "a seeded sku given in lower case"),
+        (
+            "ab-lower",
+            "a seeded sku given in lower case, stored upper-case",
+        ),
+    ] {
+        let got = store
+            .create(&fresh(raw, "Must not be inserted"), None)
+            .await;
+        assert_refused(
+            got,
+            StorageError::DuplicateSku,
+            &format!("create {raw:?}: {what}"),
+        );
+        assert_unchanged(store, &before, &format!("create {raw:?} refused")).await;
+    }
+    assert_eq!(
+        get(store, abc.id).await.as_ref(),
+        Some(&abc),
+        "the product holding the sku is untouched"
+    );
+}
+
+/// `update` replaces every writable field, bumps the version by one,
+/// advances `updated_at` and keeps the id and `created_at`; the product may
+/// keep its own sku.
+pub async fn update_replaces_every_field_and_bumps_the_version(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let old = all[10].clone();
+    let new = changed(&as_new(&old), "UPD-0001");
+    assert!(
+        [
+            new.sku != old.sku,
+            new.name != old.name,
+            new.description != old.description,
+            new.category != old.category,
+            new.brand != old.brand,
+            new.price != old.price,
+            new.stock_quantity != old.stock_quantity,
+            new.rating != old.rating,
+            new.is_active != old.is_active,
+        ]
+        .iter()
+        .all(|differs| *differs),
+        "the update changes every writable field"
+    );
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let before = Utc::now();
+    let updated = update(store, old.id, &new, None).await;
+    let after = Utc::now();
+    assert_eq!(updated.id, old.id, "update keeps the id");
+    assert_eq!(as_new(&updated), new, "update stores every field as given");
+    assert_eq!(updated.version, old.version + 1, "update bumps the version");
+    assert_eq!(
+        updated.created_at, old.created_at,
+        "update keeps created_at"
+    );
+    assert!(
+        updated.updated_at > old.updated_at,
+        "update advances updated_at ({} -> {})",
+        old.updated_at,
+        updated.updated_at
+    );
+    assert_write_time(updated.updated_at, before, after, "updated_at");
+    assert_eq!(
+        get(store, old.id).await.as_ref(),
+        Some(&updated),
+        "get returns the product as update returned it"
+    );
+    let want: Vec<Product> = all
+        .iter()
+        .map(|p| {
+            if p.id == old.id {
+                updated.clone()
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    assert_same_rows(
+        &all_products(store).await,
+        &want,
+        "listing after an update: only the updated row changed",
+    );
+
+    // Its own sku is no conflict, in any case.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let again = NewProduct {
+        sku: sku("upd-0001"),
+        name: "Renamed Again".to_string(),
+        ..new.clone()
+    };
+    let twice = update(store, old.id, &again, Some(updated.version)).await;
+    assert_eq!(as_new(&twice), again, "a second update keeping the sku");
+    assert_eq!(
+        twice.version,
+        old.version + 2,
+        "each update bumps the version"
+    );
+    assert_eq!(twice.created_at, old.created_at, "created_at never moves");
+    assert!(
+        twice.updated_at > updated.updated_at,
+        "a second update advances updated_at again"
+    );
+    assert_eq!(get(store, old.id).await, Some(twice));
+}
+
+/// `update` to a sku another product holds (in any case) is `DuplicateSku`
+/// and changes nothing.
+pub async fn update_refuses_a_taken_sku(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let target = &all[1];
+    for (raw, version) in [
+        (all[2].sku.as_str().to_string(), None),
+        (all[2].sku.as_str().to_ascii_lowercase(), None),
+        ("AB-LOWER".to_string(), Some(target.version)),
+    ] {
+        let new = changed(&as_new(target), &raw);
+        let got = store.update(target.id, &new, version).await;
+        assert_refused(
+            got,
+            StorageError::DuplicateSku,
+            &format!("update to the taken sku {raw:?} (expected_version {version:?})"),
+        );
+        assert_unchanged(store, &all, &format!("update to the taken sku {raw:?}")).await;
+    }
+}
+
+/// `update` and `delete` of an id that does not exist (never did, or was
+/// deleted) are `NotFound`, with or without an expected version.
+pub async fn writes_to_a_missing_id_are_not_found(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let gone = all[3].clone();
+    delete(store, gone.id, None).await;
+    let before = all_products(store).await;
+    let top = max_id(&all);
+    for id in [gone.id.get(), top + 1, top + 1_000, i64::MAX] {
+        let id = ProductId::new(id).expect("valid id");
+        for version in [None, Some(1), Some(gone.version)] {
+            let new = fresh("MISSING-1", "Nowhere");
+            let what = format!("id {} with expected_version {version:?}", id.get());
+            assert_refused(
+                store.update(id, &new, version).await,
+                StorageError::NotFound,
+                &format!("update of the missing {what}"),
+            );
+            assert_refused(
+                store.delete(id, version).await,
+                StorageError::NotFound,
+                &format!("delete of the missing {what}"),
+            );
+        }
+    }
+    assert_unchanged(store, &before, "writes to missing ids").await;
+}
+
+/// `update` with `expected_version` applies only while the stored version
+/// equals it: the current version succeeds, a stale or future one is
+/// `VersionConflict` and changes nothing.
+pub async fn update_checks_the_expected_version(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let old = all[4].clone();
+    let first = changed(&as_new(&old), "VER-0001");
+    let updated = update(store, old.id, &first, Some(old.version)).await;
+    assert_eq!(updated.version, old.version + 1, "update bumps the version");
+    assert_eq!(
+        as_new(&updated),
+        first,
+        "the update with the current version applied"
+    );
+    let before = all_products(store).await;
+    for stale in [old.version, updated.version + 1, 0] {
+        let second = changed(&first, "VER-0002");
+        assert_refused(
+            store.update(old.id, &second, Some(stale)).await,
+            StorageError::VersionConflict,
+            &format!(
+                "update with expected_version {stale} of a product at version {}",
+                updated.version
+            ),
+        );
+        assert_unchanged(store, &before, &format!("update with version {stale}")).await;
+    }
+    let third = update(store, old.id, &as_new(&old), Some(updated.version)).await;
+    assert_eq!(
+        third.version,
+        old.version + 2,
+        "the current version applies again"
+    );
+}
+
+/// `delete` removes the product from `get`, `list`, `count` and
+/// `count_all`; deleting it again is `NotFound`.
+pub async fn delete_removes_the_product(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let gone = all[7].clone();
+    delete(store, gone.id, None).await;
+    assert_eq!(get(store, gone.id).await, None, "get of a deleted product");
+    let want: Vec<Product> = all.iter().filter(|p| p.id != gone.id).cloned().collect();
+    assert_same_rows(&all_products(store).await, &want, "listing after a delete");
+    let any = ProductFilter::default();
+    assert_eq!(
+        store
+            .count(&any)
+            .await
+            .unwrap_or_else(|e| fail("count", &e)),
+        want.len() as u64,
+        "count after a delete"
+    );
+    assert_eq!(
+        count_all(store).await,
+        want.len() as u64,
+        "count_all after a delete"
+    );
+    let by_sku = list(
+        store,
+        &searching(gone.sku.as_str()),
+        &relevance(),
+        None,
+        0,
+        ALL,
+    )
+    .await;
+    assert!(
+        by_sku.iter().all(|p| p.id != gone.id),
+        "search by its sku no longer finds a deleted product"
+    );
+    assert_refused(
+        store.delete(gone.id, None).await,
+        StorageError::NotFound,
+        "deleting a deleted product",
+    );
+    assert_refused(
+        store.delete(gone.id, Some(gone.version)).await,
+        StorageError::NotFound,
+        "deleting a deleted product with its last version",
+    );
+    assert_unchanged(store, &want, "deleting again").await;
+}
+
+/// `delete` with `expected_version` applies only while the stored version
+/// equals it: a stale one is `VersionConflict` and the row remains.
+pub async fn delete_checks_the_expected_version(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let old = all[8].clone();
+    let updated = update(store, old.id, &changed(&as_new(&old), "DEL-0001"), None).await;
+    let before = all_products(store).await;
+    for stale in [old.version, updated.version + 1] {
+        assert_refused(
+            store.delete(old.id, Some(stale)).await,
+            StorageError::VersionConflict,
+            &format!(
+                "delete with expected_version {stale} of a product at version {}",
+                updated.version
+            ),
+        );
+        assert_unchanged(store, &before, &format!("delete with version {stale}")).await;
+    }
+    assert_eq!(
+        get(store, old.id).await.as_ref(),
+        Some(&updated),
+        "a refused delete leaves the row"
+    );
+    delete(store, old.id, Some(updated.version)).await;
+    assert_eq!(
+        get(store, old.id).await,
+        None,
+        "delete with the current version"
+    );
+}
+
+/// A deleted product's sku can be created again, and ids are never reused:
+/// neither a deleted id in the middle nor the highest one.
+pub async fn deleted_ids_are_never_reused(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let top = max_id(&all);
+    let middle = all[5].clone();
+    delete(store, middle.id, None).await;
+    let again = create_new(store, &as_new(&middle), None).await;
+    assert_eq!(
+        as_new(&again),
+        as_new(&middle),
+        "a deleted product's sku can be created again"
+    );
+    assert!(
+        again.id.get() > top,
+        "the re-created product gets a new id {} above every id ever handed out ({top})",
+        again.id.get()
+    );
+
+    // The highest id: an adapter deriving ids from MAX(id) would reuse it.
+    delete(store, again.id, None).await;
+    let third = create_new(store, &as_new(&middle), None).await;
+    assert!(
+        third.id > again.id,
+        "after deleting the highest id {}, create hands out {}: ids are never reused",
+        again.id.get(),
+        third.id.get()
+    );
+    delete(store, third.id, None).await;
+    let inserted = store
+        .insert_batch(&[fresh("BATCH-AFTER-DELETE", "Batch After Delete")])
+        .await
+        .unwrap_or_else(|e| fail("insert_batch", &e));
+    assert_eq!(inserted, 1);
+    let last = all_products(store).await;
+    let batch_id = max_id(&last);
+    assert!(
+        batch_id > third.id.get(),
+        "after deleting the highest id {}, insert_batch hands out {batch_id}",
+        third.id.get()
+    );
+    assert!(
+        last.iter().all(|p| p.sku != middle.sku),
+        "the re-created product was deleted again"
+    );
+}
+
+/// A create with an idempotency key, repeated with the same key and
+/// fingerprint, is `Replayed` with the original id and body (the product
+/// as created, as JSON) and inserts nothing, even after the product changed.
+pub async fn create_replays_an_idempotency_key(store: &dyn ProductStore) {
+    seed(store).await;
+    let key = idem("k1", "f1");
+    let new = fresh("IDEM-0001", "Idempotent Product");
+    let p = create_new(store, &new, Some(&key)).await;
+    let count = count_all(store).await;
+    let before = all_products(store).await;
+    for attempt in ["a retry", "a second retry"] {
+        match create(store, &new, Some(&key)).await {
+            Created::Replayed { id, body } => {
+                assert_eq!(id, p.id, "{attempt} replays the original id");
+                let got = replayed_json(&body, attempt);
+                assert_eq!(
+                    got,
+                    product_json(&p),
+                    "{attempt} replays the product as created, as JSON"
+                );
+                let object = got.as_object().expect("the replayed body is an object");
+                for field in [
+                    "id",
+                    "sku",
+                    "name",
+                    "description",
+                    "category",
+                    "brand",
+                    "price",
+                    "stock_quantity",
+                    "rating",
+                    "is_active",
+                    "created_at",
+                    "updated_at",
+                ] {
+                    assert!(
+                        object.contains_key(field),
+                        "the replayed body has {field:?}"
+                    );
+                }
+            }
+            Created::New(q) => panic!(
+                "{attempt} with the same key and fingerprint inserted product {} again",
+                q.id.get()
+            ),
+        }
+        assert_unchanged(store, &before, attempt).await;
+    }
+    assert_eq!(count_all(store).await, count, "no second product exists");
+
+    // The original response, not the current product.
+    update(store, p.id, &changed(&new, "IDEM-0002"), None).await;
+    match create(store, &new, Some(&key)).await {
+        Created::Replayed { id, body } => {
+            assert_eq!(id, p.id);
+            assert_eq!(
+                replayed_json(&body, "a retry after an update"),
+                product_json(&p),
+                "a replay returns the product as created, not as updated"
+            );
+        }
+        Created::New(q) => panic!("a retry after an update inserted {}", q.id.get()),
+    }
+    assert_eq!(
+        count_all(store).await,
+        count,
+        "the replay after an update inserts nothing"
+    );
+}
+
+/// The same idempotency key with another fingerprint is
+/// `IdempotencyKeyReused` and inserts nothing; the original still replays.
+pub async fn idempotency_key_reused_with_another_fingerprint_is_refused(store: &dyn ProductStore) {
+    seed(store).await;
+    let p = create_new(
+        store,
+        &fresh("IDEM-0003", "Keyed Product"),
+        Some(&idem("k1", "f1")),
+    )
+    .await;
+    let before = all_products(store).await;
+    for (new, what) in [
+        (fresh("IDEM-0004", "Another Body"), "a fresh sku"),
+        (fresh("IDEM-0003", "Keyed Product"), "the same product"),
+    ] {
+        assert_refused(
+            store.create(&new, Some(&idem("k1", "f2"))).await,
+            StorageError::IdempotencyKeyReused,
+            &format!("the key k1 with another fingerprint ({what})"),
+        );
+        assert_unchanged(store, &before, "a refused key reuse").await;
+    }
+    match create(
+        store,
+        &fresh("IDEM-0003", "Keyed Product"),
+        Some(&idem("k1", "f1")),
+    )
+    .await
+    {
+        Created::Replayed { id, .. } => assert_eq!(id, p.id, "the original still replays"),
+        Created::New(q) => panic!("the original key inserted {} again", q.id.get()),
+    }
+    // Another key is another request.
+    let other = create_new(
+        store,
+        &fresh("IDEM-0005", "Other Key"),
+        Some(&idem("k9", "f1")),
+    )
+    .await;
+    assert!(other.id > p.id, "another key creates");
+}
+
+/// A create that fails (duplicate sku) records no idempotency key: a retry
+/// with the same key and a fresh sku is `New`, and then replays.
+pub async fn failed_create_leaves_no_idempotency_record(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let key = idem("k2", "f2");
+    let taken = NewProduct {
+        name: "Duplicate With Key".to_string(),
+        ..as_new(&all[0])
+    };
+    for attempt in ["a keyed create of a taken sku", "its retry"] {
+        assert_refused(
+            store.create(&taken, Some(&key)).await,
+            StorageError::DuplicateSku,
+            attempt,
+        );
+        assert_unchanged(store, &all, attempt).await;
+    }
+    let new = fresh("IDEM-0006", "Retried With A Fresh Sku");
+    let p = create_new(store, &new, Some(&key)).await;
+    assert_eq!(as_new(&p), new);
+    assert_eq!(count_all(store).await, all.len() as u64 + 1);
+    match create(store, &new, Some(&key)).await {
+        Created::Replayed { id, body } => {
+            assert_eq!(id, p.id);
+            assert_eq!(replayed_json(&body, "the replay"), product_json(&p));
+        }
+        Created::New(q) => panic!("the key k2 inserted {} twice", q.id.get()),
+    }
+    assert_eq!(count_all(store).await, all.len() as u64 + 1);
+}
+
+/// Concurrent creates with one key and fingerprint insert exactly once:
+/// one `New`, every other `Replayed` with its id and body.
+pub async fn concurrent_creates_with_one_key_insert_once(store: &dyn ProductStore) {
+    seed(store).await;
+    let before = count_all(store).await;
+    let key = idem("race-key", "race-fingerprint");
+    let new = fresh("RACE-0001", "Raced Create");
+    let outcomes =
+        futures::future::join_all((0..RACERS).map(|_| store.create(&new, Some(&key)))).await;
+    let mut created = Vec::new();
+    let mut replayed = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(Created::New(p)) => created.push(p),
+            Ok(Created::Replayed { id, body }) => replayed.push((id, body)),
+            Err(e) => fail("a concurrent create with one key", &e),
+        }
+    }
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one of {RACERS} concurrent creates with one key inserts"
+    );
+    let p = &created[0];
+    assert_eq!(as_new(p), new);
+    for (id, body) in &replayed {
+        assert_eq!(*id, p.id, "every other create replays the inserted id");
+        assert_eq!(
+            replayed_json(body, "a concurrent replay"),
+            product_json(p),
+            "every other create replays the inserted product"
+        );
+    }
+    assert_eq!(
+        count_all(store).await,
+        before + 1,
+        "count_all grew by exactly one"
+    );
+}
+
+/// Concurrent creates of one sku without a key: exactly one inserts, every
+/// other is `DuplicateSku`.
+pub async fn concurrent_creates_of_one_sku_insert_once(store: &dyn ProductStore) {
+    seed(store).await;
+    let before = count_all(store).await;
+    let new = fresh("RACE-0002", "Raced Sku");
+    let outcomes = futures::future::join_all((0..RACERS).map(|_| store.create(&new, None))).await;
+    let mut created = 0;
+    for outcome in outcomes {
+        match outcome {
+            Ok(Created::New(_)) => created += 1,
+            Ok(Created::Replayed { id, .. }) => {
+                panic!("a create without a key replayed {}", id.get())
+            }
+            Err(StorageError::DuplicateSku) => {}
+            Err(e) => fail("a concurrent create of one sku", &e),
+        }
+    }
+    assert_eq!(
+        created, 1,
+        "exactly one of {RACERS} creates of one sku inserts"
+    );
+    assert_eq!(count_all(store).await, before + 1);
+}
+
+/// Concurrent updates with one expected version: exactly one applies, every
+/// other is `VersionConflict`, and the stored product is the winner's.
+pub async fn concurrent_updates_with_one_version_let_one_win(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let old = all[12].clone();
+    let bodies: Vec<NewProduct> = (0..RACERS)
+        .map(|i| NewProduct {
+            name: format!("Racer {i}"),
+            ..as_new(&old)
+        })
+        .collect();
+    let outcomes = futures::future::join_all(
+        bodies
+            .iter()
+            .map(|new| store.update(old.id, new, Some(old.version))),
+    )
+    .await;
+    let mut winners = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(p) => winners.push(p),
+            Err(StorageError::VersionConflict) => {}
+            Err(e) => fail("a concurrent update with one version", &e),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one of {RACERS} concurrent updates with one expected version applies"
+    );
+    let winner = &winners[0];
+    assert_eq!(
+        winner.version,
+        old.version + 1,
+        "the winner bumped the version once"
+    );
+    assert_eq!(
+        get(store, old.id).await.as_ref(),
+        Some(winner),
+        "the stored product is the winner's"
+    );
+    assert_eq!(count_all(store).await, all.len() as u64);
+}
+
+/// `list`, `count`, search, `stats`, `categories` and `brands` reflect
+/// creates, updates and deletes at once.
+pub async fn reads_reflect_writes_at_once(store: &dyn ProductStore) {
+    seed(store).await;
+    let p = create_new(store, &fresh("READ-0001", "Fresh Loaf"), None).await;
+    let all = assert_reads_match(store, "after a create").await;
+    assert!(all.contains(&p));
+    let categories = store
+        .categories()
+        .await
+        .unwrap_or_else(|e| fail("categories", &e));
+    assert!(
+        has_name(&categories, "Contract Category"),
+        "a created product's category is listed"
+    );
+    let found = list(store, &searching("loaf"), &relevance(), None, 0, ALL).await;
+    assert_eq!(
+        skus(&found),
+        ["READ-0001"],
+        "search finds a created product"
+    );
+
+    let moved = NewProduct {
+        name: "Sourdough Starter".to_string(),
+        description: "Lively".to_string(),
+        category: "Moved Category".to_string(),
+        brand: "Moved Brand".to_string(),
+        price: Price::from_cents(100_000_000).expect("valid price"),
+        is_active: true,
+        ..as_new(&p)
+    };
+    update(store, p.id, &moved, None).await;
+    assert_reads_match(store, "after an update").await;
+    let categories = store
+        .categories()
+        .await
+        .unwrap_or_else(|e| fail("categories", &e));
+    assert!(
+        has_name(&categories, "Moved Category") && !has_name(&categories, "Contract Category"),
+        "an update moving a product to a new category shows in categories: {categories:?}"
+    );
+    let brands = store.brands().await.unwrap_or_else(|e| fail("brands", &e));
+    assert!(
+        has_name(&brands, "Moved Brand") && !has_name(&brands, "Contract Brand"),
+        "an update moving a product to a new brand shows in brands"
+    );
+    let found = list(store, &searching("sourdough"), &relevance(), None, 0, ALL).await;
+    assert_eq!(skus(&found), ["READ-0001"], "search finds the updated name");
+    let found = list(store, &searching("loaf"), &relevance(), None, 0, ALL).await;
+    assert!(found.is_empty(), "search no longer finds the old name");
+
+    delete(store, p.id, None).await;
+    assert_reads_match(store, "after a delete").await;
+    let categories = store
+        .categories()
+        .await
+        .unwrap_or_else(|e| fail("categories", &e));
+    assert!(
+        !has_name(&categories, "Moved Category"),
+        "a deleted product's category is gone"
+    );
+    let found = list(store, &searching("sourdough"), &relevance(), None, 0, ALL).await;
+    assert!(found.is_empty(), "search no longer finds a deleted product");
+}
+
+/// `insert_batch` after writes still skips every taken sku (created, or
+/// moved to by an update) and inserts the skus an update or delete freed.
+pub async fn insert_batch_skips_skus_taken_by_writes(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let created = create_new(store, &fresh("WRITE-0001", "Created Before Batch"), None).await;
+    let renamed = all[0].clone();
+    update(
+        store,
+        renamed.id,
+        &changed(&as_new(&renamed), "WRITE-0002"),
+        None,
+    )
+    .await;
+    let removed = all[1].clone();
+    delete(store, removed.id, None).await;
+    let before = all_products(store).await;
+    let batch = vec![
+        NewProduct {
+            name: "Must not overwrite a created product".to_string(),
+            ..as_new(&created)
+        },
+        fresh("write-0002", "Must not overwrite an updated product"),
+        fresh(renamed.sku.as_str(), "Freed By An Update"),
+        fresh(removed.sku.as_str(), "Freed By A Delete"),
+        fresh("WRITE-0003", "Brand New"),
+    ];
+    let inserted = store
+        .insert_batch(&batch)
+        .await
+        .unwrap_or_else(|e| fail("insert_batch", &e));
+    assert_eq!(
+        inserted, 3,
+        "a batch with 2 taken skus (created, updated to) and 3 free ones (freed by an update, by a delete, new)"
+    );
+    let after = all_products(store).await;
+    let top = max_id(&before).max(removed.id.get());
+    let new_rows: Vec<&str> = after
+        .iter()
+        .filter(|p| p.id.get() > top)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(
+        new_rows,
+        ["Freed By An Update", "Freed By A Delete", "Brand New"],
+        "the inserted rows, with new ids, in batch order"
+    );
+    let kept: Vec<Product> = after
+        .iter()
+        .filter(|p| p.id.get() <= top)
+        .cloned()
+        .collect();
+    assert_same_rows(&kept, &before, "insert_batch leaves existing rows alone");
 }

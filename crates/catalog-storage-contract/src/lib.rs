@@ -99,6 +99,23 @@ macro_rules! storage_contract_suite {
             stats_match_reference,
             categories_and_brands_in_code_point_order,
             ping_succeeds,
+            create_assigns_a_fresh_id_and_stores_as_given,
+            create_refuses_a_taken_sku,
+            update_replaces_every_field_and_bumps_the_version,
+            update_refuses_a_taken_sku,
+            writes_to_a_missing_id_are_not_found,
+            update_checks_the_expected_version,
+            delete_removes_the_product,
+            delete_checks_the_expected_version,
+            deleted_ids_are_never_reused,
+            create_replays_an_idempotency_key,
+            idempotency_key_reused_with_another_fingerprint_is_refused,
+            failed_create_leaves_no_idempotency_record,
+            concurrent_creates_with_one_key_insert_once,
+            concurrent_creates_of_one_sku_insert_once,
+            concurrent_updates_with_one_version_let_one_win,
+            reads_reflect_writes_at_once,
+            insert_batch_skips_skus_taken_by_writes,
         );
     };
     (@tests ($make:expr); $($check:ident),+ $(,)?) => {
