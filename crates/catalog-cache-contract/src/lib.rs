@@ -56,13 +56,19 @@ pub mod checks {
     pub async fn generations_start_at_zero_and_bump(c: Arc<dyn Cache>) {
         assert_eq!(c.generations(&ns(&["a", "b"])).await.unwrap(), vec![0, 0]);
         c.bump(&ns(&["a"])).await.unwrap();
-        assert_eq!(c.generations(&ns(&["a", "b"])).await.unwrap(), vec![1, 0]);
+        let g = c.generations(&ns(&["a", "b"])).await.unwrap();
+        assert!(g[0] > 0 && g[1] == 0, "{g:?}");
+        // Never below the time floor, so an expired counter cannot repeat.
+        assert!(g[0] >= catalog_domain::cache::generation_floor() - 60_000_000);
         c.bump(&ns(&["a", "b"])).await.unwrap();
-        assert_eq!(c.generations(&ns(&["b", "a"])).await.unwrap(), vec![1, 2]);
+        let h = c.generations(&ns(&["b", "a"])).await.unwrap();
+        assert!(h[0] > 0 && h[1] > g[0], "{g:?} then {h:?}");
         assert_eq!(c.generations(&[]).await.unwrap(), Vec::<u64>::new());
     }
 
     pub async fn concurrent_bumps_are_never_lost(c: Arc<dyn Cache>) {
+        c.bump(&ns(&["hot", "list"])).await.unwrap();
+        let before = c.generations(&ns(&["hot", "list"])).await.unwrap();
         let tasks: Vec<_> = (0..50)
             .map(|_| {
                 let c = c.clone();
@@ -72,9 +78,11 @@ pub mod checks {
         for t in tasks {
             t.await.unwrap();
         }
-        assert_eq!(
-            c.generations(&ns(&["hot", "list"])).await.unwrap(),
-            vec![50, 50]
+        let after = c.generations(&ns(&["hot", "list"])).await.unwrap();
+        // Each bump adds at least one: none was lost.
+        assert!(
+            after[0] >= before[0] + 50 && after[1] >= before[1] + 50,
+            "{before:?} -> {after:?}"
         );
     }
 

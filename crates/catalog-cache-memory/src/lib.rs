@@ -88,10 +88,14 @@ impl Cache for MemoryCache {
     async fn bump(&self, namespaces: &[String]) -> Result<(), CacheError> {
         for ns in namespaces {
             // `and_upsert_with` is atomic per key: concurrent bumps never
-            // lose an increment.
+            // lose an increment. The floor keeps an expired and restarted
+            // counter from repeating an old value.
+            let floor = catalog_domain::cache::generation_floor();
             self.generations
                 .entry(ns.clone())
-                .and_upsert_with(|cur| async move { cur.map_or(1, |e| e.into_value() + 1) })
+                .and_upsert_with(|cur| async move {
+                    cur.map_or(floor, |e| (e.into_value() + 1).max(floor))
+                })
                 .await;
         }
         Ok(())

@@ -13,6 +13,19 @@ use catalog_domain::{Cache, CacheError, CacheKind};
 use deadpool_redis::redis::{self, AsyncCommands};
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 
+/// Sets each generation to `max(current + 1, floor)` and renews its TTL.
+/// The floor (the time in microseconds) means a counter that expired and
+/// restarted never takes a value it had before.
+const BUMP_SCRIPT: &str = r"
+local floor = tonumber(ARGV[1])
+for _, k in ipairs(KEYS) do
+  local v = redis.call('INCR', k)
+  if v < floor then redis.call('SET', k, ARGV[1]) end
+  redis.call('EXPIRE', k, tonumber(ARGV[2]))
+end
+return 1
+";
+
 /// Settings of the Redis adapter.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -133,13 +146,17 @@ impl Cache for RedisCache {
         }
         let keys: Vec<String> = namespaces.iter().map(|n| self.generation_key(n)).collect();
         let ttl = self.generation_ttl_secs;
+        let floor = catalog_domain::cache::generation_floor();
         self.with_conn("bumping generations", |mut c| async move {
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            for k in &keys {
-                pipe.incr(k, 1).ignore().expire(k, ttl as i64).ignore();
-            }
-            pipe.query_async::<()>(&mut c).await
+            // One script: atomic across the keys, one round trip.
+            redis::cmd("EVAL")
+                .arg(BUMP_SCRIPT)
+                .arg(keys.len())
+                .arg(&keys)
+                .arg(floor)
+                .arg(ttl)
+                .query_async::<()>(&mut c)
+                .await
         })
         .await
     }

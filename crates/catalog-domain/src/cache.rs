@@ -59,11 +59,26 @@ pub trait Cache: Send + Sync {
     /// The current generation of each namespace (0 when never bumped), in
     /// one round trip.
     async fn generations(&self, namespaces: &[String]) -> Result<Vec<u64>, CacheError>;
-    /// Increments each namespace's generation atomically.
+    /// Raises each namespace's generation, atomically, to a value it never
+    /// had before — not even before its counter expired: adapters set it to
+    /// `max(current + 1, generation_floor())`.
     async fn bump(&self, namespaces: &[String]) -> Result<(), CacheError>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
     async fn ping(&self) -> Result<(), CacheError>;
+}
+
+/// The lowest value a bump may set: the current time in microseconds.
+///
+/// Generation counters expire (they must not pile up forever) and then
+/// read as 0; a plain counter would restart at 1 and could reuse a value
+/// whose entries are still cached. Time only moves forward, so a bump
+/// after an expiry lands above every value the counter ever had (a counter
+/// gains at most one per bump, far less than a microsecond's worth).
+pub fn generation_floor() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Kinds of cached responses, each with its TTL.
@@ -74,6 +89,7 @@ pub enum EntryKind {
     Stats,
     Categories,
     Brands,
+    Facets,
 }
 
 impl EntryKind {
@@ -84,6 +100,7 @@ impl EntryKind {
             EntryKind::Stats => "stats",
             EntryKind::Categories => "categories",
             EntryKind::Brands => "brands",
+            EntryKind::Facets => "facets",
         }
     }
 }
@@ -119,6 +136,8 @@ impl CacheTtls {
             EntryKind::Stats => self.stats,
             EntryKind::Categories => self.categories,
             EntryKind::Brands => self.brands,
+            // Facets summarise like stats and age like them.
+            EntryKind::Facets => self.stats,
         }
     }
 }
@@ -273,7 +292,18 @@ impl ErrorReporter {
     }
 }
 
-type Slot = Arc<futures::lock::Mutex<Option<Rendered>>>;
+/// What a flight left for those who waited on it.
+#[derive(Debug, Default)]
+enum Outcome {
+    #[default]
+    Running,
+    Done(Rendered),
+    /// The leader failed; errors are not shared, so each waiter computes for
+    /// itself — concurrently, not one after another under the lock.
+    Failed,
+}
+
+type Slot = Arc<futures::lock::Mutex<Outcome>>;
 
 /// Single-flight: concurrent misses on one key run one computation; the
 /// others wait for its result.
@@ -296,14 +326,20 @@ impl SingleFlight {
             flights.entry(key.to_string()).or_default().clone()
         };
         let mut guard = slot.lock().await;
-        if let Some(r) = guard.as_ref() {
+        match &*guard {
             // A leader finished while we waited.
-            return Ok((r.clone(), true));
+            Outcome::Done(r) => return Ok((r.clone(), true)),
+            Outcome::Failed => {
+                drop(guard);
+                return compute().await.map(|r| (r, false));
+            }
+            Outcome::Running => {}
         }
         let result = compute().await;
-        if let Ok(r) = &result {
-            *guard = Some(r.clone());
-        }
+        *guard = match &result {
+            Ok(r) => Outcome::Done(r.clone()),
+            Err(_) => Outcome::Failed,
+        };
         drop(guard);
         // The flight is over: later callers go to the cache (or compute).
         let mut flights = self.flights.lock().unwrap_or_else(|p| p.into_inner());

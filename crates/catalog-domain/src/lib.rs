@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod cursor;
 pub mod error;
+pub mod facets;
 pub mod ports;
 pub mod product;
 pub mod query;

@@ -43,6 +43,47 @@ pub trait ProductReader: Send + Sync {
     async fn categories(&self) -> Result<Vec<NameCount>, StorageError>;
     /// Every distinct brand with its count, by name in code-point order.
     async fn brands(&self) -> Result<Vec<NameCount>, StorageError>;
+    /// Matching products grouped by `field`, with each group's count
+    /// (groups with no product are absent). Keys as
+    /// [`crate::facets::facet_key`] computes them.
+    ///
+    /// The provided implementation pages through every match with
+    /// [`ProductReader::list`] and groups in memory: correct for any
+    /// adapter, and what the in-memory adapter uses; database adapters
+    /// override it with a `GROUP BY`.
+    async fn facet_counts(
+        &self,
+        filter: &ProductFilter,
+        field: crate::facets::FacetField,
+    ) -> Result<Vec<(crate::facets::FacetKey, u64)>, StorageError> {
+        let mut groups: std::collections::BTreeMap<crate::facets::FacetKey, u64> =
+            std::collections::BTreeMap::new();
+        let sort = [crate::query::SortKey::ID];
+        let mut after: Option<Vec<SortValue>> = None;
+        loop {
+            let page = self
+                .list(PageSpec {
+                    filter,
+                    sort: &sort,
+                    after: after.as_deref(),
+                    offset: 0,
+                    limit: 1000,
+                })
+                .await?;
+            for p in &page {
+                *groups
+                    .entry(crate::facets::facet_key(field, p))
+                    .or_default() += 1;
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => {
+                    after = Some(vec![SortValue::Int(last.id.get())])
+                }
+                _ => break,
+            }
+        }
+        Ok(groups.into_iter().collect())
+    }
     /// A cheap round trip proving the backend answers.
     async fn ping(&self) -> Result<(), StorageError>;
 }

@@ -3,7 +3,7 @@
 //! freshness is guaranteed).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{
@@ -103,7 +103,7 @@ pub enum CacheHealth {
 
 /// Every namespace a write can make stale, bumped together when a failed
 /// invalidation must be made up for.
-const ALL_NAMESPACES: [&str; 5] = ["list", "stats", "categories", "brands", "detail"];
+const ALL_NAMESPACES: [&str; 6] = ["list", "stats", "categories", "brands", "facets", "detail"];
 
 struct CacheState {
     cache: Arc<dyn Cache>,
@@ -112,9 +112,12 @@ struct CacheState {
     flights: SingleFlight,
     /// Bypass the cache until this time (ms since the epoch).
     open_until_ms: AtomicU64,
-    /// An invalidation failed: flush every namespace before the cache is
-    /// trusted again.
-    pending_flush: AtomicBool,
+    /// Invalidations that ever failed. While it exceeds `flushed_through`,
+    /// every namespace must be flushed before the cache is trusted again.
+    failed_invalidations: AtomicU64,
+    /// The failure count the last successful flush covered (taken before
+    /// it bumped, so a failure during the flush stays owed).
+    flushed_through: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -138,11 +141,14 @@ impl CacheState {
         if now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
             return false;
         }
-        if self.pending_flush.load(Ordering::Acquire) {
+        let failures = self.failed_invalidations.load(Ordering::Acquire);
+        if failures > self.flushed_through.load(Ordering::Acquire) {
             let all: Vec<String> = ALL_NAMESPACES.iter().map(|s| s.to_string()).collect();
             match self.cache.bump(&all).await {
                 Ok(()) => {
-                    self.pending_flush.store(false, Ordering::Release);
+                    // Only the failures seen before this flush are paid: one
+                    // recorded meanwhile stays owed.
+                    self.flushed_through.fetch_max(failures, Ordering::AcqRel);
                     tracing::info!("cache is back: flushed every namespace owed an invalidation");
                 }
                 Err(e) => {
@@ -189,7 +195,8 @@ impl CatalogService {
             settings,
             flights: SingleFlight::default(),
             open_until_ms: AtomicU64::new(0),
-            pending_flush: AtomicBool::new(false),
+            failed_invalidations: AtomicU64::new(0),
+            flushed_through: AtomicU64::new(0),
         }));
         self
     }
@@ -440,6 +447,49 @@ impl CatalogService {
         .await
     }
 
+    /// Disjunctive facet counts over the products matching `filter`.
+    #[tracing::instrument(skip_all)]
+    pub async fn facets(
+        &self,
+        filter: &ProductFilter,
+    ) -> Result<crate::facets::Facets, CatalogError> {
+        use crate::facets::{FacetField, assemble, without_own};
+        let s = &self.store;
+        let f = |field| without_own(filter, field);
+        let (cat_f, brand_f, price_f, rating_f, stock_f) = (
+            f(FacetField::Category),
+            f(FacetField::Brand),
+            f(FacetField::PriceBucket),
+            f(FacetField::RatingFloor),
+            f(FacetField::InStock),
+        );
+        let (total, category, brand, price, rating, in_stock) = futures::try_join!(
+            s.count(filter),
+            s.facet_counts(&cat_f, FacetField::Category),
+            s.facet_counts(&brand_f, FacetField::Brand),
+            s.facet_counts(&price_f, FacetField::PriceBucket),
+            s.facet_counts(&rating_f, FacetField::RatingFloor),
+            s.facet_counts(&stock_f, FacetField::InStock),
+        )?;
+        Ok(assemble(total, category, brand, price, rating, in_stock))
+    }
+
+    pub async fn facets_rendered(
+        &self,
+        filter: &ProductFilter,
+        render: impl FnOnce(&crate::facets::Facets) -> Vec<u8>,
+    ) -> Result<Rendered, CatalogError> {
+        let canonical = serde_json::to_vec(filter).unwrap_or_default();
+        self.cached(
+            EntryKind::Facets,
+            None,
+            &canonical,
+            || self.facets(filter),
+            |v| (render(v), None),
+        )
+        .await
+    }
+
     /// Creates a product from a JSON body. A new product invalidates the
     /// cached reads it affects before this returns.
     #[tracing::instrument(skip_all)]
@@ -548,6 +598,7 @@ impl CatalogService {
             "stats".to_string(),
             "categories".to_string(),
             "brands".to_string(),
+            "facets".to_string(),
             product_namespace(id.get()),
         ];
         self.bump(namespaces).await;
@@ -563,8 +614,18 @@ impl CatalogService {
         let Some(state) = self.cache.as_ref() else {
             return;
         };
-        if let Err(e) = state.cache.bump(&namespaces).await {
-            state.pending_flush.store(true, Ordering::Release);
+        // Two more tries ride out a dropped connection (each is bounded by
+        // the adapter's timeout); past them the flush is owed (see
+        // `CacheState::usable`).
+        let mut last = None;
+        for _ in 0..3 {
+            match state.cache.bump(&namespaces).await {
+                Ok(()) => return,
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = last {
+            state.failed_invalidations.fetch_add(1, Ordering::AcqRel);
             state.failed(&e);
         }
     }

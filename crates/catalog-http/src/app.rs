@@ -135,6 +135,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(read_only("/api/v1/products/stats", handlers::product_stats))
     .service(read_only(
+        "/api/v1/products/facets",
+        handlers::product_facets,
+    ))
+    .service(read_only(
         "/api/v1/products/categories",
         handlers::list_categories,
     ))

@@ -214,6 +214,68 @@ pub struct NameCountListDoc {
     pub items: Vec<NameCountDoc>,
 }
 
+/// Facet counts (see the facets route).
+#[derive(ToSchema)]
+#[schema(as = Facets, example = json!({
+    "total": 6588,
+    "category": [{"value": "Books", "count": 6588}, {"value": "Toys", "count": 6601}],
+    "brand": [{"value": "Acme", "count": 330}],
+    "price": [{"min": 0.0, "max": 10.0, "count": 1201}, {"min": 1000.0, "max": null, "count": 3}],
+    "rating": [{"min": 4.0, "count": 5012}, {"min": 3.0, "count": 6400}],
+    "in_stock": [{"value": true, "count": 6100}, {"value": false, "count": 488}]
+}))]
+#[allow(dead_code)]
+pub struct FacetsDoc {
+    /// Products matching every filter.
+    pub total: u64,
+    /// Per category, counted without the category filter; by name.
+    pub category: Vec<FacetValueDoc>,
+    /// Per brand, counted without the brand filter; by name.
+    pub brand: Vec<FacetValueDoc>,
+    /// Price buckets [min, max) in currency units (0-10, 10-25, 25-50,
+    /// 50-100, 100-250, 250-500, 500-1000, 1000+), without the price filters.
+    pub price: Vec<PriceBucketDoc>,
+    /// Products rated at least 4, 3, 2, 1, without the min_rating filter.
+    pub rating: Vec<RatingBucketDoc>,
+    /// In stock or not, without the in_stock filter.
+    pub in_stock: Vec<BoolCountDoc>,
+}
+
+#[derive(ToSchema)]
+#[schema(as = FacetValue)]
+#[allow(dead_code)]
+pub struct FacetValueDoc {
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(ToSchema)]
+#[schema(as = PriceBucket)]
+#[allow(dead_code)]
+pub struct PriceBucketDoc {
+    /// Inclusive.
+    pub min: f64,
+    /// Exclusive; null for the top bucket.
+    pub max: Option<f64>,
+    pub count: u64,
+}
+
+#[derive(ToSchema)]
+#[schema(as = RatingBucket)]
+#[allow(dead_code)]
+pub struct RatingBucketDoc {
+    pub min: f64,
+    pub count: u64,
+}
+
+#[derive(ToSchema)]
+#[schema(as = BoolCount)]
+#[allow(dead_code)]
+pub struct BoolCountDoc {
+    pub value: bool,
+    pub count: u64,
+}
+
 /// Service health.
 #[derive(ToSchema)]
 #[schema(as = Health, example = json!({"status": "ok", "checks": {"database": "up", "cache": "memory"}}))]
@@ -249,13 +311,15 @@ pub struct HealthChecksDoc {
         crate::writes::patch_product,
         crate::writes::delete_product,
         crate::handlers::product_stats,
+        crate::handlers::product_facets,
         crate::handlers::list_categories,
         crate::handlers::list_brands,
         crate::handlers::health,
     ),
     components(schemas(
         ProductDoc, ProductInputDoc, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
-        HealthDoc, HealthChecksDoc, Problem, ProblemField
+        HealthDoc, HealthChecksDoc, Problem, ProblemField, FacetsDoc, FacetValueDoc,
+        PriceBucketDoc, RatingBucketDoc, BoolCountDoc
     )),
     modifiers(&BearerAuth),
     tags(

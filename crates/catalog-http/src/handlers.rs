@@ -133,6 +133,30 @@ pub async fn product_stats(
     Ok(respond(&req, rendered))
 }
 
+/// Disjunctive facet counts.
+///
+/// For category, brand, price buckets, rating ("at least" buckets) and
+/// in_stock: how many products each value matches, each counted with every
+/// filter except its own — what a filtering UI shows beside its options.
+#[utoipa::path(
+    get, path = "/api/v1/products/facets", tag = "products",
+    params(FilterParamsDoc),
+    responses(
+        (status = 200, description = "Facet counts", body = crate::docs::FacetsDoc),
+        (status = 304, description = "Not modified"),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn product_facets(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req)?;
+    let filter = state.service.parse_filter(&pairs)?;
+    let rendered = state.service.facets_rendered(&filter, to_json).await?;
+    Ok(respond(&req, rendered))
+}
+
 #[derive(Serialize)]
 struct NameCounts<'a> {
     items: &'a [NameCount],

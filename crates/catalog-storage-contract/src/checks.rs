@@ -1033,6 +1033,43 @@ pub async fn stats_match_reference(store: &dyn ProductStore) {
     );
 }
 
+/// `facet_counts` groups the matching products exactly as
+/// `facets::facet_key` does, for every facet field and several filters.
+pub async fn facet_counts_match_reference(store: &dyn ProductStore) {
+    use catalog_domain::facets::{FacetField, FacetKey, facet_key};
+    let all = seed(store).await;
+    for query in [
+        "",
+        "category=Garden",
+        "category=Nope",
+        "search=shoe",
+        "in_stock=true&is_active=true",
+        "brand=Zeta&min_price=7.77",
+        "min_rating=3",
+    ] {
+        let filter = parse_filter(query);
+        for field in [
+            FacetField::Category,
+            FacetField::Brand,
+            FacetField::InStock,
+            FacetField::PriceBucket,
+            FacetField::RatingFloor,
+        ] {
+            let mut want: std::collections::BTreeMap<FacetKey, u64> = Default::default();
+            for p in all.iter().filter(|p| filter.matches(p)) {
+                *want.entry(facet_key(field, p)).or_default() += 1;
+            }
+            let mut got = store
+                .facet_counts(&filter, field)
+                .await
+                .unwrap_or_else(|e| fail("facet_counts", &e));
+            got.sort();
+            let want: Vec<(FacetKey, u64)> = want.into_iter().collect();
+            assert_eq!(got, want, "facet {field:?} with {query:?}");
+        }
+    }
+}
+
 /// `categories` and `brands` list every distinct value with its count, by
 /// name in code-point order.
 pub async fn categories_and_brands_in_code_point_order(store: &dyn ProductStore) {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS};
 use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
 use catalog_domain::query::{fold, search_text};
@@ -372,6 +373,61 @@ impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all)]
     async fn brands(&self) -> Result<Vec<NameCount>, StorageError> {
         self.name_counts(Column::Brand).await
+    }
+
+    #[tracing::instrument(skip_all, fields(field = ?field))]
+    async fn facet_counts(
+        &self,
+        filter: &ProductFilter,
+        field: FacetField,
+    ) -> Result<Vec<(FacetKey, u64)>, StorageError> {
+        let bigint = || Alias::new("BIGINT");
+        let text = matches!(field, FacetField::Category | FacetField::Brand);
+        let key: Expr = match field {
+            FacetField::Category => Expr::col(Column::Category),
+            FacetField::Brand => Expr::col(Column::Brand),
+            FacetField::InStock => Func::cast_as(
+                Expr::case(Expr::col(Column::StockQuantity).gt(0), 1i64).finally(0i64),
+                bigint(),
+            )
+            .into(),
+            FacetField::PriceBucket => {
+                // The same half-open buckets as `facets::price_bucket`.
+                let mut case = Expr::case(
+                    Expr::col(Column::PriceCents).lt(PRICE_BOUNDS_CENTS[0]),
+                    0i64,
+                );
+                for (i, bound) in PRICE_BOUNDS_CENTS.iter().enumerate().skip(1) {
+                    case = case.case(Expr::col(Column::PriceCents).lt(*bound), i as i64);
+                }
+                Func::cast_as(case.finally(PRICE_BOUNDS_CENTS.len() as i64), bigint()).into()
+            }
+            FacetField::RatingFloor => {
+                Func::cast_as(Expr::col(Column::RatingTenths).div(10), bigint()).into()
+            }
+        };
+        let stmt = Query::select()
+            .from(Entity)
+            .expr_as(key, "k")
+            .expr_as(Expr::col(Column::Id).count(), "n")
+            .cond_where(filter_condition(filter))
+            // By the output name: the CASE's bound values get other
+            // placeholders in a repeated GROUP BY expression, which
+            // PostgreSQL would not recognise as the same expression.
+            .group_by_col(Alias::new("k"))
+            .to_owned();
+        let rows = self.db.query_all(&stmt).await.context("counting facets")?;
+        rows.iter()
+            .map(|row| {
+                let n = non_negative(get_i64(row, "n")?);
+                let k = if text {
+                    FacetKey::Text(row.try_get::<String>("", "k").context("reading a facet")?)
+                } else {
+                    FacetKey::Int(get_i64(row, "k")?)
+                };
+                Ok((k, n))
+            })
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
