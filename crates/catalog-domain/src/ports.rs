@@ -37,6 +37,11 @@ pub trait ProductReader: Send + Sync {
     async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError>;
     /// How many products match.
     async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError>;
+    /// A cheap estimate of how many products match (the query planner's),
+    /// or `None` when the backend has none (the caller then counts).
+    async fn estimate_count(&self, _filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StorageError>;
     async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError>;
     /// Every distinct category with its count, by name in code-point order.

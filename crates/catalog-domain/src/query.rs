@@ -390,6 +390,9 @@ impl FieldSet {
 pub enum CountMode {
     #[default]
     Exact,
+    /// The database planner's estimate for large results, exact below
+    /// [`crate::service::ESTIMATE_THRESHOLD`]; the body says which.
+    Estimated,
     None,
 }
 
@@ -579,8 +582,9 @@ impl<'a> ListParams<'a> {
         let count = match self.one("count", &mut errors) {
             None | Some("exact") => CountMode::Exact,
             Some("none") => CountMode::None,
+            Some("estimated") => CountMode::Estimated,
             Some(_) => {
-                errors.push("count", "must be exact or none");
+                errors.push("count", "must be exact, estimated or none");
                 CountMode::Exact
             }
         };
@@ -875,6 +879,16 @@ mod tests {
         );
         assert!(parse("min_rating=5.5").is_err());
         assert!(parse("min_rating=NaN").is_err());
+    }
+
+    #[test]
+    fn count_modes() {
+        assert_eq!(
+            parse("count=estimated").unwrap().count,
+            CountMode::Estimated
+        );
+        assert_eq!(parse("count=none").unwrap().count, CountMode::None);
+        assert!(parse("count=approx").is_err());
     }
 
     #[test]

@@ -61,11 +61,21 @@ pub fn fingerprint(body: &serde_json::Value) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// How often an unconditional PATCH is re-applied when other writers keep
+/// changing the product under it.
+const MAX_PATCH_ATTEMPTS: u32 = 64;
+
+/// Below this many (estimated) rows, `count=estimated` counts exactly.
+pub const ESTIMATE_THRESHOLD: u64 = 10_000;
+
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListPage {
     pub items: Vec<Product>,
     pub total: Option<u64>,
+    /// Whether `total` is an exact count (false for planner estimates and
+    /// when no count was asked for).
+    pub total_is_exact: bool,
     pub limit: u32,
     pub offset: u64,
     pub next_cursor: Option<String>,
@@ -310,12 +320,18 @@ impl CatalogService {
             limit: u64::from(q.limit) + 1,
         };
         let rows = self.store.list(page);
-        let (rows, total) = match q.count {
+        let (rows, total, total_is_exact) = match q.count {
             CountMode::Exact => {
                 let (rows, total) = futures::future::join(rows, self.store.count(&q.filter)).await;
-                (rows?, Some(total?))
+                (rows?, Some(total?), true)
             }
-            CountMode::None => (rows.await?, None),
+            CountMode::Estimated => {
+                let (rows, total) =
+                    futures::future::join(rows, self.estimated_count(&q.filter)).await;
+                let (total, exact) = total?;
+                (rows?, Some(total), exact)
+            }
+            CountMode::None => (rows.await?, None, false),
         };
         let mut items = rows;
         let more = items.len() > q.limit as usize;
@@ -335,10 +351,21 @@ impl CatalogService {
         Ok(ListPage {
             items,
             total,
+            total_is_exact,
             limit: q.limit,
             offset: q.offset(),
             next_cursor,
         })
+    }
+
+    /// The planner's estimate when it is at least
+    /// [`ESTIMATE_THRESHOLD`] (cheap, approximate), an exact count below it
+    /// (small results are cheap to count and should be right).
+    async fn estimated_count(&self, filter: &ProductFilter) -> Result<(u64, bool), CatalogError> {
+        match self.store.estimate_count(filter).await? {
+            Some(estimate) if estimate >= ESTIMATE_THRESHOLD => Ok((estimate, false)),
+            _ => Ok((self.store.count(filter).await?, true)),
+        }
     }
 
     /// One page, uncached.
@@ -553,8 +580,18 @@ impl CatalogService {
                     self.invalidate_product(id).await;
                     return Ok(updated);
                 }
-                Err(crate::StorageError::VersionConflict) if if_match.is_none() && attempts < 5 => {
+                // Without If-Match the client asked for no precondition:
+                // re-apply to the newer version rather than answer 412.
+                Err(crate::StorageError::VersionConflict)
+                    if if_match.is_none() && attempts < MAX_PATCH_ATTEMPTS =>
+                {
                     continue;
+                }
+                Err(crate::StorageError::VersionConflict) if if_match.is_none() => {
+                    return Err(CatalogError::Storage(crate::StorageError::unavailable(
+                        "patching a product",
+                        "too many concurrent changes to this product; retry",
+                    )));
                 }
                 Err(e) => return Err(e.into()),
             }

@@ -49,7 +49,8 @@ pub fn authorize(
     secret: Option<&str>,
     scope: &str,
 ) -> Result<Principal, ApiError> {
-    let Some(secret) = secret else {
+    // An empty key would let anyone sign tokens: treat it as no key.
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
         return Err(ApiError::Unauthorized {
             detail: "writes are disabled: the server has no CATALOG_JWT_SECRET".into(),
             invalid_token: false,

@@ -101,8 +101,12 @@ pub struct ProductPatchDoc {
 pub struct ProductListDoc {
     /// The page's products (projected when `fields` is given).
     pub items: Vec<ProductDoc>,
-    /// Matching products in all; null with `count=none`.
+    /// Matching products in all; null with `count=none`; the planner's
+    /// estimate with `count=estimated` above 10,000 rows.
     pub total: Option<u64>,
+    /// Only with `count=estimated`: whether `total` is exact (counted,
+    /// below 10,000 rows) or the planner's estimate.
+    pub total_is_exact: Option<bool>,
     pub limit: u32,
     pub offset: u64,
     /// Opaque token for the next page; null on the last page.
@@ -132,8 +136,10 @@ pub struct ListParamsDoc {
     /// Comma list of product fields to return (id is always included).
     #[param(example = "name,price")]
     pub fields: Option<String>,
-    /// `exact` (default) or `none` (then `total` is null).
-    #[param(pattern = "^(exact|none)$")]
+    /// `exact` (default), `estimated` (the planner's estimate when above
+    /// 10,000 rows, exact below; see `total_is_exact`) or `none` (then
+    /// `total` is null and no count query runs).
+    #[param(pattern = "^(exact|estimated|none)$")]
     pub count: Option<String>,
 }
 

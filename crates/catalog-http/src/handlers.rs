@@ -46,18 +46,28 @@ enum Items<'a> {
 struct ListBody<'a> {
     items: Items<'a>,
     total: Option<u64>,
+    /// Only with `count=estimated`, so the contract's shape is unchanged
+    /// for every other request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_is_exact: Option<bool>,
     limit: u32,
     offset: u64,
     next_cursor: Option<&'a str>,
 }
 
-fn list_body(page: &ListPage, fields: Option<FieldSet>) -> ListBody<'_> {
+fn list_body(
+    page: &ListPage,
+    fields: Option<FieldSet>,
+    query_count: catalog_domain::CountMode,
+) -> ListBody<'_> {
     ListBody {
         items: match fields {
             None => Items::Full(&page.items),
             Some(f) => Items::Projected(page.items.iter().map(|p| f.project(p)).collect()),
         },
         total: page.total,
+        total_is_exact: (query_count == catalog_domain::CountMode::Estimated)
+            .then_some(page.total_is_exact),
         limit: page.limit,
         offset: page.offset,
         next_cursor: page.next_cursor.as_deref(),
@@ -168,8 +178,9 @@ fn render_names(items: &Vec<NameCount>) -> Vec<u8> {
 
 async fn render_list(service: &CatalogService, query: &ListQuery) -> Result<Rendered, ApiError> {
     let fields = query.fields;
+    let count = query.count;
     Ok(service
-        .list_rendered(query, |page| to_json(&list_body(page, fields)))
+        .list_rendered(query, |page| to_json(&list_body(page, fields, count)))
         .await?)
 }
 

@@ -174,8 +174,10 @@ pub async fn create_product(
             }
             Ok(res)
         }
+        // The original response: the product as created, version 1.
         Created::Replayed { id, body } => Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, location(id)))
+            .insert_header((header::ETAG, format!("\"{}-1\"", id.get())))
             .insert_header(("idempotent-replayed", "true"))
             .content_type("application/json")
             .body(body)),

@@ -413,6 +413,21 @@ async fn list_count_none() {
     }
 }
 
+#[actix_web::test]
+async fn list_count_estimated_is_exact_without_an_estimate() {
+    // The memory store has no planner: the count is exact and says so.
+    for app in &both_apps().await {
+        let r = app.get(&format!("{LIST}?count=estimated&limit=5")).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let body = r.json();
+        assert_eq!(body["total"], PRODUCTS);
+        assert_eq!(body["total_is_exact"], true);
+        // Other count modes keep the contract's shape.
+        let body = list_ok(&app.get(&format!("{LIST}?count=exact&limit=5")).await);
+        assert!(body.get("total_is_exact").is_none());
+    }
+}
+
 // ---------------------------------------------------------------- cursors
 
 #[actix_web::test]

@@ -287,6 +287,35 @@ impl ProductReader for SqlStore {
         Ok(non_negative(n.unwrap_or(0)))
     }
 
+    /// PostgreSQL's planner estimate (`EXPLAIN`'s row count) of the filtered
+    /// count; SQLite has none.
+    #[tracing::instrument(skip_all)]
+    async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let stmt = Query::select()
+            .from(Entity)
+            .column(Column::Id)
+            .cond_where(filter_condition(filter))
+            .to_owned();
+        let mut raw = self.db.get_database_backend().build(&stmt);
+        raw.sql = format!("EXPLAIN {}", raw.sql);
+        let row = self
+            .db
+            .query_one_raw(raw)
+            .await
+            .context("estimating a count")?
+            .ok_or_else(|| StorageError::internal("estimating a count", "no plan"))?;
+        let plan: String = row.try_get_by(0).context("reading a plan")?;
+        // "Seq Scan on products  (cost=0.00..4.00 rows=1234 width=8)"
+        Ok(plan
+            .split("rows=")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok()))
+    }
+
     #[tracing::instrument(skip_all, fields(id = id.get()))]
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StorageError> {
         Entity::find_by_id(id.get())
