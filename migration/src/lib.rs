@@ -5,6 +5,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_products;
+pub use m20261125_000001_create_products::secondary_indexes;
 mod m20261125_000002_create_idempotency_keys;
 
 pub struct Migrator;

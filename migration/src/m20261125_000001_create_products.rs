@@ -47,6 +47,69 @@ fn between(col: Products, lo: i64, hi: i64) -> SimpleExpr {
     Expr::col(col).gte(lo).and(Expr::col(col).lte(hi))
 }
 
+/// The secondary indexes of the products table (`CREATE INDEX IF NOT
+/// EXISTS`), each with the reason it exists. Bulk loads drop them and
+/// recreate them from this list; a later migration that adds an index to
+/// products adds it here too.
+pub fn secondary_indexes() -> Vec<IndexCreateStatement> {
+    let indexes: [(&str, &[Products]); 10] = [
+        // The origin design's composite filters: category or brand with a
+        // price range, and price ordering within them.
+        (
+            "idx_products_category_price",
+            &[Products::Category, Products::PriceCents],
+        ),
+        (
+            "idx_products_brand_price",
+            &[Products::Brand, Products::PriceCents],
+        ),
+        // A category or brand filter in the default id order (and its
+        // keyset continuation) reads the index in order and stops after
+        // one page instead of sorting every match.
+        (
+            "idx_products_category_id",
+            &[Products::Category, Products::Id],
+        ),
+        ("idx_products_brand_id", &[Products::Brand, Products::Id]),
+        // Sorted listings: each sortable column with the id tie-breaker,
+        // so ORDER BY col, id and keyset WHERE (col, id) > (...) are one
+        // index range scan. They also serve every single-column lookup
+        // the origin design indexed (name, price, created_at).
+        ("idx_products_name_id", &[Products::Name, Products::Id]),
+        (
+            "idx_products_price_id",
+            &[Products::PriceCents, Products::Id],
+        ),
+        (
+            "idx_products_rating_id",
+            &[Products::RatingTenths, Products::Id],
+        ),
+        (
+            "idx_products_stock_id",
+            &[Products::StockQuantity, Products::Id],
+        ),
+        (
+            "idx_products_created_id",
+            &[Products::CreatedAt, Products::Id],
+        ),
+        (
+            "idx_products_updated_id",
+            &[Products::UpdatedAt, Products::Id],
+        ),
+    ];
+    indexes
+        .into_iter()
+        .map(|(name, cols)| {
+            let mut idx = Index::create();
+            idx.name(name).table(Products::Table).if_not_exists();
+            for c in cols {
+                idx.col(*c);
+            }
+            idx.to_owned()
+        })
+        .collect()
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -125,58 +188,8 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
-        let indexes: [(&str, &[Products]); 10] = [
-            // The origin design's composite filters: category or brand with a
-            // price range, and price ordering within them.
-            (
-                "idx_products_category_price",
-                &[Products::Category, Products::PriceCents],
-            ),
-            (
-                "idx_products_brand_price",
-                &[Products::Brand, Products::PriceCents],
-            ),
-            // A category or brand filter in the default id order (and its
-            // keyset continuation) reads the index in order and stops after
-            // one page instead of sorting every match.
-            (
-                "idx_products_category_id",
-                &[Products::Category, Products::Id],
-            ),
-            ("idx_products_brand_id", &[Products::Brand, Products::Id]),
-            // Sorted listings: each sortable column with the id tie-breaker,
-            // so ORDER BY col, id and keyset WHERE (col, id) > (...) are one
-            // index range scan. They also serve every single-column lookup
-            // the origin design indexed (name, price, created_at).
-            ("idx_products_name_id", &[Products::Name, Products::Id]),
-            (
-                "idx_products_price_id",
-                &[Products::PriceCents, Products::Id],
-            ),
-            (
-                "idx_products_rating_id",
-                &[Products::RatingTenths, Products::Id],
-            ),
-            (
-                "idx_products_stock_id",
-                &[Products::StockQuantity, Products::Id],
-            ),
-            (
-                "idx_products_created_id",
-                &[Products::CreatedAt, Products::Id],
-            ),
-            (
-                "idx_products_updated_id",
-                &[Products::UpdatedAt, Products::Id],
-            ),
-        ];
-        for (name, cols) in indexes {
-            let mut idx = Index::create();
-            idx.name(name).table(Products::Table).if_not_exists();
-            for c in cols {
-                idx.col(*c);
-            }
-            manager.create_index(idx.to_owned()).await?;
+        for idx in secondary_indexes() {
+            manager.create_index(idx).await?;
         }
         // sku has its unique index from the constraint above.
         Ok(())

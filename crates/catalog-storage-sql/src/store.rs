@@ -141,7 +141,104 @@ impl SqlStore {
     pub async fn migrate(&self) -> Result<(), StorageError> {
         Migrator::up(&self.db, None)
             .await
-            .context("applying migrations")
+            .context("applying migrations")?;
+        self.ensure_indexes().await
+    }
+
+    /// Creates any secondary index that is missing (a bulk load that was
+    /// interrupted after dropping them). Cheap when they all exist.
+    pub async fn ensure_indexes(&self) -> Result<(), StorageError> {
+        for idx in migration::secondary_indexes() {
+            self.db.execute(&idx).await.context("creating an index")?;
+        }
+        Ok(())
+    }
+
+    /// Prepares a bulk load into an empty table: drops the secondary
+    /// indexes, which are cheaper to build once over the loaded rows than
+    /// to maintain row by row. [`SqlStore::finish_bulk_load`] recreates
+    /// them (and [`SqlStore::migrate`] does if a load was interrupted).
+    pub async fn begin_bulk_load(&self) -> Result<(), StorageError> {
+        for idx in migration::secondary_indexes() {
+            let Some(name) = idx.get_index_spec().get_name() else {
+                continue;
+            };
+            let drop = sea_orm::sea_query::Index::drop()
+                .name(name)
+                .table(Entity)
+                .if_exists()
+                .to_owned();
+            // SQLite's DROP INDEX takes no table.
+            let stmt = if self.backend == Backend::Sqlite {
+                format!("DROP INDEX IF EXISTS \"{name}\"")
+            } else {
+                self.db.get_database_backend().build(&drop).sql
+            };
+            self.db
+                .execute_unprepared(&stmt)
+                .await
+                .context("dropping an index for a bulk load")?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the indexes and refreshes planner statistics.
+    pub async fn finish_bulk_load(&self) -> Result<(), StorageError> {
+        self.ensure_indexes().await?;
+        self.analyze().await
+    }
+
+    /// Inserts a batch with PostgreSQL's `COPY … FROM STDIN` (text format),
+    /// several times faster than multi-row INSERTs. Unlike
+    /// [`ProductWriter::insert_batch`] it does not skip taken skus (a
+    /// duplicate fails the whole batch), so use it to fill an empty table.
+    /// Falls back to `insert_batch` on SQLite.
+    pub async fn copy_batch(&self, products: &[NewProduct]) -> Result<u64, StorageError> {
+        if self.backend != Backend::Postgres {
+            return self.insert_batch(products).await;
+        }
+        use sea_orm::sqlx::postgres::PgPoolCopyExt;
+        let ts = now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut buf = Vec::with_capacity(products.len() * 400);
+        for p in products {
+            let fields = [
+                p.sku.as_str(),
+                &p.name,
+                &p.description,
+                &p.category,
+                &p.brand,
+                &p.price.cents().to_string(),
+                &p.stock_quantity.to_string(),
+                &p.rating.tenths().to_string(),
+                if p.is_active { "t" } else { "f" },
+                &fold(&p.name),
+                &search_text(&p.name, &p.description, p.sku.as_str()),
+                &ts,
+                &ts,
+            ];
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'\t');
+                }
+                copy_escape(&mut buf, f);
+            }
+            buf.push(b'\n');
+        }
+        let pool = self.db.get_postgres_connection_pool();
+        let sql = "COPY products (sku, name, description, category, brand, price_cents, \
+                   stock_quantity, rating_tenths, is_active, name_folded, search_folded, \
+                   created_at, updated_at) FROM STDIN";
+        let mut copy = pool
+            .copy_in_raw(sql)
+            .await
+            .map_err(|e| StorageError::internal("starting COPY", e))?;
+        if let Err(e) = copy.send(buf).await {
+            let _ = copy.abort(e.to_string()).await;
+            return Err(StorageError::internal("sending COPY data", e));
+        }
+        copy.finish()
+            .await
+            .map_err(|e| StorageError::internal("finishing COPY", e))
     }
 
     /// Refreshes planner statistics after bulk loads.
@@ -159,6 +256,19 @@ impl SqlStore {
 
     pub async fn close(self) -> Result<(), StorageError> {
         self.db.close().await.context("closing the pool")
+    }
+}
+
+/// Escapes a value for COPY's text format.
+fn copy_escape(buf: &mut Vec<u8>, value: &str) {
+    for b in value.bytes() {
+        match b {
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            other => buf.push(other),
+        }
     }
 }
 

@@ -119,7 +119,7 @@ async fn open_store(cfg: &Config) -> Result<SqlStore, AppError> {
 
 async fn run_seed(store: &SqlStore, count: u64, rng_seed: u64) -> Result<(), AppError> {
     let report = seed::seed(store, count, rng_seed).await?;
-    if report.inserted > 0 {
+    if report.inserted > 0 && report.before > 0 {
         store.analyze().await?;
     }
     let secs = report.elapsed.as_secs_f64();
