@@ -86,6 +86,43 @@ pub mod checks {
         );
     }
 
+    pub async fn lookup_reads_generations_and_entry_at_once(c: Arc<dyn Cache>) {
+        use catalog_domain::cache::key_with_digest;
+        let namespaces = ns(&["list", "product:7"]);
+        let (gens, entry) = c.lookup("detail", &namespaces, "abc123").await.unwrap();
+        assert_eq!((gens.clone(), entry), (vec![0, 0], None));
+        c.bump(&ns(&["product:7"])).await.unwrap();
+        let (gens, _) = c.lookup("detail", &namespaces, "abc123").await.unwrap();
+        assert_eq!(gens[0], 0);
+        assert!(gens[1] > 0);
+        let key = key_with_digest("detail", &gens, "abc123");
+        c.set(&key, b"body", Duration::from_secs(60)).await.unwrap();
+        let (again, entry) = c.lookup("detail", &namespaces, "abc123").await.unwrap();
+        assert_eq!(again, gens);
+        assert_eq!(entry.as_deref(), Some(&b"body"[..]));
+        // Another digest or a bumped generation finds nothing.
+        assert_eq!(
+            c.lookup("detail", &namespaces, "other").await.unwrap().1,
+            None
+        );
+        c.bump(&ns(&["list"])).await.unwrap();
+        assert_eq!(
+            c.lookup("detail", &namespaces, "abc123").await.unwrap().1,
+            None
+        );
+        // No namespaces: just the entry.
+        c.set(
+            &key_with_digest("x", &[], "d"),
+            b"y",
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        let (g, e) = c.lookup("x", &[], "d").await.unwrap();
+        assert!(g.is_empty());
+        assert_eq!(e.as_deref(), Some(&b"y"[..]));
+    }
+
     pub async fn ping_answers(c: Arc<dyn Cache>) {
         c.ping().await.unwrap();
     }
@@ -103,6 +140,7 @@ macro_rules! cache_contract_suite {
             entries_expire_after_their_ttl,
             generations_start_at_zero_and_bump,
             concurrent_bumps_are_never_lost,
+            lookup_reads_generations_and_entry_at_once,
             ping_answers,
         );
     };

@@ -26,6 +26,19 @@ end
 return 1
 ";
 
+/// Reads the generations (KEYS) and the entry under the key they give
+/// (ARGV: prefix, kind, digest), in the domain's key format.
+const LOOKUP_SCRIPT: &str = r"
+local gens = redis.call('MGET', unpack(KEYS))
+local key = ARGV[1] .. ':' .. ARGV[2]
+for i, g in ipairs(gens) do
+  if not g then gens[i] = '0' end
+  key = key .. ':g' .. gens[i]
+end
+key = key .. ':' .. ARGV[3]
+return {gens, redis.call('GET', key)}
+";
+
 /// Settings of the Redis adapter.
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -159,6 +172,47 @@ impl Cache for RedisCache {
                 .await
         })
         .await
+    }
+
+    async fn lookup(
+        &self,
+        kind: &str,
+        namespaces: &[String],
+        digest: &str,
+    ) -> Result<(Vec<u64>, Option<Vec<u8>>), CacheError> {
+        if namespaces.is_empty() {
+            let entry = self
+                .get(&catalog_domain::cache::key_with_digest(kind, &[], digest))
+                .await?;
+            return Ok((Vec::new(), entry));
+        }
+        let keys: Vec<String> = namespaces.iter().map(|n| self.generation_key(n)).collect();
+        let (prefix, kind, digest) = (self.prefix.clone(), kind.to_string(), digest.to_string());
+        let (gens, entry): (Vec<String>, Option<Vec<u8>>) = self
+            .with_conn("looking up an entry", |mut c| async move {
+                redis::cmd("EVAL")
+                    .arg(LOOKUP_SCRIPT)
+                    .arg(keys.len())
+                    .arg(&keys)
+                    .arg(prefix)
+                    .arg(kind)
+                    .arg(digest)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let gens = gens
+            .iter()
+            .map(|g| g.parse::<u64>())
+            .collect::<Result<Vec<u64>, _>>()
+            .map_err(|e| CacheError::new("looking up an entry", e))?;
+        if gens.len() != namespaces.len() {
+            return Err(CacheError::new(
+                "looking up an entry",
+                "unexpected reply length",
+            ));
+        }
+        Ok((gens, entry))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {

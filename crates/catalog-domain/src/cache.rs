@@ -64,6 +64,22 @@ pub trait Cache: Send + Sync {
     /// `max(current + 1, generation_floor())`.
     async fn bump(&self, namespaces: &[String]) -> Result<(), CacheError>;
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+    /// The generations of `namespaces` and the entry stored under
+    /// [`key_with_digest`]`(kind, generations, digest)`. Adapters with a
+    /// server-side language (Redis) do it in one round trip; the provided
+    /// version takes two.
+    async fn lookup(
+        &self,
+        kind: &str,
+        namespaces: &[String],
+        digest: &str,
+    ) -> Result<(Vec<u64>, Option<Vec<u8>>), CacheError> {
+        let generations = self.generations(namespaces).await?;
+        let entry = self
+            .get(&key_with_digest(kind, &generations, digest))
+            .await?;
+        Ok((generations, entry))
+    }
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
     async fn ping(&self) -> Result<(), CacheError>;
 }
@@ -158,16 +174,25 @@ pub fn namespaces_for(kind: EntryKind, product: Option<i64>) -> Vec<String> {
 
 /// A stable key: kind, generations and a hash of the canonical request.
 pub fn entry_key(kind: EntryKind, generations: &[u64], canonical: &[u8]) -> String {
+    key_with_digest(kind.name(), generations, &request_digest(canonical))
+}
+
+/// The hex digest of a canonical request (the last part of its key).
+pub fn request_digest(canonical: &[u8]) -> String {
     let digest = Sha256::digest(canonical);
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `{kind}:g{gen}…:{digest}`: the key format. Adapters that build keys
+/// server-side (see [`Cache::lookup`]) MUST build exactly this.
+pub fn key_with_digest(kind: &str, generations: &[u64], digest: &str) -> String {
     let mut key = String::with_capacity(80);
-    key.push_str(kind.name());
+    key.push_str(kind);
     for g in generations {
         key.push_str(&format!(":g{g}"));
     }
     key.push(':');
-    for b in &digest[..16] {
-        key.push_str(&format!("{b:02x}"));
-    }
+    key.push_str(digest);
     key
 }
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{
-    Cache, CacheKind, CacheTtls, EntryKind, ErrorReporter, Rendered, SingleFlight, entry_key,
-    namespaces_for, product_namespace,
+    Cache, CacheKind, CacheTtls, EntryKind, ErrorReporter, Rendered, SingleFlight, key_with_digest,
+    namespaces_for, product_namespace, request_digest,
 };
 use crate::cursor::{Cursor, CursorKey};
 use crate::error::{CatalogError, ValidationErrors};
@@ -265,26 +265,22 @@ impl CatalogService {
             return Ok(make(&compute().await?, render));
         }
         let namespaces = namespaces_for(kind, product);
-        let generations = match state.cache.generations(&namespaces).await {
-            Ok(g) => g,
+        let digest = request_digest(canonical);
+        // Generations and entry in one round trip where the adapter can.
+        let (generations, entry) = match state.cache.lookup(kind.name(), &namespaces, &digest).await
+        {
+            Ok(found) => found,
             Err(e) => {
                 state.failed(&e);
                 return Ok(make(&compute().await?, render));
             }
         };
-        let key = entry_key(kind, &generations, canonical);
-        match state.cache.get(&key).await {
-            Ok(Some(bytes)) => {
-                if let Some(hit) = Rendered::decode(&bytes) {
-                    return Ok(hit);
-                }
-                tracing::warn!(key, "malformed cache entry ignored");
+        let key = key_with_digest(kind.name(), &generations, &digest);
+        if let Some(bytes) = entry {
+            if let Some(hit) = Rendered::decode(&bytes) {
+                return Ok(hit);
             }
-            Ok(None) => {}
-            Err(e) => {
-                state.failed(&e);
-                return Ok(make(&compute().await?, render));
-            }
+            tracing::warn!(key, "malformed cache entry ignored");
         }
         let ttl = state.settings.ttls.of(kind);
         let (rendered, shared) = state
