@@ -10,6 +10,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-100}"
@@ -24,10 +26,7 @@ BIN="$ROOT/target/release/catalog"
 LOG="$ROOT/target/bench/cache-server.log"
 mkdir -p "$ROOT/target/bench" docs/benchmarks
 
-if ! command -v wrk >/dev/null; then
-    echo "installing wrk (Debian package)" >&2
-    apt-get install -y -q wrk >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
-fi
+ensure_wrk
 
 cargo build --release -q -p catalog
 
@@ -62,20 +61,9 @@ run() {
     [ "$conns" -lt 2 ] && threads=1
     out=$(wrk -t"$threads" -c"$conns" -d"$DURATION" --latency "$@")
     echo "$out" >"$ROOT/target/bench/wrk-$name.txt"
-    local rps p50 p99
-    rps=$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out")
-    p50=$(awk '$1=="50%" {print $2}' <<<"$out")
-    p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
+    wrk_summary <<<"$out"
 }
 
-to_ms() { # wrk prints 812.00us / 1.23ms / 1.02s
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else print v }'
-}
 
 LIST="$BASE/api/v1/products?category=Books&sort=-price&limit=20"
 STATS="$BASE/api/v1/products/stats"

@@ -9,6 +9,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 DURATION="${DURATION:-5s}"
 COUNT="${COUNT:-100000}"
 PG_USER="${PG_USER:-postgres}"
@@ -20,21 +22,13 @@ WORK="$ROOT/target/bench"
 OUT=docs/benchmarks/latency.md
 mkdir -p "$WORK" docs/benchmarks
 
-command -v wrk >/dev/null || apt-get install -y -q wrk >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
+ensure_wrk
 cargo build --release -q -p catalog
 
 SERVER=""
 stop() { [ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null && wait "$SERVER" 2>/dev/null || true; SERVER=""; }
 trap stop EXIT
 
-to_ms() {
-    awk -v v="$1" 'BEGIN {
-        if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-        else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-        else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-        else print v }'
-}
 
 run() { # NAME CONNS WRK-ARGS... → "rps p50 p99"
     local name=$1 conns=$2
@@ -42,7 +36,7 @@ run() { # NAME CONNS WRK-ARGS... → "rps p50 p99"
     local out
     out=$(wrk -t1 -c"$conns" -d"$DURATION" --latency "$@")
     echo "$out" >"$WORK/latency-$name.txt"
-    echo "$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out") $(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")") $(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
+    wrk_summary <<<"$out"
 }
 
 declare -A R
