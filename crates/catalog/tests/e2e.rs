@@ -1,0 +1,719 @@
+//! End-to-end tests of the real `catalog` binary: `serve` against a scratch
+//! PostgreSQL database (HTTP reads, conditional GETs, docs, graceful
+//! shutdown on SIGTERM), `seed` idempotence and determinism on scratch
+//! SQLite files, `openapi`, and configuration errors.
+//!
+//! PostgreSQL is looked for as `catalog_storage_sql::testing` describes: an
+//! absent server skips the PostgreSQL test loudly, or fails it under CI=true.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use catalog_domain::ports::PageSpec;
+use catalog_domain::{ProductFilter, ProductReader, ProductWriter, SortKey};
+use catalog_storage_sql::SqlStore;
+use catalog_storage_sql::testing::{PgScratch, SqliteScratch};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_catalog");
+
+/// Variables of the contract that must not leak from the developer's shell
+/// into the binary under test.
+const CONTRACT_VARS: [&str; 10] = [
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CATALOG_ADDR",
+    "CATALOG_JWT_SECRET",
+    "CATALOG_SEED_COUNT",
+    "CATALOG_CORS_ORIGINS",
+    "CATALOG_CURSOR_SECRET",
+    "CATALOG_DB_MAX_CONNECTIONS",
+    "CATALOG_LOG_FORMAT",
+    "RUST_LOG",
+];
+
+/// A `catalog` command with a clean contract environment, `envs` on top.
+fn catalog(args: &[&str], envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).stdin(Stdio::null());
+    for var in CONTRACT_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("RUST_LOG", "warn");
+    cmd.envs(envs.iter().copied());
+    cmd
+}
+
+/// A temporary file that captures a child's output; removed on drop.
+struct OutputFile(PathBuf);
+
+impl OutputFile {
+    fn new(label: &str) -> Self {
+        let name = format!("catalog_e2e_{label}_{}.log", uuid::Uuid::new_v4().simple());
+        Self(std::env::temp_dir().join(name))
+    }
+
+    fn stdio(&self) -> Stdio {
+        Stdio::from(File::create(&self.0).expect("create output capture file"))
+    }
+
+    fn read(&self) -> String {
+        std::fs::read_to_string(&self.0).unwrap_or_default()
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The outcome of a finished command.
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs a command to completion (killing it after `timeout`).
+fn run(mut cmd: Command, timeout: Duration) -> Finished {
+    let out = OutputFile::new("stdout");
+    let err = OutputFile::new("stderr");
+    let mut child = cmd
+        .stdout(out.stdio())
+        .stderr(err.stdio())
+        .spawn()
+        .expect("spawn catalog");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for catalog") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not finish within {timeout:?}; stderr:\n{}",
+                err.read()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Finished {
+        status,
+        stdout: out.read(),
+        stderr: err.read(),
+    }
+}
+
+/// Runs a command that must succeed.
+fn run_ok(cmd: Command) -> Finished {
+    let shown = format!("{cmd:?}");
+    let done = run(cmd, Duration::from_secs(300));
+    assert!(
+        done.status.success(),
+        "{shown} failed with {}; stderr:\n{}",
+        done.status,
+        done.stderr
+    );
+    done
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A scratch SQLite file removed on drop, so a failing test leaves no file.
+struct SqliteFile(Option<SqliteScratch>);
+
+impl SqliteFile {
+    fn create() -> Self {
+        Self(Some(SqliteScratch::create()))
+    }
+
+    fn url(&self) -> &str {
+        &self.0.as_ref().expect("scratch file").url
+    }
+}
+
+impl Drop for SqliteFile {
+    fn drop(&mut self) {
+        if let Some(scratch) = self.0.take() {
+            scratch.remove();
+        }
+    }
+}
+
+/// A running `catalog serve`; killed on drop (a failed test never leaves it
+/// behind), with its stderr printed when the test is panicking.
+struct Server {
+    child: Option<Child>,
+    stderr: OutputFile,
+    base: String,
+}
+
+impl Server {
+    fn spawn(database_url: &str, seed_count: u64) -> Self {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let stderr = OutputFile::new("serve");
+        let seed_count = seed_count.to_string();
+        let child = catalog(
+            &["serve"],
+            &[
+                ("DATABASE_URL", database_url),
+                ("CATALOG_ADDR", &addr),
+                ("CATALOG_SEED_COUNT", &seed_count),
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(stderr.stdio())
+        .spawn()
+        .expect("spawn catalog serve");
+        Self {
+            child: Some(child),
+            stderr,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("server already stopped")
+    }
+
+    /// Polls GET /health until 200; fails with the server's stderr when it
+    /// exits first or takes over a minute.
+    async fn wait_ready(&mut self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child().try_wait().expect("poll catalog serve") {
+                panic!(
+                    "catalog serve exited early with {status}; stderr:\n{}",
+                    self.stderr.read()
+                );
+            }
+            if let Ok(res) = http.get(self.url("/health")).send().await
+                && res.status() == reqwest::StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "catalog serve not healthy after 60 s; stderr:\n{}",
+                self.stderr.read()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits (up to 30 s) for the process to exit.
+    async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child().id().to_string();
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(kill.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child().try_wait().expect("poll catalog serve") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "catalog serve still running 30 s after SIGTERM; stderr:\n{}",
+                self.stderr.read()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- catalog serve stderr ---\n{}", self.stderr.read());
+        }
+    }
+}
+
+fn header<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    res.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// GET `path` with query pairs, asserting the status; returns the JSON body.
+async fn get_json(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    query: &[(&str, &str)],
+    status: u16,
+) -> Value {
+    let res = http
+        .get(server.url(path))
+        .query(query)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path} {query:?}: {e}"));
+    assert_eq!(res.status().as_u16(), status, "GET {path} {query:?}");
+    res.json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path} {query:?}: body is not JSON: {e}"))
+}
+
+fn items(page: &Value) -> &Vec<Value> {
+    page["items"].as_array().expect("items is an array")
+}
+
+fn price(p: &Value) -> f64 {
+    p["price"].as_f64().expect("price is a number")
+}
+
+fn id(p: &Value) -> i64 {
+    p["id"].as_i64().expect("id is an integer")
+}
+
+fn text<'a>(p: &'a Value, field: &str) -> &'a str {
+    p[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is a string"))
+}
+
+/// Every read the contract promises, over real HTTP.
+async fn check_reads(http: &reqwest::Client, server: &Server) {
+    // Default listing, with the cross-cutting headers.
+    let res = http
+        .get(server.url("/api/v1/products"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let process_time = header(&res, "x-process-time").expect("X-Process-Time header");
+    assert!(
+        process_time.parse::<f64>().is_ok_and(|ms| ms >= 0.0),
+        "X-Process-Time {process_time:?}"
+    );
+    let etag = header(&res, "etag").expect("ETag on the list").to_string();
+    assert!(etag.starts_with('"'), "strong ETag, got {etag}");
+    let page: Value = res.json().await.unwrap();
+    assert_eq!(page["total"], 3000);
+    assert_eq!(page["limit"], 20);
+    assert_eq!(page["offset"], 0);
+    assert_eq!(items(&page).len(), 20);
+    assert!(page["next_cursor"].is_string());
+    let ids: Vec<i64> = items(&page).iter().map(id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "default sort is id");
+
+    // If-None-Match with the current tag: 304, no body.
+    let res = http
+        .get(server.url("/api/v1/products"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    assert_eq!(header(&res, "etag"), Some(etag.as_str()));
+    assert!(res.bytes().await.unwrap().is_empty());
+
+    // Filter and sort: Electronics from 50.00, by price descending then name.
+    let page = get_json(
+        http,
+        server,
+        "/api/v1/products",
+        &[
+            ("category", "Electronics"),
+            ("min_price", "50"),
+            ("sort", "-price,name"),
+            ("limit", "100"),
+        ],
+        200,
+    )
+    .await;
+    let rows = items(&page);
+    assert!(!rows.is_empty());
+    assert!(page["total"].as_u64().unwrap() >= rows.len() as u64);
+    for p in rows {
+        assert_eq!(p["category"], "Electronics");
+        assert!(price(p) >= 50.0, "{p}");
+    }
+    for w in rows.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let ordered = price(a) > price(b)
+            || (price(a) == price(b)
+                && (text(a, "name") < text(b, "name")
+                    || (text(a, "name") == text(b, "name") && id(a) < id(b))));
+        assert!(ordered, "out of order:\n{a}\n{b}");
+    }
+
+    // Following next_cursor visits every Books product exactly once, in order.
+    let first = get_json(
+        http,
+        server,
+        "/api/v1/products",
+        &[("category", "Books"), ("sort", "-price"), ("limit", "37")],
+        200,
+    )
+    .await;
+    let total = first["total"].as_u64().expect("total");
+    assert!(total > 37, "Books has more than one page");
+    let mut seen = HashSet::new();
+    let mut visited: Vec<Value> = Vec::new();
+    let mut page = first;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages <= 1000, "cursor walk does not end");
+        for p in items(&page) {
+            assert_eq!(p["category"], "Books");
+            assert!(seen.insert(id(p)), "id {} seen twice", id(p));
+            visited.push(p.clone());
+        }
+        let Some(cursor) = page["next_cursor"].as_str().map(str::to_string) else {
+            break;
+        };
+        // The cursor works alone and beside its own parameters.
+        let query: Vec<(&str, &str)> = match pages % 3 {
+            0 => vec![("cursor", &cursor)],
+            1 => vec![("category", "Books"), ("cursor", &cursor)],
+            _ => vec![
+                ("category", "Books"),
+                ("sort", "-price"),
+                ("cursor", &cursor),
+            ],
+        };
+        page = get_json(http, server, "/api/v1/products", &query, 200).await;
+        assert!(items(&page).len() <= 37, "the cursor keeps its page size");
+    }
+    assert_eq!(seen.len() as u64, total);
+    for w in visited.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        assert!(
+            price(a) > price(b) || (price(a) == price(b) && id(a) < id(b)),
+            "cursor walk out of order:\n{a}\n{b}"
+        );
+    }
+
+    // Detail of a listed product is that product.
+    let listed = &visited[0];
+    let detail = get_json(
+        http,
+        server,
+        &format!("/api/v1/products/{}", id(listed)),
+        &[],
+        200,
+    )
+    .await;
+    assert_eq!(&detail, listed);
+
+    // A missing id is a 404 problem.
+    let res = http
+        .get(server.url("/api/v1/products/999999999"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        header(&res, "content-type"),
+        Some("application/problem+json")
+    );
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["status"], 404);
+
+    // limit=0 is a 422 problem naming `limit`.
+    let res = http
+        .get(server.url("/api/v1/products?limit=0"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(
+        header(&res, "content-type"),
+        Some("application/problem+json")
+    );
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["status"], 422);
+    for key in ["type", "title", "detail"] {
+        assert!(problem[key].is_string(), "problem has {key}: {problem}");
+    }
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .expect("validation errors")
+        .iter()
+        .map(|e| text(e, "field"))
+        .collect();
+    assert!(fields.contains(&"limit"), "{problem}");
+
+    // Stats over everything.
+    let stats = get_json(http, server, "/api/v1/products/stats", &[], 200).await;
+    assert_eq!(stats["total_products"], 3000);
+    assert_eq!(stats["categories"], 15);
+    assert_eq!(stats["brands"], 20);
+
+    // Facets: every value once, sorted by name, counts adding up.
+    for (path, expected) in [
+        ("/api/v1/products/categories", 15),
+        ("/api/v1/products/brands", 20),
+    ] {
+        let body = get_json(http, server, path, &[], 200).await;
+        let list = items(&body);
+        assert_eq!(list.len(), expected, "{path}");
+        let names: Vec<&str> = list.iter().map(|c| text(c, "name")).collect();
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{path}: {names:?}");
+        let sum: u64 = list
+            .iter()
+            .map(|c| c["product_count"].as_u64().expect("product_count"))
+            .sum();
+        assert_eq!(sum, 3000, "{path}");
+    }
+    let categories = get_json(http, server, "/api/v1/products/categories", &[], 200).await;
+    let books = items(&categories)
+        .iter()
+        .find(|c| c["name"] == "Books")
+        .expect("Books is a category");
+    assert_eq!(books["product_count"].as_u64(), Some(total));
+
+    // Health, Swagger UI and the OpenAPI document.
+    let health = get_json(http, server, "/health", &[], 200).await;
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["checks"]["database"], "up");
+    let res = http.get(server.url("/docs/")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let doc = get_json(http, server, "/api-docs/openapi.json", &[], 200).await;
+    assert!(text(&doc, "openapi").starts_with("3.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgres_answers_the_contract_and_stops_on_sigterm() {
+    let Some(db) = PgScratch::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    // The checks run in their own task so that a failure still reaches the
+    // cleanup below; the server guard kills the process as the task unwinds.
+    let checks = tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut server = Server::spawn(&url, 3000);
+        server.wait_ready(&http).await;
+        check_reads(&http, &server).await;
+        let status = server.terminate().await;
+        assert!(
+            status.success(),
+            "catalog serve exited with {status} on SIGTERM; stderr:\n{}",
+            server.stderr.read()
+        );
+    })
+    .await;
+    db.drop_db().await;
+    if let Err(e) = checks {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// The contract lets a client send a cursor "beside the same parameters
+/// again", `sort` included (a regression test: the requested sort was once
+/// compared with the cursor's, which carries the `id` tie-breaker).
+#[tokio::test]
+async fn cursor_beside_its_own_sort_is_accepted() {
+    let db = SqliteFile::create();
+    let http = reqwest::Client::new();
+    let mut server = Server::spawn(db.url(), 200);
+    server.wait_ready(&http).await;
+    for sort in ["-price", "name,-rating", "id"] {
+        let first = get_json(
+            &http,
+            &server,
+            "/api/v1/products",
+            &[("sort", sort), ("limit", "5")],
+            200,
+        )
+        .await;
+        let cursor = first["next_cursor"].as_str().expect("a next page");
+        let alone = get_json(
+            &http,
+            &server,
+            "/api/v1/products",
+            &[("cursor", cursor)],
+            200,
+        )
+        .await;
+        let beside = get_json(
+            &http,
+            &server,
+            "/api/v1/products",
+            &[("sort", sort), ("cursor", cursor)],
+            200,
+        )
+        .await;
+        assert_eq!(alone, beside, "sort={sort}");
+    }
+}
+
+/// `catalog seed` with JSON logs; returns (before, inserted) from its report.
+fn seed(database_url: &str, count: u64, rng_seed: u64) -> (u64, u64) {
+    let count = count.to_string();
+    let rng_seed = rng_seed.to_string();
+    let done = run_ok(catalog(
+        &["seed", "--count", &count, "--rng-seed", &rng_seed],
+        &[
+            ("DATABASE_URL", database_url),
+            ("RUST_LOG", "info"),
+            ("CATALOG_LOG_FORMAT", "json"),
+        ],
+    ));
+    let report = done
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "seeding done")
+        .unwrap_or_else(|| panic!("no 'seeding done' log line in:\n{}", done.stderr));
+    let field = |k: &str| {
+        report["fields"][k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k} in {report}"))
+    };
+    (field("before"), field("inserted"))
+}
+
+/// The first `n` products by id, without their timestamps.
+async fn first_products(store: &SqlStore, n: u64) -> Vec<Value> {
+    let filter = ProductFilter::default();
+    let page = PageSpec {
+        filter: &filter,
+        sort: &[SortKey::ID],
+        after: None,
+        offset: 0,
+        limit: n,
+    };
+    store
+        .list(page)
+        .await
+        .expect("list products")
+        .iter()
+        .map(|p| {
+            let mut v = serde_json::to_value(p).expect("product to JSON");
+            let obj = v.as_object_mut().expect("product is an object");
+            obj.remove("created_at");
+            obj.remove("updated_at");
+            v
+        })
+        .collect()
+}
+
+async fn count_all(url: &str) -> u64 {
+    let store = SqlStore::connect(url).await.expect("open database");
+    let n = store.count_all().await.expect("count products");
+    store.close().await.expect("close database");
+    n
+}
+
+#[tokio::test]
+async fn seed_is_idempotent_and_tops_up() {
+    let db = SqliteFile::create();
+    assert_eq!(seed(db.url(), 500, 42), (0, 500));
+    assert_eq!(count_all(db.url()).await, 500);
+    assert_eq!(
+        seed(db.url(), 500, 42),
+        (500, 0),
+        "a re-run inserts nothing"
+    );
+    assert_eq!(count_all(db.url()).await, 500);
+    assert_eq!(seed(db.url(), 300, 42), (500, 0), "never shrinks");
+    assert_eq!(seed(db.url(), 800, 42), (500, 300));
+    assert_eq!(count_all(db.url()).await, 800);
+
+    // Topping up yields the same catalog as seeding 800 in one run.
+    let fresh = SqliteFile::create();
+    assert_eq!(seed(fresh.url(), 800, 42), (0, 800));
+    let a = SqlStore::connect(db.url()).await.unwrap();
+    let b = SqlStore::connect(fresh.url()).await.unwrap();
+    assert_eq!(first_products(&a, 800).await, first_products(&b, 800).await);
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn same_rng_seed_same_catalog() {
+    let dbs: Vec<SqliteFile> = (0..3).map(|_| SqliteFile::create()).collect();
+    seed(dbs[0].url(), 200, 7);
+    seed(dbs[1].url(), 200, 7);
+    seed(dbs[2].url(), 200, 8);
+    let mut firsts = Vec::new();
+    for db in &dbs {
+        let store = SqlStore::connect(db.url()).await.unwrap();
+        firsts.push(first_products(&store, 50).await);
+        store.close().await.unwrap();
+    }
+    assert_eq!(firsts[0].len(), 50);
+    assert_eq!(firsts[0], firsts[1], "same --rng-seed, same products");
+    assert_ne!(firsts[0], firsts[2], "another --rng-seed, other products");
+}
+
+#[test]
+fn openapi_prints_an_openapi_3_1_document() {
+    let done = run_ok(catalog(&["openapi"], &[]));
+    let doc: Value = serde_json::from_str(&done.stdout).expect("openapi prints JSON");
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "openapi = {}",
+        doc["openapi"]
+    );
+    for path in [
+        "/api/v1/products",
+        "/api/v1/products/{id}",
+        "/api/v1/products/stats",
+        "/health",
+    ] {
+        assert!(doc["paths"][path].is_object(), "documents {path}");
+    }
+}
+
+#[test]
+fn config_errors_exit_non_zero_naming_the_variable() {
+    // A scratch file that a (wrongly) accepted config would create.
+    let db = SqliteFile::create();
+    let cases = [
+        ("DATABASE_URL", "mysql://x"),
+        ("CATALOG_ADDR", "nope"),
+        ("CATALOG_SEED_COUNT", "-5"),
+        ("REDIS_URL", "http://x"),
+        ("CATALOG_CORS_ORIGINS", "shop.example"),
+        ("CATALOG_DB_MAX_CONNECTIONS", "0"),
+    ];
+    for (var, value) in cases {
+        let mut envs = vec![(var, value)];
+        if var != "DATABASE_URL" {
+            envs.push(("DATABASE_URL", db.url()));
+        }
+        let done = run(catalog(&["migrate"], &envs), Duration::from_secs(60));
+        assert!(
+            !done.status.success(),
+            "{var}={value} was accepted; stderr:\n{}",
+            done.stderr
+        );
+        assert!(
+            done.stderr.contains(var),
+            "{var}={value}: stderr does not name it:\n{}",
+            done.stderr
+        );
+    }
+}
