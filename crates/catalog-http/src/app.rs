@@ -28,10 +28,16 @@ fn cors(origins: &CorsOrigins) -> Cors {
         Method::DELETE,
     ];
     let base = match origins {
+        // `*` literally (no credentials are involved: writes use bearer
+        // tokens, not cookies), as the contract's default reads.
         CorsOrigins::DefaultReadOnly => Cors::default()
             .allow_any_origin()
+            .send_wildcard()
             .allowed_methods([Method::GET, Method::HEAD]),
-        CorsOrigins::Any => Cors::default().allow_any_origin().allowed_methods(all),
+        CorsOrigins::Any => Cors::default()
+            .allow_any_origin()
+            .send_wildcard()
+            .allowed_methods(all),
         CorsOrigins::List(list) => list
             .iter()
             .fold(Cors::default(), |c, o| c.allowed_origin(o))

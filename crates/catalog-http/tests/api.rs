@@ -1459,3 +1459,68 @@ async fn openapi_document_is_served() {
     let generated: Value = serde_json::from_str(&catalog_http::openapi_json()).unwrap();
     assert_eq!(served, generated);
 }
+
+#[actix_web::test]
+async fn cors_default_is_a_wildcard_for_reads_only() {
+    let app = app().await;
+    let r = app
+        .send(
+            TestRequest::get()
+                .uri(LIST)
+                .insert_header(("origin", "https://shop.example")),
+        )
+        .await;
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let r = app
+        .send(
+            TestRequest::default()
+                .method(actix_web::http::Method::OPTIONS)
+                .uri(LIST)
+                .insert_header(("origin", "https://shop.example"))
+                .insert_header(("access-control-request-method", "POST")),
+        )
+        .await;
+    assert!(
+        !r.status.is_success(),
+        "browser writes need an explicit origin"
+    );
+}
+
+#[actix_web::test]
+async fn cors_origin_list_allows_those_origins_every_method() {
+    let mut state = state_with(&dataset()).await;
+    state.config.cors = catalog_http::CorsOrigins::parse(Some("https://admin.example"));
+    let app = app_with_state(state).await;
+    let preflight = |origin: &'static str| {
+        TestRequest::default()
+            .method(actix_web::http::Method::OPTIONS)
+            .uri(LIST)
+            .insert_header(("origin", origin))
+            .insert_header(("access-control-request-method", "POST"))
+            .insert_header((
+                "access-control-request-headers",
+                "authorization, content-type",
+            ))
+    };
+    let r = app.send(preflight("https://admin.example")).await;
+    assert!(r.status.is_success(), "{}", r.status);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://admin.example")
+    );
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap_or("")
+            .contains("POST")
+    );
+    // Another origin is answered without CORS headers: the browser refuses.
+    let r = app
+        .send(
+            TestRequest::get()
+                .uri(LIST)
+                .insert_header(("origin", "https://evil.example")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}
