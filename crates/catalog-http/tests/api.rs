@@ -1488,9 +1488,9 @@ async fn cors_default_is_a_wildcard_for_reads_only() {
 
 #[actix_web::test]
 async fn cors_origin_list_allows_those_origins_every_method() {
-    let mut state = state_with(&dataset()).await;
+    let mut state = common::state_with(&dataset()).await;
     state.config.cors = catalog_http::CorsOrigins::parse(Some("https://admin.example"));
-    let app = app_with_state(state).await;
+    let app = common::app_with_state(state).await;
     let preflight = |origin: &'static str| {
         TestRequest::default()
             .method(actix_web::http::Method::OPTIONS)
