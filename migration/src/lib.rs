@@ -7,6 +7,8 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_create_products;
 pub use m20261125_000001_create_products::secondary_indexes;
 mod m20261125_000002_create_idempotency_keys;
+mod m20261125_000003_search_trigram_index;
+pub use m20261125_000003_search_trigram_index::{PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME};
 
 pub struct Migrator;
 
@@ -16,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_products::Migration),
             Box::new(m20261125_000002_create_idempotency_keys::Migration),
+            Box::new(m20261125_000003_search_trigram_index::Migration),
         ]
     }
 }

@@ -151,6 +151,12 @@ impl SqlStore {
         for idx in migration::secondary_indexes() {
             self.db.execute(&idx).await.context("creating an index")?;
         }
+        if self.backend == Backend::Postgres {
+            self.db
+                .execute_unprepared(migration::PG_SEARCH_INDEX)
+                .await
+                .context("creating the search index")?;
+        }
         Ok(())
     }
 
@@ -159,6 +165,15 @@ impl SqlStore {
     /// to maintain row by row. [`SqlStore::finish_bulk_load`] recreates
     /// them (and [`SqlStore::migrate`] does if a load was interrupted).
     pub async fn begin_bulk_load(&self) -> Result<(), StorageError> {
+        if self.backend == Backend::Postgres {
+            self.db
+                .execute_unprepared(&format!(
+                    "DROP INDEX IF EXISTS \"{}\"",
+                    migration::PG_SEARCH_INDEX_NAME
+                ))
+                .await
+                .context("dropping the search index for a bulk load")?;
+        }
         for idx in migration::secondary_indexes() {
             let Some(name) = idx.get_index_spec().get_name() else {
                 continue;
