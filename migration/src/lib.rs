@@ -8,7 +8,9 @@ mod m20261125_000001_create_products;
 pub use m20261125_000001_create_products::secondary_indexes;
 mod m20261125_000002_create_idempotency_keys;
 mod m20261125_000003_search_trigram_index;
+mod m20261125_000004_product_summary;
 pub use m20261125_000003_search_trigram_index::{PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME};
+pub use m20261125_000004_product_summary::REBUILD_SUMMARY;
 
 pub struct Migrator;
 
@@ -19,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_create_products::Migration),
             Box::new(m20261125_000002_create_idempotency_keys::Migration),
             Box::new(m20261125_000003_search_trigram_index::Migration),
+            Box::new(m20261125_000004_product_summary::Migration),
         ]
     }
 }

@@ -1110,6 +1110,72 @@ pub async fn ping_succeeds(store: &dyn ProductStore) {
 const RACERS: usize = 10;
 
 /// The writable fields of a stored product.
+/// Aggregates (stats, counts, category and brand lists) stay exact under
+/// concurrent creates, moves between categories and deletes — whatever an
+/// adapter maintains to answer them without a scan.
+pub async fn aggregates_stay_exact_under_concurrent_writes(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let mut ops = Vec::new();
+    for (i, p) in all.iter().take(24).enumerate() {
+        ops.push(async move {
+            match i % 3 {
+                0 => {
+                    let mut moved = as_new(p);
+                    moved.category = format!("Moved {}", i % 4);
+                    moved.stock_quantity += 5;
+                    moved.is_active = !moved.is_active;
+                    let _ = store.update(p.id, &moved, None).await;
+                }
+                1 => {
+                    let _ = store.delete(p.id, None).await;
+                }
+                _ => {
+                    let _ = store
+                        .create(&fresh(&format!("CONC-{i:03}"), "Concurrent"), None)
+                        .await;
+                }
+            }
+        });
+    }
+    futures::future::join_all(ops).await;
+    let now = all_products(store).await;
+    for query in [
+        "",
+        "category=Moved 1",
+        "category=Garden&category=Moved 2",
+        "brand=Zeta",
+    ] {
+        let filter = parse_filter(query);
+        let got = store
+            .stats(&filter)
+            .await
+            .unwrap_or_else(|e| fail("stats", &e));
+        assert_eq!(
+            got,
+            reference::stats(&now, &filter),
+            "stats with {query:?} after concurrent writes"
+        );
+        let n = store
+            .count(&filter)
+            .await
+            .unwrap_or_else(|e| fail("count", &e));
+        assert_eq!(n, reference::count(&now, &filter), "count with {query:?}");
+    }
+    let cats = store
+        .categories()
+        .await
+        .unwrap_or_else(|e| fail("categories", &e));
+    assert_eq!(
+        cats,
+        reference::name_counts(now.iter().map(|p| p.category.as_str()))
+    );
+    let brands = store.brands().await.unwrap_or_else(|e| fail("brands", &e));
+    assert_eq!(
+        brands,
+        reference::name_counts(now.iter().map(|p| p.brand.as_str()))
+    );
+}
+
 fn as_new(p: &Product) -> NewProduct {
     NewProduct {
         sku: p.sku.clone(),

@@ -98,6 +98,7 @@ macro_rules! storage_contract_suite {
             search_folds_non_ascii_case,
             stats_match_reference,
             facet_counts_match_reference,
+            aggregates_stay_exact_under_concurrent_writes,
             categories_and_brands_in_code_point_order,
             ping_succeeds,
             create_assigns_a_fresh_id_and_stores_as_given,

@@ -9,6 +9,7 @@ mod entity;
 mod error;
 mod query;
 mod store;
+mod summary;
 
 pub use store::{Backend, PoolConfig, SqlStore};
 

@@ -16,8 +16,8 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
 use crate::entity::{self, Column, Entity};
@@ -166,6 +166,12 @@ impl SqlStore {
     /// them (and [`SqlStore::migrate`] does if a load was interrupted).
     pub async fn begin_bulk_load(&self) -> Result<(), StorageError> {
         if self.backend == Backend::Postgres {
+            // The summary is rebuilt in one pass at the end instead of one
+            // upsert per row.
+            self.db
+                .execute_unprepared("ALTER TABLE products DISABLE TRIGGER products_summary")
+                .await
+                .context("pausing the summary trigger")?;
             self.db
                 .execute_unprepared(&format!(
                     "DROP INDEX IF EXISTS \"{}\"",
@@ -200,6 +206,18 @@ impl SqlStore {
     /// Rebuilds the indexes and refreshes planner statistics.
     pub async fn finish_bulk_load(&self) -> Result<(), StorageError> {
         self.ensure_indexes().await?;
+        if self.backend == Backend::Postgres {
+            let txn = self.begin_write().await?;
+            for sql in migration::REBUILD_SUMMARY {
+                txn.execute_unprepared(sql)
+                    .await
+                    .context("rebuilding the summary")?;
+            }
+            txn.execute_unprepared("ALTER TABLE products ENABLE TRIGGER products_summary")
+                .await
+                .context("resuming the summary trigger")?;
+            txn.commit().await.context("rebuilding the summary")?;
+        }
         self.analyze().await
     }
 
@@ -319,7 +337,54 @@ fn non_negative(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// The statement [`ProductReader::list`] runs (and
+/// [`SqlStore::explain_list`] explains): filter, keyset position, sort and
+/// page.
+fn list_select(page: &PageSpec<'_>) -> Select<Entity> {
+    let search = page.filter.search.as_ref();
+    let mut select = Entity::find().filter(filter_condition(page.filter));
+    if let Some(after) = page.after {
+        select = select.filter(keyset_condition(page.sort, after, search));
+    }
+    for k in page.sort {
+        let order = if k.descending {
+            Order::Desc
+        } else {
+            Order::Asc
+        };
+        select = select.order_by(sort_expr(k.field, search), order);
+    }
+    select
+        .limit(page.limit)
+        .offset((page.offset > 0).then_some(page.offset))
+}
+
 impl SqlStore {
+    /// The query plan of exactly the statement [`ProductReader::list`]
+    /// runs for `page`, one line per row, with the same bound values (so
+    /// the planner sees the real selectivities): PostgreSQL's
+    /// `EXPLAIN` text, or SQLite's `EXPLAIN QUERY PLAN` details. Nothing
+    /// is executed. For tests and diagnostics.
+    pub async fn explain_list(&self, page: PageSpec<'_>) -> Result<Vec<String>, StorageError> {
+        let mut stmt = list_select(&page).build(self.db.get_database_backend());
+        let (prefix, column) = match self.backend {
+            Backend::Postgres => ("EXPLAIN (FORMAT TEXT) ", "QUERY PLAN"),
+            Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+        };
+        stmt.sql.insert_str(0, prefix);
+        let rows = self
+            .db
+            .query_all_raw(stmt)
+            .await
+            .context("explaining a list")?;
+        rows.iter()
+            .map(|row| {
+                row.try_get::<String>("", column)
+                    .context("reading a query plan")
+            })
+            .collect()
+    }
+
     /// A write transaction. On SQLite it takes the write lock up front
     /// (IMMEDIATE), so two writers queue on the busy timeout instead of one
     /// failing when it upgrades a read lock.
@@ -333,6 +398,31 @@ impl SqlStore {
             .begin_with_options(opts)
             .await
             .context("starting a transaction")
+    }
+
+    /// The lowest and highest price matching `filter`.
+    async fn price_bounds(
+        &self,
+        filter: &ProductFilter,
+    ) -> Result<(Option<i64>, Option<i64>), StorageError> {
+        let stmt = Query::select()
+            .from(Entity)
+            .expr_as(Func::min(Expr::col(Column::PriceCents)), "lo")
+            .expr_as(Func::max(Expr::col(Column::PriceCents)), "hi")
+            .cond_where(filter_condition(filter))
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&stmt)
+            .await
+            .context("reading price bounds")?
+            .ok_or_else(|| StorageError::internal("reading price bounds", "no row"))?;
+        Ok((
+            row.try_get::<Option<i64>>("", "lo")
+                .context("reading price bounds")?,
+            row.try_get::<Option<i64>>("", "hi")
+                .context("reading price bounds")?,
+        ))
     }
 
     /// Why a conditional write touched no row.
@@ -353,23 +443,12 @@ impl SqlStore {
     }
 
     async fn name_counts(&self, col: Column) -> Result<Vec<NameCount>, StorageError> {
-        let rows: Vec<(String, i64)> = Entity::find()
-            .select_only()
-            .column(col)
-            .column_as(Expr::col(Column::Id).count(), "product_count")
-            .group_by(col)
-            .order_by(col, Order::Asc)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .context("listing distinct names")?;
-        Ok(rows
-            .into_iter()
-            .map(|(name, n)| NameCount {
-                name,
-                product_count: non_negative(n),
-            })
-            .collect())
+        let name = if matches!(col, Column::Category) {
+            "category"
+        } else {
+            "brand"
+        };
+        crate::summary::name_counts(&self.db, name).await
     }
 }
 
@@ -377,22 +456,7 @@ impl SqlStore {
 impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
     async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError> {
-        let search = page.filter.search.as_ref();
-        let mut select = Entity::find().filter(filter_condition(page.filter));
-        if let Some(after) = page.after {
-            select = select.filter(keyset_condition(page.sort, after, search));
-        }
-        for k in page.sort {
-            let order = if k.descending {
-                Order::Desc
-            } else {
-                Order::Asc
-            };
-            select = select.order_by(sort_expr(k.field, search), order);
-        }
-        let rows = select
-            .limit(page.limit)
-            .offset((page.offset > 0).then_some(page.offset))
+        let rows = list_select(&page)
             .all(&self.db)
             .await
             .context("listing products")?;
@@ -401,6 +465,9 @@ impl ProductReader for SqlStore {
 
     #[tracing::instrument(skip_all)]
     async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError> {
+        if crate::summary::answers(filter) {
+            return crate::summary::count(&self.db, filter).await;
+        }
         let n: Option<i64> = Entity::find()
             .select_only()
             .column_as(Expr::col(Column::Id).count(), "n")
@@ -453,6 +520,16 @@ impl ProductReader for SqlStore {
 
     #[tracing::instrument(skip_all)]
     async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {
+        if crate::summary::answers(filter) {
+            let mut row = crate::summary::stats(&self.db, filter).await?;
+            if row.total_products > 0 {
+                // Bounds come from the price indexes: MIN/MAX read one end.
+                let (lo, hi) = self.price_bounds(filter).await?;
+                row.min_price_cents = lo;
+                row.max_price_cents = hi;
+            }
+            return Ok(row);
+        }
         // Sums are cast to BIGINT: PostgreSQL widens SUM(bigint) to NUMERIC.
         let bigint = || Alias::new("BIGINT");
         let flag = |cond: Expr| Expr::case(cond, 1i64).finally(0i64);
