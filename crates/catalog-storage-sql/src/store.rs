@@ -400,29 +400,38 @@ impl SqlStore {
             .context("starting a transaction")
     }
 
-    /// The lowest and highest price matching `filter`.
+    /// The lowest and highest price matching `filter`. Two statements:
+    /// SQLite answers a lone MIN or MAX from an index end, but scans for
+    /// both in one SELECT.
     async fn price_bounds(
         &self,
         filter: &ProductFilter,
     ) -> Result<(Option<i64>, Option<i64>), StorageError> {
-        let stmt = Query::select()
-            .from(Entity)
-            .expr_as(Func::min(Expr::col(Column::PriceCents)), "lo")
-            .expr_as(Func::max(Expr::col(Column::PriceCents)), "hi")
-            .cond_where(filter_condition(filter))
-            .to_owned();
-        let row = self
-            .db
-            .query_one(&stmt)
-            .await
-            .context("reading price bounds")?
-            .ok_or_else(|| StorageError::internal("reading price bounds", "no row"))?;
-        Ok((
-            row.try_get::<Option<i64>>("", "lo")
-                .context("reading price bounds")?,
-            row.try_get::<Option<i64>>("", "hi")
-                .context("reading price bounds")?,
-        ))
+        let bound = |lowest: bool| {
+            let f = if lowest {
+                Func::min(Expr::col(Column::PriceCents))
+            } else {
+                Func::max(Expr::col(Column::PriceCents))
+            };
+            Query::select()
+                .from(Entity)
+                .expr_as(f, "v")
+                .cond_where(filter_condition(filter))
+                .to_owned()
+        };
+        let mut out = [None, None];
+        for (slot, lowest) in out.iter_mut().zip([true, false]) {
+            let row = self
+                .db
+                .query_one(&bound(lowest))
+                .await
+                .context("reading price bounds")?
+                .ok_or_else(|| StorageError::internal("reading price bounds", "no row"))?;
+            *slot = row
+                .try_get::<Option<i64>>("", "v")
+                .context("reading price bounds")?;
+        }
+        Ok((out[0], out[1]))
     }
 
     /// Why a conditional write touched no row.
