@@ -211,10 +211,6 @@ impl CatalogService {
         self
     }
 
-    pub fn store(&self) -> &Arc<dyn ProductStore> {
-        &self.store
-    }
-
     /// Cache operations that failed since start (0 without a cache).
     pub fn cache_failures(&self) -> u64 {
         self.cache.as_ref().map_or(0, |c| c.reporter.failures())
@@ -302,7 +298,9 @@ impl CatalogService {
         })
     }
 
-    async fn list_page(&self, q: &ListQuery) -> Result<ListPage, CatalogError> {
+    /// One page, uncached.
+    #[tracing::instrument(skip_all, fields(limit = q.limit))]
+    pub async fn list(&self, q: &ListQuery) -> Result<ListPage, CatalogError> {
         let (after, offset) = match &q.start {
             Start::Offset(o) => (None, *o),
             Start::After(values) => (Some(values.as_slice()), 0),
@@ -364,12 +362,6 @@ impl CatalogService {
         }
     }
 
-    /// One page, uncached.
-    #[tracing::instrument(skip_all, fields(limit = q.limit))]
-    pub async fn list(&self, q: &ListQuery) -> Result<ListPage, CatalogError> {
-        self.list_page(q).await
-    }
-
     /// One page, rendered by `render`, through the cache.
     #[tracing::instrument(skip_all, fields(limit = q.limit))]
     pub async fn list_rendered(
@@ -382,7 +374,7 @@ impl CatalogService {
             EntryKind::List,
             None,
             &canonical,
-            || self.list_page(q),
+            || self.list(q),
             |v| (render(v), None),
         )
         .await

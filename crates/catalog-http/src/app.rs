@@ -183,12 +183,6 @@ pub fn build_app(
     let cors = cors(&state.config.cors);
     App::new()
         .app_data(web::Data::new(state))
-        .app_data(
-            web::JsonConfig::default()
-                .limit(MAX_BODY_BYTES)
-                .error_handler(|err, _| crate::json::json_error(err).into()),
-        )
-        .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
         .configure(configure)
         .default_service(web::to(not_found))
         .wrap(

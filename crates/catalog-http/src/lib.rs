@@ -8,7 +8,6 @@ mod conditional;
 pub mod docs;
 mod error;
 mod handlers;
-mod json;
 mod middleware;
 mod state;
 mod writes;

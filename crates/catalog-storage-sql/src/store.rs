@@ -44,6 +44,16 @@ impl Backend {
     }
 }
 
+/// The backend of a URL, or the error naming `DATABASE_URL`.
+fn backend_of(url: &str) -> Result<Backend, StorageError> {
+    Backend::from_url(url).ok_or_else(|| {
+        StorageError::internal(
+            "DATABASE_URL",
+            "unsupported scheme: use postgres://... or sqlite://...",
+        )
+    })
+}
+
 /// Connection pool sizing.
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
@@ -87,22 +97,11 @@ pub struct SqlStore {
 impl SqlStore {
     /// Connects with the default pool for the URL's backend.
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
-        let backend = Backend::from_url(url).ok_or_else(|| {
-            StorageError::internal(
-                "DATABASE_URL",
-                "unsupported scheme: use postgres://... or sqlite://...",
-            )
-        })?;
-        Self::connect_with(url, PoolConfig::for_backend(backend)).await
+        Self::connect_with(url, PoolConfig::for_backend(backend_of(url)?)).await
     }
 
     pub async fn connect_with(url: &str, pool: PoolConfig) -> Result<Self, StorageError> {
-        let backend = Backend::from_url(url).ok_or_else(|| {
-            StorageError::internal(
-                "DATABASE_URL",
-                "unsupported scheme: use postgres://... or sqlite://...",
-            )
-        })?;
+        let backend = backend_of(url)?;
         let mut opts = ConnectOptions::new(url.to_string());
         opts.max_connections(pool.max_connections)
             .min_connections(pool.min_connections)
@@ -327,13 +326,14 @@ fn to_product(m: entity::Model) -> Result<Product, StorageError> {
     })
 }
 
-fn get_i64(row: &sea_orm::QueryResult, col: &str) -> Result<i64, StorageError> {
+/// An integer aggregate; SQL NULL (an empty SUM) reads as 0.
+pub(crate) fn get_i64(row: &sea_orm::QueryResult, col: &str) -> Result<i64, StorageError> {
     row.try_get::<Option<i64>>("", col)
         .map(|v| v.unwrap_or(0))
         .context("reading an aggregate")
 }
 
-fn non_negative(v: i64) -> u64 {
+pub(crate) fn non_negative(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 

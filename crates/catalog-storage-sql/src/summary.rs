@@ -8,6 +8,7 @@ use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::error::Context;
+use crate::store::{get_i64, non_negative};
 
 fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
@@ -44,16 +45,6 @@ fn sum(name: &str) -> Expr {
     Func::cast_as(Func::sum(col(name)), Alias::new("BIGINT")).into()
 }
 
-fn read_i64(row: &sea_orm::QueryResult, name: &str) -> Result<i64, StorageError> {
-    row.try_get::<Option<i64>>("", name)
-        .map(|v| v.unwrap_or(0))
-        .context("reading the summary")
-}
-
-fn non_negative(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
 /// Every aggregate of the stats but the price bounds.
 pub(crate) async fn stats(
     db: &DatabaseConnection,
@@ -77,16 +68,16 @@ pub(crate) async fn stats(
         .context("reading the summary")?
         .ok_or_else(|| StorageError::internal("reading the summary", "no row"))?;
     Ok(StatsRow {
-        total_products: non_negative(read_i64(&row, "total")?),
-        active_products: non_negative(read_i64(&row, "active")?),
-        in_stock_products: non_negative(read_i64(&row, "in_stock")?),
-        total_stock: read_i64(&row, "stock")?,
+        total_products: non_negative(get_i64(&row, "total")?),
+        active_products: non_negative(get_i64(&row, "active")?),
+        in_stock_products: non_negative(get_i64(&row, "in_stock")?),
+        total_stock: get_i64(&row, "stock")?,
         min_price_cents: None,
         max_price_cents: None,
-        sum_price_cents: read_i64(&row, "sum_price")?,
-        sum_rating_tenths: read_i64(&row, "sum_rating")?,
-        categories: non_negative(read_i64(&row, "categories")?),
-        brands: non_negative(read_i64(&row, "brands")?),
+        sum_price_cents: get_i64(&row, "sum_price")?,
+        sum_rating_tenths: get_i64(&row, "sum_rating")?,
+        categories: non_negative(get_i64(&row, "categories")?),
+        brands: non_negative(get_i64(&row, "brands")?),
     })
 }
 
@@ -105,7 +96,7 @@ pub(crate) async fn count(
         .await
         .context("reading the summary")?
         .ok_or_else(|| StorageError::internal("reading the summary", "no row"))?;
-    Ok(non_negative(read_i64(&row, "total")?))
+    Ok(non_negative(get_i64(&row, "total")?))
 }
 
 /// Every distinct value of `name` (`category` or `brand`) with its count.
@@ -128,7 +119,7 @@ pub(crate) async fn name_counts(
                 name: row
                     .try_get::<String>("", "name")
                     .context("reading the summary")?,
-                product_count: non_negative(read_i64(row, "n")?),
+                product_count: non_negative(get_i64(row, "n")?),
             })
         })
         .collect()
