@@ -9,8 +9,11 @@ pub use m20261125_000001_create_products::secondary_indexes;
 mod m20261125_000002_create_idempotency_keys;
 mod m20261125_000003_search_trigram_index;
 mod m20261125_000004_product_summary;
-pub use m20261125_000003_search_trigram_index::{PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME};
+mod m20261125_000005_full_text_search;
 pub use m20261125_000004_product_summary::REBUILD_SUMMARY;
+pub use m20261125_000005_full_text_search::{
+    PG_REBUILD_SEARCH_TERMS, PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME, SQLITE_REBUILD_FTS,
+};
 
 pub struct Migrator;
 
@@ -22,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_create_idempotency_keys::Migration),
             Box::new(m20261125_000003_search_trigram_index::Migration),
             Box::new(m20261125_000004_product_summary::Migration),
+            Box::new(m20261125_000005_full_text_search::Migration),
         ]
     }
 }

@@ -1,7 +1,7 @@
 //! PostgreSQL: a trigram GIN index on the folded search text, so
 //! `search` (substring words, `LIKE '%word%'`) is an index scan instead of
 //! a sequential scan for words of three characters or more. SQLite keeps
-//! scanning (an FTS5 table is the later step for both).
+//! scanning. Superseded by full-text search (migration 5 drops the index).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
@@ -14,10 +14,8 @@ pub struct Migration;
 pub const PG_TRGM_EXTENSION: &str = "CREATE EXTENSION IF NOT EXISTS pg_trgm";
 
 /// The index, also rebuilt by bulk loads.
-pub const PG_SEARCH_INDEX: &str = "CREATE INDEX IF NOT EXISTS idx_products_search_trgm \
+const PG_SEARCH_INDEX: &str = "CREATE INDEX IF NOT EXISTS idx_products_search_trgm \
      ON products USING gin (search_folded gin_trgm_ops)";
-
-pub const PG_SEARCH_INDEX_NAME: &str = "idx_products_search_trgm";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

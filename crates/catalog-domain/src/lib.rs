@@ -13,6 +13,7 @@ pub mod facets;
 pub mod ports;
 pub mod product;
 pub mod query;
+pub mod search;
 pub mod service;
 pub mod stats;
 pub mod write;

@@ -3,7 +3,8 @@
 //! Adapters MUST reproduce the reference semantics defined in the domain:
 //! [`ProductFilter::matches`] for filtering, [`compare_keys`] over
 //! [`sort_values`] for ordering (strings by code point) and
-//! [`SearchQuery::score`] for relevance. The contract suite in
+//! [`SearchQuery::score`] for relevance, with search tokens as
+//! [`crate::search::SearchDocument`] computes them. The contract suite in
 //! `catalog-storage-contract` checks every adapter against them.
 //!
 //! [`compare_keys`]: crate::query::compare_keys
@@ -89,6 +90,14 @@ pub trait ProductReader: Send + Sync {
         }
         Ok(groups.into_iter().collect())
     }
+    /// The distinct indexed search tokens of `min_chars..=max_chars`
+    /// characters: the vocabulary typo-tolerant search expands words from.
+    /// May include tokens of products since changed (they match nothing).
+    async fn search_terms(
+        &self,
+        min_chars: usize,
+        max_chars: usize,
+    ) -> Result<Vec<String>, StorageError>;
     /// A cheap round trip proving the backend answers.
     async fn ping(&self) -> Result<(), StorageError>;
 }

@@ -19,108 +19,7 @@ pub const MAX_SEARCH_CHARS: usize = 200;
 /// query string cannot expand into an unbounded `IN (...)` list.
 pub const MAX_FILTER_VALUES: usize = 100;
 
-/// The case folding search uses (Unicode lower case). Storage adapters that
-/// match in the database store text folded with this very function.
-pub fn fold(text: &str) -> String {
-    text.to_lowercase()
-}
-
-/// The folded text a product is searched in: name, description and sku,
-/// separated by newlines (terms never contain whitespace, so no term
-/// matches across two fields).
-pub fn search_text(name: &str, description: &str, sku: &str) -> String {
-    let mut s = String::with_capacity(name.len() + description.len() + sku.len() + 2);
-    s.push_str(&fold(name));
-    s.push('\n');
-    s.push_str(&fold(description));
-    s.push('\n');
-    s.push_str(&fold(sku));
-    s
-}
-
-/// A parsed `search`: case-insensitive words, all of which must match
-/// (somewhere in name, description or sku).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SearchQuery {
-    raw: String,
-    terms: Vec<String>,
-}
-
-impl SearchQuery {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let trimmed = raw.trim();
-        let len = trimmed.chars().count();
-        if len == 0 || len > MAX_SEARCH_CHARS {
-            return Err(format!("must be 1 to {MAX_SEARCH_CHARS} characters"));
-        }
-        if trimmed.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        let mut terms: Vec<String> = Vec::new();
-        for word in trimmed.split_whitespace() {
-            let w = fold(word);
-            if !terms.contains(&w) {
-                terms.push(w);
-            }
-        }
-        Ok(Self {
-            raw: trimmed.split_whitespace().collect::<Vec<_>>().join(" "),
-            terms,
-        })
-    }
-
-    /// The normalised text (trimmed, single spaces).
-    pub fn as_str(&self) -> &str {
-        &self.raw
-    }
-
-    /// Lower-cased, de-duplicated words.
-    pub fn terms(&self) -> &[String] {
-        &self.terms
-    }
-
-    /// The upper-cased text when it could be a sku, for the exact-sku boost.
-    pub fn sku_candidate(&self) -> String {
-        self.raw.to_uppercase()
-    }
-
-    /// Whether every word occurs in the name, description or sku.
-    pub fn matches(&self, p: &Product) -> bool {
-        let name = p.name.to_lowercase();
-        let desc = p.description.to_lowercase();
-        let sku = p.sku.as_str().to_lowercase();
-        self.terms.iter().all(|t| {
-            name.contains(t.as_str()) || desc.contains(t.as_str()) || sku.contains(t.as_str())
-        })
-    }
-
-    /// Relevance: 2 for the exact sku, plus 1 when every word is in the name.
-    /// Storage adapters MUST compute the same score.
-    pub fn score(&self, p: &Product) -> i64 {
-        let mut score = 0;
-        if p.sku.as_str() == self.sku_candidate() {
-            score += 2;
-        }
-        let name = fold(&p.name);
-        if self.terms.iter().all(|t| name.contains(t.as_str())) {
-            score += 1;
-        }
-        score
-    }
-}
-
-impl Serialize for SearchQuery {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.raw)
-    }
-}
-
-impl<'de> Deserialize<'de> for SearchQuery {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(d)?;
-        SearchQuery::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+pub use crate::search::{SearchQuery, fold};
 
 /// The filters shared by list, stats and facets. Canonical: repeated values
 /// are sorted and de-duplicated, so equal filters compare (and hash) equal
@@ -144,6 +43,9 @@ pub struct ProductFilter {
     pub is_active: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<SearchQuery>,
+    /// Typo-tolerant `search` (`fuzzy=true`); always false without one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fuzzy: bool,
 }
 
 impl ProductFilter {
@@ -432,7 +334,7 @@ pub struct ListParams<'a> {
     pairs: &'a [(String, String)],
 }
 
-const FILTER_PARAMS: [&str; 8] = [
+const FILTER_PARAMS: [&str; 9] = [
     "category",
     "brand",
     "min_price",
@@ -441,6 +343,7 @@ const FILTER_PARAMS: [&str; 8] = [
     "in_stock",
     "is_active",
     "search",
+    "fuzzy",
 ];
 
 impl<'a> ListParams<'a> {
@@ -505,6 +408,9 @@ impl<'a> ListParams<'a> {
                 .map_err(|m| errors.push("search", m))
                 .ok()
         });
+        // Without a search there is nothing to be tolerant about: ignored,
+        // so equal listings share one cache entry and cursor.
+        f.fuzzy = self.bool("fuzzy", errors) == Some(true) && f.search.is_some();
         f
     }
 
@@ -561,7 +467,12 @@ impl<'a> ListParams<'a> {
     }
 
     /// Parses a whole list request. Every offending parameter is reported.
-    pub fn list(&self, key: &CursorKey) -> Result<ListQuery, ValidationErrors> {
+    /// `max_offset` bounds `offset` when set.
+    pub fn list(
+        &self,
+        key: &CursorKey,
+        max_offset: Option<u64>,
+    ) -> Result<ListQuery, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let filter = self.filter(&mut errors);
         let limit = self.uint("limit", &mut errors).and_then(|l| {
@@ -573,6 +484,17 @@ impl<'a> ListParams<'a> {
             }
         });
         let offset = self.uint("offset", &mut errors);
+        if let (Some(o), Some(max)) = (offset, max_offset)
+            && o > max
+        {
+            errors.push(
+                "offset",
+                format!(
+                    "must be at most {max}; for deeper pages follow next_cursor \
+                     (the cursor parameter), which is as fast at any depth"
+                ),
+            );
+        }
         let sort = self
             .one("sort", &mut errors)
             .and_then(|raw| parse_sort(raw).map_err(|m| errors.push("sort", m)).ok());
@@ -734,7 +656,7 @@ mod tests {
 
     fn parse(q: &str) -> Result<ListQuery, ValidationErrors> {
         let p = pairs(q);
-        ListParams::new(&p).list(&CursorKey::new(b"test"))
+        ListParams::new(&p).list(&CursorKey::new(b"test"), None)
     }
 
     fn fields_of(e: ValidationErrors) -> Vec<String> {
@@ -771,6 +693,28 @@ mod tests {
     fn offset_must_be_non_negative() {
         assert_eq!(parse("offset=40").unwrap().start, Start::Offset(40));
         assert_eq!(fields_of(parse("offset=-1").unwrap_err()), vec!["offset"]);
+    }
+
+    #[test]
+    fn offset_bound_when_configured() {
+        let key = CursorKey::new(b"test");
+        let at = |q: &str| ListParams::new(&pairs(q)).list(&key, Some(10_000));
+        assert_eq!(at("offset=10000").unwrap().start, Start::Offset(10_000));
+        let e = at("offset=10001").unwrap_err();
+        assert_eq!(e.0[0].field, "offset");
+        assert!(e.0[0].message.contains("cursor"), "{}", e.0[0].message);
+        assert!(parse("offset=10000001").is_ok(), "unbounded by default");
+    }
+
+    #[test]
+    fn fuzzy_only_with_a_search() {
+        assert!(parse("search=abc&fuzzy=true").unwrap().filter.fuzzy);
+        assert!(!parse("search=abc&fuzzy=false").unwrap().filter.fuzzy);
+        assert!(!parse("fuzzy=true").unwrap().filter.fuzzy);
+        assert_eq!(
+            fields_of(parse("search=a&fuzzy=yes").unwrap_err()),
+            vec!["fuzzy"]
+        );
     }
 
     #[test]

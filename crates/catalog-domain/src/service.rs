@@ -177,6 +177,7 @@ pub struct CatalogService {
     store: Arc<dyn ProductStore>,
     cursor_key: CursorKey,
     cache: Option<Arc<CacheState>>,
+    max_offset: Option<u64>,
 }
 
 impl std::fmt::Debug for CatalogService {
@@ -194,7 +195,16 @@ impl CatalogService {
             store,
             cursor_key,
             cache: None,
+            max_offset: None,
         }
+    }
+
+    /// Refuses `offset` above `max` (a 422 pointing to `cursor`): deep
+    /// OFFSET pages make the database walk every skipped row. `None`, the
+    /// default, allows any offset, as the API contract does.
+    pub fn with_max_offset(mut self, max: Option<u64>) -> Self {
+        self.max_offset = max;
+        self
     }
 
     /// Adds cache-aside reads through `cache`.
@@ -219,7 +229,7 @@ impl CatalogService {
     /// Parses and validates raw list parameters (cursors are verified with
     /// this deployment's key).
     pub fn parse_list(&self, pairs: &[(String, String)]) -> Result<ListQuery, ValidationErrors> {
-        ListParams::new(pairs).list(&self.cursor_key)
+        ListParams::new(pairs).list(&self.cursor_key, self.max_offset)
     }
 
     /// Parses the filter parameters only (stats, facets).
@@ -305,9 +315,10 @@ impl CatalogService {
             Start::Offset(o) => (None, *o),
             Start::After(values) => (Some(values.as_slice()), 0),
         };
+        let filter = self.resolve(&q.filter).await?;
         // One extra row tells whether another page follows.
         let page = PageSpec {
-            filter: &q.filter,
+            filter: &filter,
             sort: &q.sort,
             after,
             offset,
@@ -316,12 +327,12 @@ impl CatalogService {
         let rows = self.store.list(page);
         let (rows, total, total_is_exact) = match q.count {
             CountMode::Exact => {
-                let (rows, total) = futures::future::join(rows, self.store.count(&q.filter)).await;
+                let (rows, total) = futures::future::join(rows, self.store.count(&filter)).await;
                 (rows?, Some(total?), true)
             }
             CountMode::Estimated => {
                 let (rows, total) =
-                    futures::future::join(rows, self.estimated_count(&q.filter)).await;
+                    futures::future::join(rows, self.estimated_count(&filter)).await;
                 let (total, exact) = total?;
                 (rows?, Some(total), exact)
             }
@@ -336,7 +347,7 @@ impl CatalogService {
                     q.filter.clone(),
                     q.sort.clone(),
                     q.limit,
-                    sort_values(&q.sort, last, q.filter.search.as_ref()),
+                    sort_values(&q.sort, last, filter.search.as_ref()),
                 )
                 .encode(&self.cursor_key),
             ),
@@ -350,6 +361,32 @@ impl CatalogService {
             offset: q.offset(),
             next_cursor,
         })
+    }
+
+    /// The filter storage runs: with `fuzzy`, each long enough search word
+    /// gains the indexed tokens within its typo distance as alternatives
+    /// (one vocabulary read per word). Otherwise the filter as given.
+    async fn resolve<'f>(
+        &self,
+        filter: &'f ProductFilter,
+    ) -> Result<std::borrow::Cow<'f, ProductFilter>, CatalogError> {
+        let Some(search) = filter.search.as_ref().filter(|_| filter.fuzzy) else {
+            return Ok(std::borrow::Cow::Borrowed(filter));
+        };
+        let mut expanded = search.clone();
+        let words: Vec<String> = search.fuzzy_words().map(str::to_string).collect();
+        for word in words {
+            let len = word.chars().count();
+            let bound = crate::search::max_typos(&word);
+            let terms = self
+                .store
+                .search_terms(len.saturating_sub(bound), len + bound)
+                .await?;
+            expanded.expand(&word, &terms);
+        }
+        let mut f = filter.clone();
+        f.search = Some(expanded);
+        Ok(std::borrow::Cow::Owned(f))
     }
 
     /// The planner's estimate when it is at least
@@ -404,7 +441,8 @@ impl CatalogService {
 
     #[tracing::instrument(skip_all)]
     pub async fn stats(&self, filter: &ProductFilter) -> Result<Stats, CatalogError> {
-        Ok(self.store.stats(filter).await?.into())
+        let filter = self.resolve(filter).await?;
+        Ok(self.store.stats(&filter).await?.into())
     }
 
     #[tracing::instrument(skip_all)]
@@ -470,6 +508,7 @@ impl CatalogService {
     ) -> Result<crate::facets::Facets, CatalogError> {
         use crate::facets::{FacetField, assemble, without_own};
         let s = &self.store;
+        let filter = &*self.resolve(filter).await?;
         let f = |field| without_own(filter, field);
         let (cat_f, brand_f, price_f, rating_f, stock_f) = (
             f(FacetField::Category),

@@ -121,7 +121,9 @@ pub struct ListParamsDoc {
     /// Page size, 1–100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<u32>,
-    /// Rows to skip, ≥ 0. Not combinable with `cursor`.
+    /// Rows to skip, ≥ 0. Not combinable with `cursor`. A deployment may
+    /// bound it (`CATALOG_MAX_OFFSET`): deeper is a 422 naming `offset` that
+    /// points to `cursor`, which is as fast at any depth.
     #[param(minimum = 0, default = 0)]
     pub offset: Option<u64>,
     /// Opaque token from a previous `next_cursor`: continues that listing
@@ -164,10 +166,25 @@ pub struct FilterParamsDoc {
     /// `true`: stock_quantity > 0; `false`: stock_quantity = 0.
     pub in_stock: Option<bool>,
     pub is_active: Option<bool>,
-    /// 1–200 chars; case-insensitive words, all of which must match name,
-    /// description or sku. Results by relevance unless `sort` is given.
-    #[param(min_length = 1, max_length = 200)]
+    /// 1–200 chars; case-insensitive full-text search over name,
+    /// description and sku. Words (runs of letters and digits) are ANDed;
+    /// `"quoted words"` must be adjacent, in order; `-word` excludes; the
+    /// last word also matches as a prefix (`headph` finds headphones). A
+    /// product whose sku equals the search always matches and comes first.
+    /// Results by relevance (exact sku, then how many words are in the
+    /// name) unless `sort` is given.
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        example = "wireless \"noise cancelling\" -refurbished"
+    )]
     pub search: Option<String>,
+    /// `true`: typo-tolerant `search`. Each word of 4 or more letters also
+    /// matches indexed words within 1 edit (2 from 8 letters); exact
+    /// matches rank first. Phrases, exclusions and the sku stay exact.
+    /// Ignored without `search`. Default `false`: exact and predictable.
+    #[param(default = false)]
+    pub fuzzy: Option<bool>,
 }
 
 /// Aggregates over the matching products.

@@ -934,35 +934,227 @@ pub async fn search_relevance_order_matches_reference(store: &dyn ProductStore) 
     }
 }
 
-/// `%`, `_` and `\` in search words match themselves only: each search finds
-/// exactly the products containing that text, never the decoys an unescaped
-/// `LIKE` pattern would also match.
-pub async fn search_treats_like_wildcards_literally(store: &dyn ProductStore) {
+/// Punctuation separates words and is never a pattern: `%`, `_` and `\`
+/// alone find nothing, `snake_case` is the phrase "snake case", and `LIKE`
+/// wildcards never widen a search.
+pub async fn search_treats_punctuation_as_separators(store: &dyn ProductStore) {
     let all = seed(store).await;
     for (q, expected) in [
-        ("%", &["SKU-0008", "SKU-0012", "SKU-0013", "SKU-0021"][..]),
+        ("%", &[][..]),
+        ("%%", &[]),
+        ("_", &[]),
+        ("\\", &[]),
+        ("%_ \\%", &[]),
         ("100%", &["SKU-0008"]),
         ("50%", &["SKU-0021"]),
-        ("_", &["SKU-0010", "SKU-0023"]),
         ("snake_case", &["SKU-0010"]),
         ("1_0", &["SKU-0023"]),
-        ("\\", &["SKU-0012"]),
-        ("c:\\temp", &["SKU-0012"]),
-        ("\\%", &["SKU-0012"]),
-        ("\\t", &["SKU-0012"]),
-        ("%_", &[]),
-        ("_%", &[]),
-        ("%%", &[]),
-        ("__", &[]),
-        ("\\\\", &[]),
-        ("%cotton", &[]),
+        ("c:\\temp", &["SKU-0012", "SKU-0013"]),
+        ("\"c temp\"", &["SKU-0012"]),
+        ("%cotton", &["SKU-0008"]),
+        ("cot%ton", &[]),
     ] {
         let got = assert_search(store, &all, q).await;
+        let want: BTreeSet<&str> = expected.iter().copied().collect();
+        if want.is_empty() {
+            assert!(got.is_empty(), "search={q:?} finds nothing");
+        } else {
+            assert!(
+                sku_set(&got).is_superset(&want),
+                "search={q:?} finds {want:?}"
+            );
+        }
+    }
+}
+
+/// The web-search syntax: `"quoted phrases"` match adjacent words in order,
+/// `-word` excludes, and the last bare word matches as a prefix (so results
+/// appear while a word is being typed). Each equals the reference.
+pub async fn search_syntax_matches_reference(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let phrase = assert_search(store, &all, "\"wireless headphones\"").await;
+    let words = assert_search(store, &all, "headphones wireless").await;
+    let reversed = assert_search(store, &all, "\"headphones wireless\"").await;
+    assert!(!phrase.is_empty(), "the phrase occurs in the dataset");
+    assert!(
+        sku_set(&phrase).is_subset(&sku_set(&words)) && reversed.len() < words.len(),
+        "a phrase is stricter than its words"
+    );
+    let without = assert_search(store, &all, "wireless -headphones").await;
+    let wireless = assert_search(store, &all, "wireless").await;
+    assert!(!without.is_empty() && without.len() < wireless.len());
+    assert!(
+        sku_set(&without).is_disjoint(&sku_set(&words)),
+        "-headphones excludes every product with that word"
+    );
+    let only_not = assert_search(store, &all, "-wireless").await;
+    assert_eq!(
+        only_not.len() + wireless.len(),
+        all.len(),
+        "-wireless alone is everything without the word"
+    );
+    let prefix = assert_search(store, &all, "wirel").await;
+    assert_eq!(skus(&prefix), skus(&wireless), "the last word is a prefix");
+    assert!(
+        assert_search(store, &all, "wirel headphones")
+            .await
+            .is_empty(),
+        "only the last word is a prefix"
+    );
+    for q in [
+        "headph",
+        "w",
+        "wireless \"noise",
+        "-\"wireless headphones\" wireless",
+        "shoe -red -blue",
+        "usb-c",
+        "USB-C -écran",
+        "\"\"",
+        "- -",
+        "--wireless",
+        "sku-00",
+        "red shoe -",
+    ] {
+        assert_search(store, &all, q).await;
+    }
+    // Relevance order holds for the syntax too.
+    for q in ["wirel", "\"red shoe\" -deluxe", "shoe -red"] {
+        let filter = searching(q);
+        let sort = relevance();
+        let spec = PageSpec {
+            filter: &filter,
+            sort: &sort,
+            after: None,
+            offset: 0,
+            limit: ALL,
+        };
+        let want = reference::list(&all, spec);
+        let got = list(store, &filter, &sort, None, 0, ALL).await;
+        assert_same_rows(&got, &want, &format!("search={q:?} by relevance"));
+    }
+}
+
+/// The vocabulary typo-tolerant search expands from holds every token of
+/// the stored products (within the asked lengths), and a query expanded
+/// from it finds what the reference finds: "wirelss headphnes" finds the
+/// wireless headphones.
+pub async fn fuzzy_search_expands_from_the_vocabulary(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let terms = store
+        .search_terms(7, 9)
+        .await
+        .unwrap_or_else(|e| fail("search_terms", &e));
+    for t in ["wireless", "headphones"] {
         assert_eq!(
-            sku_set(&got),
-            expected.iter().copied().collect::<BTreeSet<&str>>(),
-            "search={q:?} matches the literal text only"
+            terms.iter().any(|x| x == t),
+            (7..=9).contains(&t.chars().count()),
+            "vocabulary of 7 to 9 characters and {t:?}"
         );
+    }
+    assert!(
+        terms.iter().all(|t| (7..=9).contains(&t.chars().count())),
+        "search_terms honours its length bounds"
+    );
+    let mut q = search("wirelss headphnes");
+    let words: Vec<String> = q.fuzzy_words().map(str::to_string).collect();
+    assert_eq!(words, ["wirelss", "headphnes"]);
+    for w in &words {
+        let len = w.chars().count();
+        let bound = catalog_domain::search::max_typos(w);
+        let vocab = store
+            .search_terms(len - bound, len + bound)
+            .await
+            .unwrap_or_else(|e| fail("search_terms", &e));
+        q.expand(w, &vocab);
+    }
+    let filter = ProductFilter {
+        search: Some(q),
+        ..ProductFilter::default()
+    };
+    let sort = relevance();
+    let spec = PageSpec {
+        filter: &filter,
+        sort: &sort,
+        after: None,
+        offset: 0,
+        limit: ALL,
+    };
+    let want = reference::list(&all, spec);
+    let got = list(store, &filter, &sort, None, 0, ALL).await;
+    assert_same_rows(&got, &want, "fuzzy search=wirelss headphnes");
+    let exact = assert_search(store, &all, "wireless headphones").await;
+    assert!(
+        !exact.is_empty() && sku_set(&exact).is_subset(&sku_set(&got)),
+        "the typo-tolerant search finds every exact match"
+    );
+    assert!(
+        assert_search(store, &all, "wirelss headphnes")
+            .await
+            .is_empty(),
+        "without typo tolerance a misspelled word matches nothing"
+    );
+}
+
+/// Paging in relevance order stays correct while products are created and
+/// deleted between pages: no product is listed twice, and every product
+/// that matched throughout is listed once.
+pub async fn relevance_pages_survive_writes_between_pages(store: &dyn ProductStore) {
+    seed(store).await;
+    let filter = searching("widget");
+    let sort = relevance();
+    let before = list(store, &filter, &sort, None, 0, ALL).await;
+    assert!(before.len() >= 6, "enough widgets to page through");
+    let mut seen: Vec<Product> = Vec::new();
+    let mut after: Option<Vec<SortValue>> = None;
+    let mut deleted: BTreeSet<i64> = BTreeSet::new();
+    let mut round = 0;
+    loop {
+        let page = list(store, &filter, &sort, after.as_deref(), 0, 2).await;
+        let Some(last) = page.last() else { break };
+        after = Some(sort_values(&sort, last, filter.search.as_ref()));
+        seen.extend(page);
+        assert!(seen.len() <= before.len() + 8, "pages never end");
+        // For the first rounds: a new best match (in the name) and a new
+        // weak one (description only), and one not yet listed product
+        // deleted.
+        round += 1;
+        if round > 3 {
+            continue;
+        }
+        for (sku, name) in [
+            (format!("NEW-WIDGET-{round}"), "Widget".to_string()),
+            (format!("NEW-DESC-{round}"), "Plain thing".to_string()),
+        ] {
+            let mut p = fresh(&sku, &name);
+            p.description = "A widget inside".into();
+            store
+                .create(&p, None)
+                .await
+                .unwrap_or_else(|e| fail("create", &e));
+        }
+        let unseen = before
+            .iter()
+            .rev()
+            .find(|p| !seen.iter().any(|s| s.id == p.id) && !deleted.contains(&p.id.get()));
+        if let Some(victim) = unseen {
+            store
+                .delete(victim.id, None)
+                .await
+                .unwrap_or_else(|e| fail("delete", &e));
+            deleted.insert(victim.id.get());
+        }
+    }
+    let ids: Vec<i64> = seen.iter().map(|p| p.id.get()).collect();
+    let unique: BTreeSet<i64> = ids.iter().copied().collect();
+    assert_eq!(unique.len(), ids.len(), "no product listed twice: {ids:?}");
+    for p in &before {
+        if !deleted.contains(&p.id.get()) {
+            assert!(
+                unique.contains(&p.id.get()),
+                "{} matched throughout and was skipped",
+                p.sku.as_str()
+            );
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
 use catalog_domain::query::{compare_keys, sort_values};
+use catalog_domain::search::SearchDocument;
 use catalog_domain::{
     NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
     StatsRow, StorageError,
@@ -118,6 +119,24 @@ impl ProductReader for MemoryStore {
 
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StorageError> {
         Ok(self.products.read().await.get(&id.get()).cloned())
+    }
+
+    async fn search_terms(
+        &self,
+        min_chars: usize,
+        max_chars: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let products = self.products.read().await;
+        let mut terms = BTreeSet::new();
+        for p in products.values() {
+            let doc = SearchDocument::of(p);
+            for t in doc.name.split(' ').chain(doc.body.split(' ')) {
+                if (min_chars..=max_chars).contains(&t.chars().count()) {
+                    terms.insert(t.to_string());
+                }
+            }
+        }
+        Ok(terms.into_iter().collect())
     }
 
     async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {

@@ -19,8 +19,10 @@ pub struct Model {
     pub rating_tenths: i16,
     pub is_active: bool,
     pub version: i64,
-    pub name_folded: String,
-    pub search_folded: String,
+    /// Search tokens of name and sku (`SearchDocument::name`).
+    pub search_name: String,
+    /// Search tokens of the description (`SearchDocument::body`).
+    pub search_body: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -2,33 +2,124 @@
 //! only ever reaches SQL as bound values, never as SQL text.
 
 use catalog_domain::query::{SortField, SortKey, SortValue};
+use catalog_domain::search::{Clause, EXACT_SKU_SCORE};
 use catalog_domain::{ProductFilter, SearchQuery};
-use sea_orm::sea_query::{Condition, Expr, ExprTrait, LikeExpr};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 
 use crate::entity::Column;
+use crate::store::Backend;
 
-/// `%term%` with LIKE's wildcards and the escape character escaped, so a
-/// search for `50%` or `a_b` matches those characters literally.
-fn contains_pattern(term: &str) -> LikeExpr {
-    let mut p = String::with_capacity(term.len() + 2);
-    p.push('%');
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    LikeExpr::new(p).escape('\\')
+/// A token for PostgreSQL's `tsquery` input syntax. Tokens are
+/// alphanumeric already; quoting keeps it so whatever they hold.
+fn ts_lexeme(token: &str) -> String {
+    format!("'{}'", token.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// `col LIKE '%term%'` on a pre-folded column (terms are folded already).
-fn folded_contains(col: Column, term: &str) -> Expr {
-    Expr::col(col).like(contains_pattern(term))
+/// A clause as a `tsquery`: adjacent tokens joined by `<->`, the last one
+/// `:*` for a prefix, alternatives OR-ed in.
+fn ts_clause(c: &Clause) -> String {
+    let last = c.tokens.len() - 1;
+    let phrase = c
+        .tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let lex = ts_lexeme(t);
+            if c.prefix && i == last {
+                format!("{lex}:*")
+            } else {
+                lex
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" <-> ");
+    if c.alternatives.is_empty() {
+        return format!("({phrase})");
+    }
+    let mut alts = vec![phrase];
+    alts.extend(c.alternatives.iter().map(|a| ts_lexeme(a)));
+    format!("({})", alts.join(" | "))
+}
+
+/// The whole query as a `tsquery` literal (cast, never parsed by
+/// `to_tsquery`, so PostgreSQL's parser and dictionaries never re-tokenize
+/// what the domain tokenized).
+pub(crate) fn pg_tsquery(s: &SearchQuery) -> String {
+    s.include()
+        .iter()
+        .map(ts_clause)
+        .chain(s.exclude().iter().map(|c| format!("!{}", ts_clause(c))))
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+/// A token as an FTS5 string (double quotes doubled).
+fn fts_string(token: &str) -> String {
+    format!("\"{}\"", token.replace('"', "\"\""))
+}
+
+/// A clause in FTS5 query syntax: a phrase string, `*` for a prefix,
+/// alternatives OR-ed in.
+fn fts_clause(c: &Clause) -> String {
+    let mut phrase = fts_string(&c.tokens.join(" "));
+    if c.prefix {
+        phrase.push_str(" *");
+    }
+    if c.alternatives.is_empty() {
+        return format!("({phrase})");
+    }
+    let mut alts = vec![phrase];
+    alts.extend(c.alternatives.iter().map(|a| fts_string(a)));
+    format!("({})", alts.join(" OR "))
+}
+
+/// The search condition on SQLite: the FTS5 table answers the words
+/// (`NOT` needs a positive side, so an all-negative query is a `NOT IN`).
+/// Custom SQL takes the builder's placeholder: `?` here, `$1` on PostgreSQL.
+fn sqlite_search(s: &SearchQuery) -> Expr {
+    let excluded = s.exclude().iter().map(fts_clause).collect::<Vec<_>>();
+    if s.include().is_empty() {
+        return Expr::cust_with_values(
+            r#""products"."id" NOT IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)"#,
+            [excluded.join(" OR ")],
+        );
+    }
+    let mut q = s
+        .include()
+        .iter()
+        .map(fts_clause)
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    if !excluded.is_empty() {
+        q = format!("({q})");
+        for e in excluded {
+            q.push_str(" NOT ");
+            q.push_str(&e);
+        }
+    }
+    Expr::cust_with_values(
+        r#""products"."id" IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ?)"#,
+        [q],
+    )
+}
+
+/// The search condition: the exact sku, or the words.
+fn search_condition(s: &SearchQuery, backend: Backend) -> Condition {
+    let exact_sku = Expr::col(Column::Sku).eq(s.sku_candidate());
+    if !s.has_words() {
+        return Condition::all().add(exact_sku);
+    }
+    let words = match backend {
+        Backend::Postgres => {
+            Expr::cust_with_values(r#""search_vector" @@ CAST($1 AS tsquery)"#, [pg_tsquery(s)])
+        }
+        Backend::Sqlite => sqlite_search(s),
+    };
+    Condition::any().add(words).add(exact_sku)
 }
 
 /// The WHERE clause of a filter.
-pub(crate) fn filter_condition(f: &ProductFilter) -> Condition {
+pub(crate) fn filter_condition(f: &ProductFilter, backend: Backend) -> Condition {
     let mut c = Condition::all();
     if !f.categories.is_empty() {
         c = c.add(Expr::col(Column::Category).is_in(f.categories.iter().cloned()));
@@ -54,11 +145,22 @@ pub(crate) fn filter_condition(f: &ProductFilter) -> Condition {
         c = c.add(Expr::col(Column::IsActive).eq(a));
     }
     if let Some(s) = &f.search {
-        for term in s.terms() {
-            c = c.add(folded_contains(Column::SearchFolded, term));
-        }
+        c = c.add(search_condition(s, backend));
     }
     c
+}
+
+/// `(' ' || search_name || ' ') LIKE '% tokens %'`: whether a clause
+/// occurs in the name field (tokens hold no LIKE wildcards: they are
+/// alphanumeric).
+fn in_name(c: &Clause) -> Condition {
+    let padded = || Expr::cust(r#"(' ' || "search_name" || ' ')"#);
+    let tail = if c.prefix { "%" } else { " %" };
+    let mut any = Condition::any().add(padded().like(format!("% {}{tail}", c.tokens.join(" "))));
+    for a in &c.alternatives {
+        any = any.add(padded().like(format!("% {a} %")));
+    }
+    any
 }
 
 /// The relevance score of `SearchQuery::score`, in SQL.
@@ -66,13 +168,16 @@ fn relevance(search: Option<&SearchQuery>) -> Expr {
     let Some(s) = search else {
         return Expr::val(0i64);
     };
-    let exact_sku = Expr::case(Expr::col(Column::Sku).eq(s.sku_candidate()), 2i64).finally(0i64);
-    let mut all_in_name = Condition::all();
-    for term in s.terms() {
-        all_in_name = all_in_name.add(folded_contains(Column::NameFolded, term));
+    let mut score: Expr = Expr::case(
+        Expr::col(Column::Sku).eq(s.sku_candidate()),
+        EXACT_SKU_SCORE,
+    )
+    .finally(0i64)
+    .into();
+    for c in s.include() {
+        score = score.add(Expr::case(in_name(c), 1i64).finally(0i64));
     }
-    let in_name = Expr::case(all_in_name, 1i64).finally(0i64);
-    Expr::expr(exact_sku).add(in_name)
+    score
 }
 
 /// The SQL expression a sort key orders by.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS};
 use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
-use catalog_domain::query::{fold, search_text};
+use catalog_domain::search::SearchDocument;
 use catalog_domain::{
     NameCount, NewProduct, Price, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
     Rating, Sku, StatsRow, StorageError,
@@ -165,12 +165,15 @@ impl SqlStore {
     /// them (and [`SqlStore::migrate`] does if a load was interrupted).
     pub async fn begin_bulk_load(&self) -> Result<(), StorageError> {
         if self.backend == Backend::Postgres {
-            // The summary is rebuilt in one pass at the end instead of one
-            // upsert per row.
+            // The summary and the search vocabulary are rebuilt in one
+            // pass at the end instead of one upsert per row.
             self.db
-                .execute_unprepared("ALTER TABLE products DISABLE TRIGGER products_summary")
+                .execute_unprepared(
+                    "ALTER TABLE products DISABLE TRIGGER products_summary, \
+                     DISABLE TRIGGER products_search_terms",
+                )
                 .await
-                .context("pausing the summary trigger")?;
+                .context("pausing the summary and vocabulary triggers")?;
             self.db
                 .execute_unprepared(&format!(
                     "DROP INDEX IF EXISTS \"{}\"",
@@ -212,9 +215,15 @@ impl SqlStore {
                     .await
                     .context("rebuilding the summary")?;
             }
-            txn.execute_unprepared("ALTER TABLE products ENABLE TRIGGER products_summary")
+            txn.execute_unprepared(migration::PG_REBUILD_SEARCH_TERMS)
                 .await
-                .context("resuming the summary trigger")?;
+                .context("rebuilding the search vocabulary")?;
+            txn.execute_unprepared(
+                "ALTER TABLE products ENABLE TRIGGER products_summary, \
+                 ENABLE TRIGGER products_search_terms",
+            )
+            .await
+            .context("resuming the summary and vocabulary triggers")?;
             txn.commit().await.context("rebuilding the summary")?;
         }
         self.analyze().await
@@ -233,6 +242,7 @@ impl SqlStore {
         let ts = now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let mut buf = Vec::with_capacity(products.len() * 400);
         for p in products {
+            let doc = SearchDocument::new(&p.name, &p.description, p.sku.as_str());
             let fields = [
                 p.sku.as_str(),
                 &p.name,
@@ -243,8 +253,8 @@ impl SqlStore {
                 &p.stock_quantity.to_string(),
                 &p.rating.tenths().to_string(),
                 if p.is_active { "t" } else { "f" },
-                &fold(&p.name),
-                &search_text(&p.name, &p.description, p.sku.as_str()),
+                &doc.name,
+                &doc.body,
                 &ts,
                 &ts,
             ];
@@ -258,7 +268,7 @@ impl SqlStore {
         }
         let pool = self.db.get_postgres_connection_pool();
         let sql = "COPY products (sku, name, description, category, brand, price_cents, \
-                   stock_quantity, rating_tenths, is_active, name_folded, search_folded, \
+                   stock_quantity, rating_tenths, is_active, search_name, search_body, \
                    created_at, updated_at) FROM STDIN";
         let mut copy = pool
             .copy_in_raw(sql)
@@ -289,6 +299,43 @@ impl SqlStore {
     pub async fn close(self) -> Result<(), StorageError> {
         self.db.close().await.context("closing the pool")
     }
+}
+
+/// SQLite: brings the FTS5 rows of products `ids` in line with the table
+/// (deleted ids lose theirs), in the caller's transaction. The application
+/// does this rather than triggers: with FTS5-writing triggers next to the
+/// summary triggers, the bundled SQLite fails the first write of every
+/// pooled connection after any schema change ("no such table: products").
+async fn sync_fts(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<(), StorageError> {
+    for chunk in ids.chunks(500) {
+        let list = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        conn.execute_unprepared(&format!("DELETE FROM products_fts WHERE rowid IN ({list})"))
+            .await
+            .context("updating the search index")?;
+        conn.execute_unprepared(&format!(
+            "INSERT INTO products_fts (rowid, doc) SELECT id, search_name || ' ' || search_body \
+             FROM products WHERE id IN ({list})"
+        ))
+        .await
+        .context("updating the search index")?;
+    }
+    Ok(())
+}
+
+/// SQLite: indexes every product newer than the newest indexed one (ids
+/// only grow), in the caller's transaction.
+async fn index_new_rows(conn: &impl ConnectionTrait) -> Result<(), StorageError> {
+    conn.execute_unprepared(
+        "INSERT INTO products_fts (rowid, doc) SELECT id, search_name || ' ' || search_body \
+         FROM products WHERE id > (SELECT coalesce(max(rowid), 0) FROM products_fts)",
+    )
+    .await
+    .context("updating the search index")?;
+    Ok(())
 }
 
 /// Escapes a value for COPY's text format.
@@ -340,9 +387,9 @@ pub(crate) fn non_negative(v: i64) -> u64 {
 /// The statement [`ProductReader::list`] runs (and
 /// [`SqlStore::explain_list`] explains): filter, keyset position, sort and
 /// page.
-fn list_select(page: &PageSpec<'_>) -> Select<Entity> {
+fn list_select(page: &PageSpec<'_>, backend: Backend) -> Select<Entity> {
     let search = page.filter.search.as_ref();
-    let mut select = Entity::find().filter(filter_condition(page.filter));
+    let mut select = Entity::find().filter(filter_condition(page.filter, backend));
     if let Some(after) = page.after {
         select = select.filter(keyset_condition(page.sort, after, search));
     }
@@ -366,7 +413,7 @@ impl SqlStore {
     /// `EXPLAIN` text, or SQLite's `EXPLAIN QUERY PLAN` details. Nothing
     /// is executed. For tests and diagnostics.
     pub async fn explain_list(&self, page: PageSpec<'_>) -> Result<Vec<String>, StorageError> {
-        let mut stmt = list_select(&page).build(self.db.get_database_backend());
+        let mut stmt = list_select(&page, self.backend).build(self.db.get_database_backend());
         let (prefix, column) = match self.backend {
             Backend::Postgres => ("EXPLAIN (FORMAT TEXT) ", "QUERY PLAN"),
             Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
@@ -416,7 +463,7 @@ impl SqlStore {
             Query::select()
                 .from(Entity)
                 .expr_as(f, "v")
-                .cond_where(filter_condition(filter))
+                .cond_where(filter_condition(filter, self.backend))
                 .to_owned()
         };
         let mut out = [None, None];
@@ -465,7 +512,7 @@ impl SqlStore {
 impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
     async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError> {
-        let rows = list_select(&page)
+        let rows = list_select(&page, self.backend)
             .all(&self.db)
             .await
             .context("listing products")?;
@@ -479,8 +526,8 @@ impl ProductReader for SqlStore {
         }
         let n: Option<i64> = Entity::find()
             .select_only()
-            .column_as(Expr::col(Column::Id).count(), "n")
-            .filter(filter_condition(filter))
+            .column_as(Expr::cust("COUNT(*)"), "n")
+            .filter(filter_condition(filter, self.backend))
             .into_tuple()
             .one(&self.db)
             .await
@@ -498,7 +545,7 @@ impl ProductReader for SqlStore {
         let stmt = Query::select()
             .from(Entity)
             .column(Column::Id)
-            .cond_where(filter_condition(filter))
+            .cond_where(filter_condition(filter, self.backend))
             .to_owned();
         let mut raw = self.db.get_database_backend().build(&stmt);
         raw.sql = format!("EXPLAIN {}", raw.sql);
@@ -544,7 +591,7 @@ impl ProductReader for SqlStore {
         let flag = |cond: Expr| Expr::case(cond, 1i64).finally(0i64);
         let stmt = Query::select()
             .from(Entity)
-            .expr_as(Expr::col(Column::Id).count(), "total")
+            .expr_as(Expr::cust("COUNT(*)"), "total")
             .expr_as(
                 Func::cast_as(
                     Func::sum(flag(Expr::col(Column::IsActive).eq(true))),
@@ -578,7 +625,7 @@ impl ProductReader for SqlStore {
                 "categories",
             )
             .expr_as(Func::count_distinct(Expr::col(Column::Brand)), "brands")
-            .cond_where(filter_condition(filter))
+            .cond_where(filter_condition(filter, self.backend))
             .to_owned();
         let row = self
             .db
@@ -623,6 +670,18 @@ impl ProductReader for SqlStore {
     ) -> Result<Vec<(FacetKey, u64)>, StorageError> {
         let bigint = || Alias::new("BIGINT");
         let text = matches!(field, FacetField::Category | FacetField::Brand);
+        if text && crate::summary::answers(filter) {
+            let name = if field == FacetField::Category {
+                "category"
+            } else {
+                "brand"
+            };
+            let counts = crate::summary::name_counts_where(&self.db, name, filter).await?;
+            return Ok(counts
+                .into_iter()
+                .map(|c| (FacetKey::Text(c.name), c.product_count))
+                .collect());
+        }
         let key: Expr = match field {
             FacetField::Category => Expr::col(Column::Category),
             FacetField::Brand => Expr::col(Column::Brand),
@@ -649,8 +708,8 @@ impl ProductReader for SqlStore {
         let stmt = Query::select()
             .from(Entity)
             .expr_as(key, "k")
-            .expr_as(Expr::col(Column::Id).count(), "n")
-            .cond_where(filter_condition(filter))
+            .expr_as(Expr::cust("COUNT(*)"), "n")
+            .cond_where(filter_condition(filter, self.backend))
             // By the output name: the CASE's bound values get other
             // placeholders in a repeated GROUP BY expression, which
             // PostgreSQL would not recognise as the same expression.
@@ -666,6 +725,42 @@ impl ProductReader for SqlStore {
                     FacetKey::Int(get_i64(row, "k")?)
                 };
                 Ok((k, n))
+            })
+            .collect()
+    }
+
+    async fn search_terms(
+        &self,
+        min_chars: usize,
+        max_chars: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        let (sql, lo, hi) = match self.backend {
+            Backend::Postgres => (
+                "SELECT term FROM search_terms WHERE char_length(term) BETWEEN $1 AND $2",
+                min_chars,
+                max_chars,
+            ),
+            // fts5vocab lists the FTS5 table's terms (a scan of its index).
+            Backend::Sqlite => (
+                "SELECT term FROM products_fts_terms WHERE length(term) BETWEEN ? AND ?",
+                min_chars,
+                max_chars,
+            ),
+        };
+        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let rows = self
+            .db
+            .query_all_raw(sea_orm::Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                sql,
+                [as_i64(lo).into(), as_i64(hi).into()],
+            ))
+            .await
+            .context("reading the search vocabulary")?;
+        rows.iter()
+            .map(|r| {
+                r.try_get::<String>("", "term")
+                    .context("reading a search term")
             })
             .collect()
     }
@@ -699,13 +794,14 @@ impl ProductWriter for SqlStore {
                     Column::StockQuantity,
                     Column::RatingTenths,
                     Column::IsActive,
-                    Column::NameFolded,
-                    Column::SearchFolded,
+                    Column::SearchName,
+                    Column::SearchBody,
                     Column::CreatedAt,
                     Column::UpdatedAt,
                 ])
                 .on_conflict(OnConflict::column(Column::Sku).do_nothing().to_owned());
             for p in chunk {
+                let doc = SearchDocument::new(&p.name, &p.description, p.sku.as_str());
                 stmt.values([
                     p.sku.as_str().into(),
                     p.name.as_str().into(),
@@ -716,8 +812,8 @@ impl ProductWriter for SqlStore {
                     p.stock_quantity.into(),
                     p.rating.tenths().into(),
                     p.is_active.into(),
-                    fold(&p.name).into(),
-                    search_text(&p.name, &p.description, p.sku.as_str()).into(),
+                    doc.name.into(),
+                    doc.body.into(),
                     ts.into(),
                     ts.into(),
                 ])
@@ -725,6 +821,9 @@ impl ProductWriter for SqlStore {
             }
             let res = txn.execute(&stmt).await.context("inserting products")?;
             inserted += res.rows_affected();
+        }
+        if self.backend == Backend::Sqlite {
+            index_new_rows(&txn).await?;
         }
         txn.commit().await.context("committing inserts")?;
         Ok(inserted)
@@ -794,6 +893,7 @@ impl ProductWriter for SqlStore {
                 });
             }
         }
+        let doc = SearchDocument::new(&new.name, &new.description, new.sku.as_str());
         let model = entity::ActiveModel {
             sku: Set(new.sku.as_str().to_string()),
             name: Set(new.name.clone()),
@@ -805,8 +905,8 @@ impl ProductWriter for SqlStore {
             rating_tenths: Set(new.rating.tenths()),
             is_active: Set(new.is_active),
             version: Set(1),
-            name_folded: Set(fold(&new.name)),
-            search_folded: Set(search_text(&new.name, &new.description, new.sku.as_str())),
+            search_name: Set(doc.name),
+            search_body: Set(doc.body),
             created_at: Set(ts),
             updated_at: Set(ts),
             ..Default::default()
@@ -815,6 +915,9 @@ impl ProductWriter for SqlStore {
             .exec_with_returning(&txn)
             .await
             .context("inserting a product")?;
+        if self.backend == Backend::Sqlite {
+            sync_fts(&txn, &[inserted.id]).await?;
+        }
         let product = to_product(inserted)?;
         if let Some(idem) = idempotency {
             let body = serde_json::to_string(&product)
@@ -838,6 +941,7 @@ impl ProductWriter for SqlStore {
         new: &NewProduct,
         expected_version: Option<i64>,
     ) -> Result<Product, StorageError> {
+        let doc = SearchDocument::new(&new.name, &new.description, new.sku.as_str());
         let mut update = Entity::update_many()
             .col_expr(Column::Sku, Expr::val(new.sku.as_str()))
             .col_expr(Column::Name, Expr::val(new.name.as_str()))
@@ -848,25 +952,28 @@ impl ProductWriter for SqlStore {
             .col_expr(Column::StockQuantity, Expr::val(new.stock_quantity))
             .col_expr(Column::RatingTenths, Expr::val(new.rating.tenths()))
             .col_expr(Column::IsActive, Expr::val(new.is_active))
-            .col_expr(Column::NameFolded, Expr::val(fold(&new.name)))
-            .col_expr(
-                Column::SearchFolded,
-                Expr::val(search_text(&new.name, &new.description, new.sku.as_str())),
-            )
+            .col_expr(Column::SearchName, Expr::val(doc.name))
+            .col_expr(Column::SearchBody, Expr::val(doc.body))
             .col_expr(Column::Version, Expr::col(Column::Version).add(1))
             .col_expr(Column::UpdatedAt, Expr::val(now()))
             .filter(Column::Id.eq(id.get()));
         if let Some(v) = expected_version {
             update = update.filter(Column::Version.eq(v));
         }
+        let txn = self.begin_write().await?;
         let rows = update
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&txn)
             .await
             .context("updating a product")?;
-        match rows.into_iter().next() {
-            Some(m) => to_product(m),
-            None => Err(self.missing_or_conflict(id).await?),
+        let Some(m) = rows.into_iter().next() else {
+            drop(txn);
+            return Err(self.missing_or_conflict(id).await?);
+        };
+        if self.backend == Backend::Sqlite {
+            sync_fts(&txn, &[m.id]).await?;
         }
+        txn.commit().await.context("committing an update")?;
+        to_product(m)
     }
 
     #[tracing::instrument(skip_all, fields(id = id.get()))]
@@ -879,17 +986,22 @@ impl ProductWriter for SqlStore {
         if let Some(v) = expected_version {
             delete = delete.filter(Column::Version.eq(v));
         }
-        let res = delete.exec(&self.db).await.context("deleting a product")?;
+        let txn = self.begin_write().await?;
+        let res = delete.exec(&txn).await.context("deleting a product")?;
         if res.rows_affected == 0 {
+            drop(txn);
             return Err(self.missing_or_conflict(id).await?);
         }
-        Ok(())
+        if self.backend == Backend::Sqlite {
+            sync_fts(&txn, &[id.get()]).await?;
+        }
+        txn.commit().await.context("committing a delete")
     }
 
     async fn count_all(&self) -> Result<u64, StorageError> {
         let n = Entity::find()
             .select_only()
-            .column_as(Expr::col(Column::Id).count(), "n")
+            .column_as(Expr::cust("COUNT(*)"), "n")
             .into_tuple::<i64>()
             .one(&self.db)
             .await

@@ -104,11 +104,21 @@ pub(crate) async fn name_counts(
     db: &DatabaseConnection,
     name: &str,
 ) -> Result<Vec<NameCount>, StorageError> {
+    name_counts_where(db, name, &ProductFilter::default()).await
+}
+
+/// [`name_counts`] among the products matching `filter` (which the
+/// summary [`answers`]): the category and brand facets.
+pub(crate) async fn name_counts_where(
+    db: &DatabaseConnection,
+    name: &str,
+    filter: &ProductFilter,
+) -> Result<Vec<NameCount>, StorageError> {
     let stmt = Query::select()
         .from(table())
         .expr_as(col(name), "name")
         .expr_as(sum("product_count"), "n")
-        .and_where(col("product_count").gt(0))
+        .cond_where(condition(filter))
         .group_by_col(Alias::new(name))
         .order_by(Alias::new(name), Order::Asc)
         .to_owned();

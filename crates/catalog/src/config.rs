@@ -35,6 +35,9 @@ pub struct Config {
     /// Signs pagination cursors; shared by every instance of a deployment.
     pub cursor_secret: Vec<u8>,
     pub db_max_connections: Option<u32>,
+    /// `CATALOG_MAX_OFFSET`: the deepest `offset` a list accepts (deeper is
+    /// a 422 pointing to `cursor`); `None` (unset) accepts any.
+    pub max_offset: Option<u64>,
     pub cache: CacheConfig,
 }
 
@@ -149,6 +152,14 @@ impl Config {
                     })?,
             ),
         };
+        let max_offset = match non_empty("CATALOG_MAX_OFFSET") {
+            None => None,
+            Some(v) => Some(
+                v.parse::<u64>()
+                    .ok()
+                    .ok_or_else(|| err("CATALOG_MAX_OFFSET", "must be a non-negative integer"))?,
+            ),
+        };
         let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match non_empty(var) {
                 None => Ok(default),
@@ -225,6 +236,7 @@ impl Config {
             cors,
             cursor_secret,
             db_max_connections,
+            max_offset,
             cache,
         })
     }

@@ -200,7 +200,8 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
         tracing::info!("CATALOG_JWT_SECRET is unset: writes are refused");
     }
     let service = with_cache(
-        CatalogService::new(Arc::new(store), CursorKey::new(&cfg.cursor_secret)),
+        CatalogService::new(Arc::new(store), CursorKey::new(&cfg.cursor_secret))
+            .with_max_offset(cfg.max_offset),
         &cfg,
     )?;
     if cfg.cache.enabled && cfg.cache.warm {

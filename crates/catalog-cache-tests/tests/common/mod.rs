@@ -251,6 +251,14 @@ impl ProductReader for InstrumentedStore {
         Ok(names)
     }
 
+    async fn search_terms(
+        &self,
+        min_chars: usize,
+        max_chars: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        self.inner.search_terms(min_chars, max_chars).await
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
     }
