@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `just bench [seed|latency|cache]`: runs the benchmarks and rewrites their reports
+# `just bench [seed|latency|cache|scale]`: runs the benchmarks and rewrites their reports
 # under docs/benchmarks/. With no argument, runs them all.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -7,6 +7,7 @@ case "${1:-all}" in
     seed) bash seed.sh ;;
     cache) bash cache.sh ;;
     latency) bash latency.sh ;;
-    all) bash seed.sh && bash latency.sh && bash cache.sh ;;
-    *) echo "usage: just bench [seed|latency|cache]" >&2; exit 2 ;;
+    scale) bash scale.sh ;;
+    all) bash seed.sh && bash latency.sh && bash cache.sh && bash scale.sh ;;
+    *) echo "usage: just bench [seed|latency|cache|scale]" >&2; exit 2 ;;
 esac

@@ -1,0 +1,562 @@
+#!/usr/bin/env bash
+# Scale benchmark: 1,000,000 products on PostgreSQL, uncached
+# (CATALOG_CACHE=off, every request queries the database). The release
+# binary serves a seeded database that is kept between runs; wrk measures
+# closed-loop throughput and latency (64 connections, 2 threads), oha a
+# fixed-rate run with coordinated-omission correction. Each scenario runs
+# RUNS times; the report gives the medians and checks them against the
+# targets. Writes $SCALE_OUT/scale.md, scale.tsv (every run) and
+# scale-p99.svg (bench/chart.py).
+#
+# Usage: bash bench/scale.sh   (or: just bench scale)
+# Environment (all optional):
+#   SCALE_COUNT=1000000   products in the database
+#   DURATION=15s          length of each measured run (WARMUP=2s unmeasured before each scenario; 0 skips)
+#   RUNS=3                measured runs per scenario (the median is reported)
+#   RATE=5000             requests/s of the fixed-rate run
+#   CONNECTIONS=64 THREADS=2
+#   SCALE_DB=catalog_bench_scale   the PostgreSQL database (kept for re-runs)
+#   SCALE_RESEED=1        drop and seed it again even when it holds SCALE_COUNT products
+#   SCALE_OUT=docs/benchmarks      where the report, TSV and SVG go
+#   CATALOG_BIN=...       a prebuilt binary (skips `cargo build --release`)
+#   PG_HOST=127.0.0.1 PG_PORT=5432 PG_USER=postgres PORT=18183
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=bench/common.sh
+source bench/common.sh
+
+SCALE_COUNT="${SCALE_COUNT:-1000000}"
+DURATION="${DURATION:-15s}"
+WARMUP="${WARMUP:-2s}"
+RUNS="${RUNS:-3}"
+RATE="${RATE:-5000}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+SCALE_DB="${SCALE_DB:-catalog_bench_scale}"
+SCALE_OUT="${SCALE_OUT:-docs/benchmarks}"
+PG_HOST="${PG_HOST:-127.0.0.1}"
+PG_PORT="${PG_PORT:-5432}"
+PG_USER="${PG_USER:-postgres}"
+PORT="${PORT:-18183}"
+BASE="http://127.0.0.1:$PORT"
+WORK="$ROOT/target/bench/scale"
+TOOLS="$ROOT/bench/.tools"
+OHA_VERSION=1.16.0
+# Plain numbers are seconds (wrk reads them so, oha wants a unit).
+[[ "$DURATION" =~ ^[0-9]+$ ]] && DURATION="${DURATION}s"
+[[ "$WARMUP" =~ ^[0-9]+$ ]] && WARMUP="${WARMUP}s"
+[[ "$SCALE_COUNT" =~ ^[1-9][0-9]*$ ]] || { echo "SCALE_COUNT must be a positive integer" >&2; exit 2; }
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "RUNS must be a positive integer" >&2; exit 2; }
+[[ "$SCALE_DB" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "SCALE_DB must be a plain lower-case identifier" >&2; exit 2; }
+DB_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$SCALE_DB"
+MD="$SCALE_OUT/scale.md"
+TSV="$SCALE_OUT/scale.tsv"
+SVG="$SCALE_OUT/scale-p99.svg"
+mkdir -p "$WORK" "$SCALE_OUT"
+rm -f "$WORK"/wrk-*.txt "$WORK"/oha-*.json
+
+log() { printf '== %s\n' "$*" >&2; }
+die() { printf 'scale.sh: %s\n' "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
+psql_db() { # DB ARGS...
+    local db=$1
+    shift
+    PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 \
+        -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$db" "$@"
+}
+# shellcheck disable=SC2016 # jq variables, not shell ones
+uri() { jq -rn --arg v "$1" '$v | @uri'; }
+frac() { awk -v a="$1" -v n="$SCALE_COUNT" 'BEGIN { print a / n }'; }
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+        else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# A fraction as a percentage with enough digits for rare terms.
+pct() { awk -v f="$1" 'BEGIN { if (f < 0.001) printf "%.4f%%", f * 100; else if (f < 0.1) printf "%.2f%%", f * 100; else printf "%.1f%%", f * 100 }'; }
+thousands() { sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$1"; }
+
+# --- tools -------------------------------------------------------------------
+
+ensure_wrk
+
+# oha: the fixed-rate run (-q) with coordinated-omission correction
+# (--latency-correction). Not in Debian 12, so it is built from crates.io
+# into bench/.tools (git-ignored) the first time, pinned and --locked. It
+# needs one TLS backend to compile: native-tls on the system OpenSSL builds
+# faster than the default rustls/aws-lc (the target is plain HTTP anyway).
+ensure_oha() {
+    OHA="$TOOLS/bin/oha"
+    if [ -x "$OHA" ] && "$OHA" --version 2>/dev/null | grep -q "$OHA_VERSION"; then
+        return 0
+    fi
+    if ! pkg-config --exists openssl 2>/dev/null; then
+        log "installing libssl-dev and pkg-config (Debian packages) for oha"
+        apt-get install -y -q libssl-dev pkg-config >/dev/null 2>&1 \
+            || { apt-get update -q >/dev/null && apt-get install -y -q libssl-dev pkg-config >/dev/null; }
+    fi
+    log "installing oha $OHA_VERSION into bench/.tools (cargo install, about 5-10 minutes, once)"
+    cargo install oha --version "$OHA_VERSION" --locked --no-default-features --features native-tls \
+        --root "$TOOLS" --force --quiet
+    [ -x "$OHA" ] || die "oha did not install into $TOOLS/bin"
+}
+ensure_oha
+
+if [ -n "${CATALOG_BIN:-}" ]; then
+    BIN="$(cd "$(dirname "$CATALOG_BIN")" && pwd)/$(basename "$CATALOG_BIN")"
+    [ -x "$BIN" ] || die "CATALOG_BIN=$CATALOG_BIN is not an executable"
+    log "using the prebuilt $BIN (no cargo build)"
+else
+    log "building the release binary"
+    cargo build --release -q -p catalog
+    BIN="$ROOT/target/release/catalog"
+fi
+
+psql_db postgres -c 'SELECT 1' >/dev/null || die "PostgreSQL is not reachable at $PG_HOST:$PG_PORT as $PG_USER"
+curl -fs -o /dev/null "$BASE/health" && die "something already answers on port $PORT; set PORT"
+
+# Recorded before the run writes its report.
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && COMMIT="$COMMIT (with uncommitted changes)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# --- database ----------------------------------------------------------------
+
+SERVER=""
+SAMPLER=""
+cleanup() {
+    if [ -n "$SAMPLER" ]; then kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true; fi
+    if [ -n "$SERVER" ]; then kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; fi
+    SAMPLER="" SERVER=""
+}
+trap cleanup EXIT
+
+db_exists() { psql_db postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$SCALE_DB'" | grep -q 1; }
+fresh_db() {
+    psql_db postgres -c "DROP DATABASE IF EXISTS $SCALE_DB WITH (FORCE)"
+    psql_db postgres -c "CREATE DATABASE $SCALE_DB"
+}
+
+rows=0 max_id=0
+if db_exists; then
+    # An empty database has no products table yet: that reads as 0 rows.
+    read -r rows max_id < <(psql_db "$SCALE_DB" -tA -F ' ' \
+        -c "SELECT count(*), coalesce(max(id), 0) FROM products" 2>/dev/null || echo "0 0")
+else
+    psql_db postgres -c "CREATE DATABASE $SCALE_DB"
+fi
+
+SEED_NOTE=""
+if [ "$rows" = "$SCALE_COUNT" ] && [ "$max_id" = "$SCALE_COUNT" ] && [ "${SCALE_RESEED:-0}" = 0 ]; then
+    SEED_NOTE=$(psql_db postgres -tAc "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$SCALE_DB'")
+    log "reusing $SCALE_DB: $rows products (${SEED_NOTE:-no seeding record})"
+    SEED_NOTE="reused the database seeded earlier (${SEED_NOTE:-no record of its seeding})"
+else
+    if [ "$rows" != 0 ]; then
+        log "$SCALE_DB holds $rows products (max id $max_id; SCALE_RESEED=${SCALE_RESEED:-0}): recreating it"
+        fresh_db
+    fi
+    log "seeding $SCALE_COUNT products into $SCALE_DB"
+    start=$(now)
+    env -u REDIS_URL -u CATALOG_DB_MAX_CONNECTIONS DATABASE_URL="$DB_URL" RUST_LOG=info CATALOG_LOG_FORMAT=json \
+        "$BIN" seed --count "$SCALE_COUNT" </dev/null 2>"$WORK/seed.log" || { cat "$WORK/seed.log" >&2; die "seeding failed"; }
+    seed_wall=$(since "$start")
+    seed_secs=$(jq -r 'select(.fields.message == "seeding done") | .fields.seconds' "$WORK/seed.log" 2>/dev/null | tail -n1)
+    # Settle the visibility map and statistics now, so that autovacuum
+    # does not start on the fresh million rows in the middle of a measurement.
+    start=$(now)
+    psql_db "$SCALE_DB" -c "VACUUM (ANALYZE)"
+    vacuum_secs=$(since "$start")
+    read -r rows max_id < <(psql_db "$SCALE_DB" -tA -F ' ' -c "SELECT count(*), coalesce(max(id), 0) FROM products")
+    [ "$rows" = "$SCALE_COUNT" ] && [ "$max_id" = "$SCALE_COUNT" ] \
+        || die "after seeding: $rows products, max id $max_id (expected ids 1..$SCALE_COUNT)"
+    SEED_NOTE="seeded by this run: \`catalog seed --count $SCALE_COUNT\` took ${seed_wall} s wall (${seed_secs:-?} s seeding), then \`VACUUM (ANALYZE)\` ${vacuum_secs} s"
+    psql_db postgres -c "COMMENT ON DATABASE $SCALE_DB IS 'catalog seed --count $SCALE_COUNT: ${seed_wall} s wall (${seed_secs:-?} s seeding) + VACUUM (ANALYZE) ${vacuum_secs} s, $(date -u +%Y-%m-%d), commit $COMMIT'"
+    log "$SEED_NOTE"
+fi
+
+# Pending migrations run here, timed, instead of inside the server's start.
+log "applying migrations"
+start=$(now)
+env -u REDIS_URL DATABASE_URL="$DB_URL" RUST_LOG=warn "$BIN" migrate </dev/null
+MIGRATE_SECS=$(since "$start")
+DB_SIZE=$(psql_db "$SCALE_DB" -tAc "SELECT pg_size_pretty(pg_database_size(current_database()))")
+
+# --- server ------------------------------------------------------------------
+
+# Offsets up to the whole table, so the deep page can be reached once by offset.
+MAX_OFFSET=$((SCALE_COUNT > 1000000 ? SCALE_COUNT : 1000000))
+log "starting the server (cache off) on port $PORT"
+env -u REDIS_URL -u CATALOG_DB_MAX_CONNECTIONS DATABASE_URL="$DB_URL" CATALOG_CACHE=off CATALOG_SEED_COUNT=0 \
+    CATALOG_ADDR="127.0.0.1:$PORT" CATALOG_MAX_OFFSET="$MAX_OFFSET" RUST_LOG=warn \
+    "$BIN" serve >"$WORK/server.log" 2>&1 </dev/null &
+SERVER=$!
+for _ in $(seq 600); do
+    curl -fs -o /dev/null "$BASE/health" && break
+    kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the server exited"; }
+    sleep 0.1
+done
+curl -fs -o /dev/null "$BASE/health" || die "the server did not answer /health in 60 s; see $WORK/server.log"
+log "server pid $SERVER"
+rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER/status"; }
+RSS_IDLE_KB=$(rss_kb VmRSS)
+
+api() { curl -fsS "$BASE$1"; }
+total_of() { # PATH → the exact `total` of that list request
+    local t
+    t=$(api "$1" | jq -r '.total') || die "GET $1 failed"
+    [[ "$t" =~ ^[0-9]+$ ]] || die "GET $1: no total"
+    echo "$t"
+}
+
+# --- scenario parameters (from the data) -----------------------------------
+
+log "choosing the parameters from the data"
+CATEGORIES_JSON=$(api /api/v1/products/categories)
+# The same filter as docs/benchmarks/latency.md when Books exists, so the two
+# reports compare; otherwise the largest category.
+if jq -e '.items[] | select(.name == "Books")' >/dev/null <<<"$CATEGORIES_JSON"; then
+    CATEGORY=Books
+else
+    CATEGORY=$(jq -r '.items | max_by(.product_count) | .name' <<<"$CATEGORIES_JSON")
+fi
+[ -n "$CATEGORY" ] && [ "$CATEGORY" != null ] || die "no categories in the database"
+CAT=$(uri "$CATEGORY")
+MIN_PRICE="${MIN_PRICE:-10}"
+MAX_PRICE="${MAX_PRICE:-200}"
+LIST_PATH="/api/v1/products?category=$CAT&min_price=$MIN_PRICE&max_price=$MAX_PRICE&sort=-price&limit=20"
+LIST_TOTAL=$(total_of "$LIST_PATH")
+CATEGORY_TOTAL=$(jq -r --arg c "$CATEGORY" '.items[] | select(.name == $c) | .product_count' <<<"$CATEGORIES_JSON")
+
+# Search terms: document frequencies of the words (4+ letters) in a
+# deterministic sample of about 20,000 products, then the API's own `total`
+# decides (it is what the search semantics make of the word: stemming,
+# prefix on the last word, ...).
+SAMPLE_STEP=$(( SCALE_COUNT / 20000 > 1 ? SCALE_COUNT / 20000 : 1 ))
+SAMPLE_N=$(( SCALE_COUNT / SAMPLE_STEP ))
+WORDS="$WORK/words.tsv"
+psql_db "$SCALE_DB" -tA -F $'\t' >"$WORDS" <<SQL
+WITH s AS (SELECT id, lower(name) AS n, lower(description) AS d FROM products WHERE id % $SAMPLE_STEP = 0),
+tok AS (
+    SELECT id, w, 1 AS in_name FROM s, regexp_split_to_table(n, '[^[:alpha:]]+') AS w
+    UNION ALL
+    SELECT id, w, 0 FROM s, regexp_split_to_table(d, '[^[:alpha:]]+') AS w
+),
+docs AS (SELECT w, id, max(in_name) AS in_name FROM tok WHERE length(w) >= 4 GROUP BY w, id)
+SELECT w, count(*), sum(in_name) FROM docs GROUP BY w ORDER BY w;
+SQL
+# Name-word pairs for a rare term when no single word is rare enough.
+PAIRS="$WORK/pairs.tsv"
+psql_db "$SCALE_DB" -tA -F $'\t' >"$PAIRS" <<SQL
+WITH s AS (SELECT id, lower(name) AS n FROM products WHERE id % $SAMPLE_STEP = 0),
+docs AS (SELECT DISTINCT id, w FROM s, regexp_split_to_table(n, '[^[:alpha:]]+') AS w WHERE length(w) >= 4)
+SELECT a.w || ' ' || b.w, count(*) FROM docs a JOIN docs b ON a.id = b.id AND a.w < b.w
+GROUP BY 1 ORDER BY 1;
+SQL
+
+# candidates FILE LO HI IDEAL: up to 4 words whose sample frequency is in
+# [LO, HI], closest to IDEAL first, each as "word<TAB>estimated total".
+candidates() {
+    awk -F'\t' -v n="$SAMPLE_N" -v all="$SCALE_COUNT" -v lo="$2" -v hi="$3" -v ideal="$4" '
+        $1 !~ /^(from|that|this|with|into|your|their|there|were|have|been|them|they|which|what|will|than|then)$/ {
+            f = $2 / n; if (f >= lo && f <= hi) { d = f - ideal; if (d < 0) d = -d; printf "%.8f\t%s\t%d\n", d, $1, f * all + 0.5 } }' "$1" |
+        sort -g | head -n 4 | cut -f2-
+}
+# search_total TERM: the API's exact total for that search, empty when the request fails.
+search_total() {
+    api "/api/v1/products?search=$(uri "$1")&limit=1" 2>/dev/null | jq -r '.total // empty' 2>/dev/null || true
+}
+# pick_term NAME LO HI CANDIDATE...: the first candidate ("word<TAB>estimate")
+# whose API fraction lies in [LO, HI], else the closest; prints
+# "term<TAB>total<TAB>api|sample" (sample: the API failed, the total is the
+# sample's estimate).
+pick_term() {
+    local name=$1 lo=$2 hi=$3 best="" best_d="" best_total=0 best_src="" c t est total src f d
+    shift 3
+    for c in "$@"; do
+        IFS=$'\t' read -r t est <<<"$c"
+        total=$(search_total "$t") src=api
+        if ! [[ "$total" =~ ^[0-9]+$ ]]; then
+            log "  WARNING: GET /api/v1/products?search=$(uri "$t") failed; using the sample's estimate"
+            total=$est src=sample
+        fi
+        f=$(awk -v a="$total" -v n="$SCALE_COUNT" 'BEGIN { print a / n }')
+        log "  $name candidate \"$t\": $total matches ($(pct "$f"), $src)"
+        d=$(awk -v f="$f" -v lo="$lo" -v hi="$hi" 'BEGIN { if (f < lo) print lo - f; else if (f > hi) print f - hi; else print 0 }')
+        if [ -z "$best" ] || awk -v a="$d" -v b="$best_d" 'BEGIN { exit !(a < b) }'; then
+            best=$t best_d=$d best_total=$total best_src=$src
+        fi
+        [ "$d" = 0 ] && [ "$total" -gt 0 ] && break
+    done
+    [ -n "$best" ] || { log "no $name search term found in the data"; return 1; }
+    [ "$best_d" = 0 ] || log "  no $name term in the band; using the closest, \"$best\""
+    printf '%s\t%s\t%s\n' "$best" "$best_total" "$best_src"
+}
+
+mapfile -t rare_c < <(candidates "$WORDS" 0.00001 0.0008 0.0004)
+mapfile -t rare_pairs < <(candidates "$PAIRS" 0.0002 0.0008 0.0005)
+mapfile -t medium_c < <(candidates "$WORDS" 0.01 0.02 0.015)
+mapfile -t common_c < <(candidates "$WORDS" 0.10 0.60 0.20)
+[ ${#common_c[@]} -gt 0 ] || mapfile -t common_c < <(candidates "$WORDS" 0.10 1.0 0.10)
+IFS=$'\t' read -r RARE RARE_TOTAL RARE_SRC < <(pick_term rare 0.000001 0.001 "${rare_c[@]}" "${rare_pairs[@]}")
+IFS=$'\t' read -r MEDIUM MEDIUM_TOTAL MEDIUM_SRC < <(pick_term medium 0.008 0.025 "${medium_c[@]}")
+IFS=$'\t' read -r COMMON COMMON_TOTAL COMMON_SRC < <(pick_term common 0.10 1.0 "${common_c[@]}")
+for v in RARE MEDIUM COMMON; do
+    [ -n "${!v}" ] || die "no $v search term could be chosen (see the log above)"
+done
+# Prefix: the start of the most frequent long word of the names (what a
+# search box sends while the user is still typing it).
+read -r PREFIX_WORD PREFIX_EST < <(awk -F'\t' -v n="$SAMPLE_N" -v all="$SCALE_COUNT" '
+    length($1) >= 6 && $3 > best { best = $3; w = $1 } END { printf "%s %d\n", w, best / n * all + 0.5 }' "$WORDS")
+[ -n "$PREFIX_WORD" ] || die "no name word of 6+ letters for the prefix search"
+if [ ${#PREFIX_WORD} -ge 7 ]; then PREFIX=${PREFIX_WORD:0:5}; else PREFIX=${PREFIX_WORD:0:4}; fi
+PREFIX_TOTAL=$(search_total "$PREFIX") PREFIX_SRC=api
+[[ "$PREFIX_TOTAL" =~ ^[0-9]+$ ]] || PREFIX_TOTAL=$PREFIX_EST PREFIX_SRC=sample
+# rows_text TOTAL SOURCE: "1,234 rows (0.12%)", or an estimate when the API failed.
+rows_text() {
+    if [ "$2" = api ]; then
+        echo "$(thousands "$1") rows ($(pct "$(frac "$1")"))"
+    else
+        echo "~$(thousands "$1") rows ($(pct "$(frac "$1")")) estimated: **the API's search failed**"
+    fi
+}
+
+# The deep page: reached once by offset, then continued by its cursor.
+DEPTH=$(( SCALE_COUNT * 9 / 10 ))
+start=$(now)
+DEEP_JSON=$(api "/api/v1/products?sort=price&limit=20&count=none&offset=$((DEPTH - 20))") \
+    || die "offset=$((DEPTH - 20)) was refused; is CATALOG_MAX_OFFSET honoured?"
+DEEP_OFFSET_MS=$(awk -v s="$(since "$start")" 'BEGIN { printf "%.0f", s * 1000 }')
+CURSOR=$(jq -r '.next_cursor' <<<"$DEEP_JSON")
+[ -n "$CURSOR" ] && [ "$CURSOR" != null ] || die "no next_cursor at offset $((DEPTH - 20))"
+CURSOR_PATH="/api/v1/products?cursor=$(uri "$CURSOR")"
+# The cursor page must be the page that starts at row DEPTH + 1 of that order.
+read -r cursor_len cursor_first < <(api "$CURSOR_PATH&count=none" | jq -r '"\(.items | length) \(.items[0].id)"')
+expected_first=$(api "/api/v1/products?sort=price&limit=1&count=none&offset=$DEPTH" | jq -r '.items[0].id')
+[ "$cursor_len" = 20 ] && [ "$cursor_first" = "$expected_first" ] \
+    || die "the cursor page holds $cursor_len items from id $cursor_first; expected 20 from id $expected_first"
+
+log "filter: category=$CATEGORY price $MIN_PRICE-$MAX_PRICE ($LIST_TOTAL rows); search: rare \"$RARE\" ($RARE_TOTAL), medium \"$MEDIUM\" ($MEDIUM_TOTAL), common \"$COMMON\" ($COMMON_TOTAL), prefix \"$PREFIX\" ($PREFIX_TOTAL); deep page $DEPTH by offset in ${DEEP_OFFSET_MS} ms"
+
+# --- measurements ------------------------------------------------------------
+
+RSS_LOG="$WORK/rss.log"
+: >"$RSS_LOG"
+sample_rss() {
+    while kill -0 "$SERVER" 2>/dev/null; do
+        rss_kb VmRSS 2>/dev/null || true
+        sleep 1
+    done >>"$RSS_LOG"
+}
+sample_rss &
+SAMPLER=$!
+
+printf 'scenario\trun\ttool\trequests_per_s\tp50_ms\tp99_ms\tnon_2xx\terrors\ttarget\tdescription\n' >"$WORK/scale.tsv"
+ORDER=()
+declare -A DESC TARGET
+# record NAME RUN TOOL RPS P50 P99 NON2XX ERRORS
+record() {
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${TARGET[$1]}" "${DESC[$1]}" >>"$WORK/scale.tsv"
+}
+scenario() { # NAME TARGET DESCRIPTION
+    ORDER+=("$1")
+    TARGET[$1]=$2
+    DESC[$1]=$3
+}
+
+# closed NAME TARGET DESCRIPTION CHECK-PATH WRK-ARGS...: wrk, closed loop.
+closed() {
+    local name=$1 check=$4 run out rps p50 p99 non2xx errors
+    scenario "$1" "$2" "$3"
+    shift 4
+    api "$check" >/dev/null || log "WARNING: $name: GET $check fails; measuring it anyway (the report flags the errors)"
+    log "$name (${RUNS} × $DURATION)"
+    [ "$WARMUP" = 0s ] || wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout 30s "$@" >/dev/null
+    for ((run = 1; run <= RUNS; run++)); do
+        out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 30s --latency "$@")
+        echo "$out" >"$WORK/wrk-$name-$run.txt"
+        read -r rps p50 p99 <<<"$(wrk_summary <<<"$out")"
+        non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")
+        errors=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' <<<"$out")
+        record "$name" "$run" wrk "${rps:--}" "${p50:--}" "${p99:--}" "${non2xx:-0}" "${errors:-0}"
+        log "  run $run: $rps req/s, p50 $p50 ms, p99 $p99 ms${non2xx:+, $non2xx non-2xx}"
+    done
+}
+
+# fixed NAME TARGET DESCRIPTION PATH: oha at RATE requests/s, latency
+# measured from each request's scheduled start (coordinated omission corrected).
+fixed() {
+    local name=$1 path=$4 run json rps p50 p99 non2xx errors
+    scenario "$1" "$2" "$3"
+    log "$name (${RUNS} × $DURATION at $RATE req/s)"
+    for ((run = 1; run <= RUNS; run++)); do
+        json="$WORK/oha-$name-$run.json"
+        "$OHA" -z "$DURATION" -q "$RATE" -c "$CONNECTIONS" --latency-correction -w --no-tui \
+            --output-format json "$BASE$path" >"$json"
+        read -r rps p50 p99 non2xx errors < <(jq -r '[
+            (.summary.requestsPerSec | floor),
+            ((.latencyPercentiles.p50 // -1) * 1000 * 1000 | round / 1000),
+            ((.latencyPercentiles.p99 // -1) * 1000 * 1000 | round / 1000),
+            ([.statusCodeDistribution // {} | to_entries[] | select(.key | startswith("2") | not) | .value] | add // 0),
+            ([.errorDistribution // {} | to_entries[] | .value] | add // 0)
+        ] | @tsv' "$json")
+        record "$name" "$run" oha "$rps" "$p50" "$p99" "$non2xx" "$errors"
+        log "  run $run: $rps req/s, p50 $p50 ms, p99 $p99 ms, $non2xx non-2xx, $errors errors"
+    done
+}
+
+search_target() { awk -v t="$1" -v n="$SCALE_COUNT" 'BEGIN { print (t / n <= 0.02) ? "p99<=50" : "-" }'; }
+
+closed list-filtered "rps>=6000" "list: category=$CATEGORY, price $MIN_PRICE-$MAX_PRICE, sort=-price, limit 20 ($(thousands "$LIST_TOTAL") rows, exact total)" \
+    "$LIST_PATH" "$BASE$LIST_PATH"
+fixed list-fixed-rate "p99<=5" "the same list at a fixed $RATE req/s (oha, corrected for coordinated omission)" "$LIST_PATH"
+closed detail "rps>=10000" "detail: random id in 1..$SCALE_COUNT" \
+    "/api/v1/products/$SCALE_COUNT" -s bench/lua/detail.lua "$BASE" -- "$SCALE_COUNT"
+closed search-rare "$(search_target "$RARE_TOTAL")" "search \"$RARE\": $(rows_text "$RARE_TOTAL" "$RARE_SRC")" \
+    "/api/v1/products?search=$(uri "$RARE")" "$BASE/api/v1/products?search=$(uri "$RARE")"
+closed search-medium "$(search_target "$MEDIUM_TOTAL")" "search \"$MEDIUM\": $(rows_text "$MEDIUM_TOTAL" "$MEDIUM_SRC")" \
+    "/api/v1/products?search=$(uri "$MEDIUM")" "$BASE/api/v1/products?search=$(uri "$MEDIUM")"
+closed search-common "$(search_target "$COMMON_TOTAL")" "search \"$COMMON\": $(rows_text "$COMMON_TOTAL" "$COMMON_SRC")" \
+    "/api/v1/products?search=$(uri "$COMMON")" "$BASE/api/v1/products?search=$(uri "$COMMON")"
+closed search-prefix "p99<=10" "prefix search \"$PREFIX\" (of \"$PREFIX_WORD\"): $(rows_text "$PREFIX_TOTAL" "$PREFIX_SRC")" \
+    "/api/v1/products?search=$PREFIX" "$BASE/api/v1/products?search=$PREFIX"
+closed page1 "-" "first page, sort=price, limit 20 (exact total)" \
+    "/api/v1/products?sort=price&limit=20" "$BASE/api/v1/products?sort=price&limit=20"
+closed page1-nocount "-" "first page, sort=price, limit 20, count=none" \
+    "/api/v1/products?sort=price&limit=20&count=none" "$BASE/api/v1/products?sort=price&limit=20&count=none"
+closed cursor-deep "p99<=2" "cursor page at depth $(thousands "$DEPTH"), sort=price (exact total)" \
+    "$CURSOR_PATH" "$BASE$CURSOR_PATH"
+closed cursor-deep-nocount "p99<=2" "cursor page at depth $(thousands "$DEPTH"), count=none" \
+    "$CURSOR_PATH&count=none" "$BASE$CURSOR_PATH&count=none"
+closed stats "p99<=2" "stats, unfiltered" "/api/v1/products/stats" "$BASE/api/v1/products/stats"
+closed stats-category "p99<=2" "stats, category=$CATEGORY" \
+    "/api/v1/products/stats?category=$CAT" "$BASE/api/v1/products/stats?category=$CAT"
+closed facets-category "-" "facets, category=$CATEGORY" \
+    "/api/v1/products/facets?category=$CAT" "$BASE/api/v1/products/facets?category=$CAT"
+closed categories "-" "categories with counts" "/api/v1/products/categories" "$BASE/api/v1/products/categories"
+
+RSS_HWM_KB=$(rss_kb VmHWM)
+RSS_MAX_KB=$(sort -n "$RSS_LOG" | tail -n1)
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+cleanup
+
+# --- report ------------------------------------------------------------------
+
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+fmt_target() {
+    case $1 in
+        rps\>=*) echo "≥ $(thousands "${1#rps>=}") req/s" ;;
+        p99\<=*) echo "p99 ≤ ${1#p99<=} ms" ;;
+        *) echo "—" ;;
+    esac
+}
+verdict() { # TARGET RPS P99
+    local v
+    case $1 in
+        rps\>=*) v=$2 ;;
+        p99\<=*) v=$3 ;;
+        *) echo "—"; return ;;
+    esac
+    [[ "$v" =~ ^[0-9.]+$ ]] || { echo "**no** (no data)"; return; }
+    case $1 in
+        rps\>=*) awk -v v="$v" -v t="${1#rps>=}" 'BEGIN { print (v >= t) ? "yes" : "**no**" }' ;;
+        *) awk -v v="$v" -v t="${1#p99<=}" 'BEGIN { print (v <= t) ? "yes" : "**no**" }' ;;
+    esac
+}
+column_of() { # NAME COLUMN → the values of every run
+    awk -F'\t' -v s="$1" -v c="$2" 'NR > 1 && $1 == s { print $c }' "$WORK/scale.tsv" | grep -E '^[0-9.]+$' || true
+}
+
+cp "$WORK/scale.tsv" "$TSV"
+python3 bench/chart.py "$TSV" "$SVG"
+
+PG_VERSION=$(psql_db postgres -tAc 'SHOW server_version')
+PG_SETTINGS=$(psql_db postgres -tAc "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'work_mem', 'effective_cache_size', 'max_connections', 'jit')")
+CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+MEM=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
+BIN_NOTE="release build (\`cargo build --release -p catalog\`)"
+[ -n "${CATALOG_BIN:-}" ] && BIN_NOTE="prebuilt \`$CATALOG_BIN\` (\`CATALOG_BIN\`: a release measurement only if that is a release build)"
+case "$BIN" in *"/debug/"*) BIN_NOTE="$BIN_NOTE — **a debug build: not a valid measurement**" ;; esac
+RSS_VERDICT=$(awk -v k="$RSS_HWM_KB" 'BEGIN { print (k / 1024 <= 64) ? "yes" : "**no**" }')
+
+{
+    echo "# Scale benchmark: $(thousands "$SCALE_COUNT") products, PostgreSQL, uncached"
+    echo
+    echo "The catalog binary on PostgreSQL with \`CATALOG_CACHE=off\` (every request queries the database),"
+    echo "$(thousands "$SCALE_COUNT") seeded products. Closed loop: wrk, $THREADS threads, $CONNECTIONS connections, $RUNS × $DURATION"
+    echo "per scenario after a $WARMUP warm-up. Fixed rate: oha $OHA_VERSION at $RATE req/s, $CONNECTIONS connections, $RUNS × $DURATION,"
+    echo "latency measured from each request's scheduled start (\`--latency-correction\`), so a stall counts against"
+    echo "every request it delays. Each cell is the median over the runs (per column, $RUNS runs); every run is in"
+    echo "[scale.tsv](scale.tsv). Server, database and load generators share the machine's $(nproc) cores."
+    echo
+    echo "| scenario | req/s | p50 ms | p99 ms | target | met? |"
+    echo "|---|---:|---:|---:|---|---|"
+    for name in "${ORDER[@]}"; do
+        mapfile -t rps_v < <(column_of "$name" 4)
+        mapfile -t p50_v < <(column_of "$name" 5)
+        mapfile -t p99_v < <(column_of "$name" 6)
+        bad=$(awk -F'\t' -v s="$name" 'NR > 1 && $1 == s { n += $7 + $8 } END { print n + 0 }' "$WORK/scale.tsv")
+        rps=$(median "${rps_v[@]}")
+        p50=$(median "${p50_v[@]}")
+        p99=$(median "${p99_v[@]}")
+        note=""
+        [ "$bad" = 0 ] || note=" (**$bad non-2xx or failed responses**)"
+        met=$(verdict "${TARGET[$name]}" "$rps" "$p99")
+        [ "$bad" = 0 ] || [ "$met" = "—" ] || met="**no** (errors)"
+        echo "| ${DESC[$name]}$note | ${rps%.*} | $p50 | $p99 | $(fmt_target "${TARGET[$name]}") | $met |"
+    done
+    echo "| server memory: peak RSS (VmHWM) **$(mb "$RSS_HWM_KB") MB**; largest 1 s VmRSS sample $(mb "$RSS_MAX_KB") MB; $(mb "$RSS_IDLE_KB") MB idle after start | — | — | — | RSS ≤ 64 MB | $RSS_VERDICT |"
+    echo
+    echo "![median p99 per scenario, with its target](scale-p99.svg)"
+    echo
+    echo "## What was measured"
+    echo
+    echo "- Search terms were chosen from the data: word frequencies in a sample of $(thousands "$SAMPLE_N") products (ids divisible"
+    echo "  by $SAMPLE_STEP), then the API's \`total\` for the candidates; the row gives the share of all products each"
+    echo "  matches. A rare term is two words (ANDed) when no single word is that rare."
+    echo "  The search target (p99 ≤ 50 ms) applies to terms matching at most 2 % of the products; the prefix"
+    echo "  search sends the first letters of the most frequent long word of the names."
+    echo "- Search requests use the default order (relevance) and the exact \`total\`."
+    echo "- Fixed rate: req/s is the rate achieved; below $RATE the server could not keep up, and the corrected"
+    echo "  latencies then include the growing backlog."
+    echo "- The deep cursor: \`offset=$((DEPTH - 20))&limit=20&sort=price\` once (${DEEP_OFFSET_MS} ms, with"
+    echo "  \`CATALOG_MAX_OFFSET=$MAX_OFFSET\`), then its \`next_cursor\` is requested alone, with and without \`count=none\`."
+    echo "- Server RSS: \`/proc/PID/status\` \`VmRSS\` sampled every second during the runs; \`VmHWM\` at the end is the peak."
+    echo "- Database: $SEED_NOTE. Migrations before the start: ${MIGRATE_SECS} s. Size: $DB_SIZE."
+    echo
+    echo "## Machine"
+    echo
+    echo "| | |"
+    echo "|---|---|"
+    echo "| CPU | $CPU, $(nproc) cores (\`nproc\`) |"
+    echo "| memory | $MEM |"
+    echo "| kernel | $(uname -sr) |"
+    echo "| PostgreSQL | $PG_VERSION, same machine ($PG_SETTINGS) |"
+    echo "| binary | $BIN_NOTE, default pool, \`RUST_LOG=warn\` |"
+    echo "| load generators | $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'), oha $OHA_VERSION |"
+    echo "| commit | $COMMIT |"
+    echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
+    echo "| load average (1, 5, 15 min) before / after | $LOAD_BEFORE / $LOAD_AFTER |"
+    echo
+    echo "## Reproduce"
+    echo
+    echo "\`\`\`sh"
+    echo "just bench scale        # or: bash bench/scale.sh"
+    echo "SCALE_COUNT=1000000 DURATION=15s RUNS=3 bash bench/scale.sh   # the defaults"
+    echo "\`\`\`"
+    echo
+    echo "- \`SCALE_COUNT\` products (default 1,000,000), \`DURATION\` per run (15s), \`RUNS\` per scenario (3),"
+    echo "  \`RATE\` of the fixed-rate run (5000), \`CONNECTIONS\` (64), \`THREADS\` (2), \`WARMUP\` (2s),"
+    echo "  \`SCALE_DB\` (catalog_bench_scale), \`SCALE_OUT\` (docs/benchmarks), \`CATALOG_BIN\` (a prebuilt binary"
+    echo "  instead of \`cargo build --release\`), \`PG_HOST\`, \`PG_PORT\`, \`PG_USER\`, \`PORT\` (18183)."
+    echo "- The database \`$SCALE_DB\` is kept and reused while it holds exactly ids 1..\`SCALE_COUNT\`;"
+    echo "  otherwise (or with \`SCALE_RESEED=1\`, e.g. after the generator changed) it is recreated and seeded."
+    echo "  Drop it with \`dropdb -h 127.0.0.1 -U postgres $SCALE_DB\`."
+    echo "- The first run builds oha $OHA_VERSION from crates.io into \`bench/.tools\` (git-ignored); wrk comes from Debian."
+    echo "- Raw wrk and oha output, the server log and the word frequencies: \`target/bench/scale/\`."
+} >"$MD"
+cat "$MD"
+log "wrote $MD, $TSV and $SVG"
