@@ -64,10 +64,12 @@ const SQLITE: &[&str] = &[
 ];
 
 /// Refills the FTS5 table from the products table.
-pub const SQLITE_REBUILD_FTS: [&str; 2] = [
-    "DELETE FROM products_fts",
-    "INSERT INTO products_fts (rowid, doc) SELECT id, search_name || ' ' || search_body FROM products",
-];
+const SQLITE_REBUILD_FTS: [&str; 2] = ["DELETE FROM products_fts", SQLITE_INDEX_PRODUCTS];
+
+/// Indexes products in FTS5: the document is the name tokens followed by
+/// the description tokens. Append a `WHERE` to index some of them.
+pub const SQLITE_INDEX_PRODUCTS: &str = "INSERT INTO products_fts (rowid, doc) \
+     SELECT id, search_name || ' ' || search_body FROM products";
 
 /// Re-tokenizes every existing row with the domain's tokenizer.
 async fn retokenize(db: &SchemaManagerConnection<'_>, backend: DbBackend) -> Result<(), DbErr> {

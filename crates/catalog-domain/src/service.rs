@@ -375,14 +375,20 @@ impl CatalogService {
         };
         let mut expanded = search.clone();
         let words: Vec<String> = search.fuzzy_words().map(str::to_string).collect();
-        for word in words {
-            let len = word.chars().count();
-            let bound = crate::search::max_typos(&word);
-            let terms = self
-                .store
-                .search_terms(len.saturating_sub(bound), len + bound)
-                .await?;
-            expanded.expand(&word, &terms);
+        // One vocabulary read covering every word's length window; each
+        // word then keeps only the terms within its own typo distance.
+        let window = |w: &String| {
+            let (len, bound) = (w.chars().count(), crate::search::max_typos(w));
+            (len.saturating_sub(bound), len + bound)
+        };
+        if let (Some(lo), Some(hi)) = (
+            words.iter().map(|w| window(w).0).min(),
+            words.iter().map(|w| window(w).1).max(),
+        ) {
+            let terms = self.store.search_terms(lo, hi).await?;
+            for word in &words {
+                expanded.expand(word, &terms);
+            }
         }
         let mut f = filter.clone();
         f.search = Some(expanded);

@@ -301,38 +301,34 @@ impl SqlStore {
     }
 }
 
-/// SQLite: brings the FTS5 rows of products `ids` in line with the table
-/// (deleted ids lose theirs), in the caller's transaction. The application
-/// does this rather than triggers: with FTS5-writing triggers next to the
+/// SQLite: brings product `id`'s FTS5 row in line with the table (a
+/// deleted product loses it), in the caller's transaction. The adapter does
+/// this rather than triggers: with FTS5-writing triggers next to the
 /// summary triggers, the bundled SQLite fails the first write of every
 /// pooled connection after any schema change ("no such table: products").
-async fn sync_fts(conn: &impl ConnectionTrait, ids: &[i64]) -> Result<(), StorageError> {
-    for chunk in ids.chunks(500) {
-        let list = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        conn.execute_unprepared(&format!("DELETE FROM products_fts WHERE rowid IN ({list})"))
-            .await
-            .context("updating the search index")?;
-        conn.execute_unprepared(&format!(
-            "INSERT INTO products_fts (rowid, doc) SELECT id, search_name || ' ' || search_body \
-             FROM products WHERE id IN ({list})"
-        ))
+async fn sync_fts(conn: &impl ConnectionTrait, id: i64) -> Result<(), StorageError> {
+    let by_id = |sql: String| {
+        sea_orm::Statement::from_sql_and_values(sea_orm::DbBackend::Sqlite, sql, [id.into()])
+    };
+    conn.execute_raw(by_id("DELETE FROM products_fts WHERE rowid = ?".into()))
         .await
         .context("updating the search index")?;
-    }
+    conn.execute_raw(by_id(format!(
+        "{} WHERE id = ?",
+        migration::SQLITE_INDEX_PRODUCTS
+    )))
+    .await
+    .context("updating the search index")?;
     Ok(())
 }
 
 /// SQLite: indexes every product newer than the newest indexed one (ids
 /// only grow), in the caller's transaction.
 async fn index_new_rows(conn: &impl ConnectionTrait) -> Result<(), StorageError> {
-    conn.execute_unprepared(
-        "INSERT INTO products_fts (rowid, doc) SELECT id, search_name || ' ' || search_body \
-         FROM products WHERE id > (SELECT coalesce(max(rowid), 0) FROM products_fts)",
-    )
+    conn.execute_unprepared(&format!(
+        "{} WHERE id > (SELECT coalesce(max(rowid), 0) FROM products_fts)",
+        migration::SQLITE_INDEX_PRODUCTS
+    ))
     .await
     .context("updating the search index")?;
     Ok(())
@@ -498,13 +494,19 @@ impl SqlStore {
         })
     }
 
-    async fn name_counts(&self, col: Column) -> Result<Vec<NameCount>, StorageError> {
+    /// Category or brand counts among the products matching `filter`,
+    /// from the summary (which must answer for `filter`).
+    async fn name_counts(
+        &self,
+        col: Column,
+        filter: &ProductFilter,
+    ) -> Result<Vec<NameCount>, StorageError> {
         let name = if matches!(col, Column::Category) {
             "category"
         } else {
             "brand"
         };
-        crate::summary::name_counts(&self.db, name).await
+        crate::summary::name_counts(&self.db, name, filter).await
     }
 }
 
@@ -654,12 +656,14 @@ impl ProductReader for SqlStore {
 
     #[tracing::instrument(skip_all)]
     async fn categories(&self) -> Result<Vec<NameCount>, StorageError> {
-        self.name_counts(Column::Category).await
+        self.name_counts(Column::Category, &ProductFilter::default())
+            .await
     }
 
     #[tracing::instrument(skip_all)]
     async fn brands(&self) -> Result<Vec<NameCount>, StorageError> {
-        self.name_counts(Column::Brand).await
+        self.name_counts(Column::Brand, &ProductFilter::default())
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(field = ?field))]
@@ -671,12 +675,12 @@ impl ProductReader for SqlStore {
         let bigint = || Alias::new("BIGINT");
         let text = matches!(field, FacetField::Category | FacetField::Brand);
         if text && crate::summary::answers(filter) {
-            let name = if field == FacetField::Category {
-                "category"
+            let col = if field == FacetField::Category {
+                Column::Category
             } else {
-                "brand"
+                Column::Brand
             };
-            let counts = crate::summary::name_counts_where(&self.db, name, filter).await?;
+            let counts = self.name_counts(col, filter).await?;
             return Ok(counts
                 .into_iter()
                 .map(|c| (FacetKey::Text(c.name), c.product_count))
@@ -734,18 +738,14 @@ impl ProductReader for SqlStore {
         min_chars: usize,
         max_chars: usize,
     ) -> Result<Vec<String>, StorageError> {
-        let (sql, lo, hi) = match self.backend {
-            Backend::Postgres => (
-                "SELECT term FROM search_terms WHERE char_length(term) BETWEEN $1 AND $2",
-                min_chars,
-                max_chars,
-            ),
+        let sql = match self.backend {
+            Backend::Postgres => {
+                "SELECT term FROM search_terms WHERE char_length(term) BETWEEN $1 AND $2"
+            }
             // fts5vocab lists the FTS5 table's terms (a scan of its index).
-            Backend::Sqlite => (
-                "SELECT term FROM products_fts_terms WHERE length(term) BETWEEN ? AND ?",
-                min_chars,
-                max_chars,
-            ),
+            Backend::Sqlite => {
+                "SELECT term FROM products_fts_terms WHERE length(term) BETWEEN ? AND ?"
+            }
         };
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let rows = self
@@ -753,7 +753,7 @@ impl ProductReader for SqlStore {
             .query_all_raw(sea_orm::Statement::from_sql_and_values(
                 self.db.get_database_backend(),
                 sql,
-                [as_i64(lo).into(), as_i64(hi).into()],
+                [as_i64(min_chars).into(), as_i64(max_chars).into()],
             ))
             .await
             .context("reading the search vocabulary")?;
@@ -916,7 +916,7 @@ impl ProductWriter for SqlStore {
             .await
             .context("inserting a product")?;
         if self.backend == Backend::Sqlite {
-            sync_fts(&txn, &[inserted.id]).await?;
+            sync_fts(&txn, inserted.id).await?;
         }
         let product = to_product(inserted)?;
         if let Some(idem) = idempotency {
@@ -970,7 +970,7 @@ impl ProductWriter for SqlStore {
             return Err(self.missing_or_conflict(id).await?);
         };
         if self.backend == Backend::Sqlite {
-            sync_fts(&txn, &[m.id]).await?;
+            sync_fts(&txn, m.id).await?;
         }
         txn.commit().await.context("committing an update")?;
         to_product(m)
@@ -993,7 +993,7 @@ impl ProductWriter for SqlStore {
             return Err(self.missing_or_conflict(id).await?);
         }
         if self.backend == Backend::Sqlite {
-            sync_fts(&txn, &[id.get()]).await?;
+            sync_fts(&txn, id.get()).await?;
         }
         txn.commit().await.context("committing a delete")
     }

@@ -99,17 +99,10 @@ pub(crate) async fn count(
     Ok(non_negative(get_i64(&row, "total")?))
 }
 
-/// Every distinct value of `name` (`category` or `brand`) with its count.
+/// Every distinct value of `name` (`category` or `brand`) with its count
+/// among the products matching `filter` (which the summary [`answers`]):
+/// the category and brand lists, and their facets.
 pub(crate) async fn name_counts(
-    db: &DatabaseConnection,
-    name: &str,
-) -> Result<Vec<NameCount>, StorageError> {
-    name_counts_where(db, name, &ProductFilter::default()).await
-}
-
-/// [`name_counts`] among the products matching `filter` (which the
-/// summary [`answers`]): the category and brand facets.
-pub(crate) async fn name_counts_where(
     db: &DatabaseConnection,
     name: &str,
     filter: &ProductFilter,
