@@ -5,15 +5,27 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_create_products;
-pub use m20261125_000001_create_products::secondary_indexes;
 mod m20261125_000002_create_idempotency_keys;
 mod m20261125_000003_search_trigram_index;
 mod m20261125_000004_product_summary;
 mod m20261125_000005_full_text_search;
+mod m20261125_000006_descending_sort_indexes;
+mod m20261125_000007_vocabulary_words_only;
 pub use m20261125_000004_product_summary::REBUILD_SUMMARY;
 pub use m20261125_000005_full_text_search::{
-    PG_REBUILD_SEARCH_TERMS, PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME, SQLITE_INDEX_PRODUCTS,
+    PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME, SQLITE_INDEX_PRODUCTS,
 };
+pub use m20261125_000007_vocabulary_words_only::PG_REBUILD_SEARCH_TERMS;
+
+/// Every secondary btree index of the products table (`CREATE INDEX IF NOT
+/// EXISTS`), from all migrations. Bulk loads drop them and recreate them
+/// from this list, and startup creates any that is missing; a migration
+/// that adds an index to products adds it here too.
+pub fn secondary_indexes() -> Vec<IndexCreateStatement> {
+    let mut all = m20261125_000001_create_products::indexes();
+    all.extend(m20261125_000006_descending_sort_indexes::indexes());
+    all
+}
 
 pub struct Migrator;
 
@@ -26,6 +38,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_search_trigram_index::Migration),
             Box::new(m20261125_000004_product_summary::Migration),
             Box::new(m20261125_000005_full_text_search::Migration),
+            Box::new(m20261125_000006_descending_sort_indexes::Migration),
+            Box::new(m20261125_000007_vocabulary_words_only::Migration),
         ]
     }
 }

@@ -47,11 +47,10 @@ fn between(col: Products, lo: i64, hi: i64) -> SimpleExpr {
     Expr::col(col).gte(lo).and(Expr::col(col).lte(hi))
 }
 
-/// The secondary indexes of the products table (`CREATE INDEX IF NOT
-/// EXISTS`), each with the reason it exists. Bulk loads drop them and
-/// recreate them from this list; a later migration that adds an index to
-/// products adds it here too.
-pub fn secondary_indexes() -> Vec<IndexCreateStatement> {
+/// The secondary indexes this migration creates (`CREATE INDEX IF NOT
+/// EXISTS`), each with the reason it exists. [`crate::secondary_indexes`]
+/// lists them with those of later migrations.
+pub fn indexes() -> Vec<IndexCreateStatement> {
     let indexes: [(&str, &[Products]); 10] = [
         // The origin design's composite filters: category or brand with a
         // price range, and price ordering within them.
@@ -188,7 +187,7 @@ impl MigrationTrait for Migration {
             )
             .await?;
 
-        for idx in secondary_indexes() {
+        for idx in indexes() {
             manager.create_index(idx).await?;
         }
         // sku has its unique index from the constraint above.

@@ -47,9 +47,9 @@ const PG_TERMS: &[&str] = &[
      ON products FOR EACH ROW EXECUTE FUNCTION search_terms_trigger()",
 ];
 
-/// Refills the vocabulary from the products table (after a bulk load, with
-/// the trigger paused).
-pub const PG_REBUILD_SEARCH_TERMS: &str = "INSERT INTO search_terms (term) \
+/// Fills the vocabulary from the products table (migration 7 narrows it to
+/// words: `crate::PG_REBUILD_SEARCH_TERMS`).
+const PG_REBUILD_SEARCH_TERMS: &str = "INSERT INTO search_terms (term) \
      SELECT DISTINCT unnest(tsvector_to_array(search_vector)) FROM products \
      ON CONFLICT DO NOTHING";
 

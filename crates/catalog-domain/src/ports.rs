@@ -91,8 +91,9 @@ pub trait ProductReader: Send + Sync {
         Ok(groups.into_iter().collect())
     }
     /// The distinct indexed search tokens of `min_chars..=max_chars`
-    /// characters: the vocabulary typo-tolerant search expands words from.
-    /// May include tokens of products since changed (they match nothing).
+    /// characters that are vocabulary words (`search::in_vocabulary`): what
+    /// typo-tolerant search expands words from. May include tokens of
+    /// products since changed (they match nothing).
     async fn search_terms(
         &self,
         min_chars: usize,

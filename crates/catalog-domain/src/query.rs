@@ -566,6 +566,10 @@ impl<'a> ListParams<'a> {
 
 /// Completes a requested sort into a total order: relevance for a search
 /// with no sort, `id` otherwise, and `id` ascending as the final tie-breaker.
+/// Keys after a unique one (`id`, `sku`) can never decide an order, so they
+/// are dropped: `sort=-sku` is `sku DESC` alone, which the sku's unique
+/// index serves in either direction, rather than `sku DESC, id`, which no
+/// index does.
 pub fn resolve_sort(requested: Option<Vec<SortKey>>, searching: bool) -> Vec<SortKey> {
     let mut keys = match requested {
         Some(k) => k,
@@ -575,8 +579,10 @@ pub fn resolve_sort(requested: Option<Vec<SortKey>>, searching: bool) -> Vec<Sor
         }],
         None => Vec::new(),
     };
-    if !keys.iter().any(|k| k.field == SortField::Id) {
-        keys.push(SortKey::ID);
+    let unique = |k: &SortKey| matches!(k.field, SortField::Id | SortField::Sku);
+    match keys.iter().position(unique) {
+        Some(last) => keys.truncate(last + 1),
+        None => keys.push(SortKey::ID),
     }
     keys
 }
@@ -779,6 +785,30 @@ mod tests {
                 field: SortField::Id,
                 descending: true
             }]
+        );
+        // sku is unique: nothing after it can decide, not even the id.
+        let sku_desc = SortKey {
+            field: SortField::Sku,
+            descending: true,
+        };
+        assert_eq!(parse("sort=-sku").unwrap().sort, vec![sku_desc]);
+        assert_eq!(
+            parse("sort=-sku,price").unwrap().sort,
+            vec![sku_desc],
+            "keys after a unique one are dropped"
+        );
+        assert_eq!(
+            parse("sort=rating,sku").unwrap().sort,
+            vec![
+                SortKey {
+                    field: SortField::Rating,
+                    descending: false
+                },
+                SortKey {
+                    field: SortField::Sku,
+                    descending: false
+                },
+            ]
         );
         assert!(parse("sort=price,price").is_err());
         assert!(parse("sort=relevance").is_err());

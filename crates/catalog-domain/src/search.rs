@@ -27,6 +27,16 @@ pub fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a token belongs to the typo-tolerance vocabulary: only words,
+/// tokens without an ASCII digit. Numbers, model numbers and sku parts
+/// (`0004217`, `x200`) are matched exactly or not at all: a typo in a
+/// number is another number. Keeping them out also keeps the vocabulary at
+/// the size of the language, not of the catalog (every sku has its own
+/// number).
+pub fn in_vocabulary(token: &str) -> bool {
+    !token.is_empty() && !token.bytes().any(|b| b.is_ascii_digit())
+}
+
 /// A product's indexed text: `name` holds the tokens of name and sku (the
 /// heavily weighted field), `body` those of the description; both
 /// space-separated. The full document is `name` followed by `body`.
@@ -251,11 +261,14 @@ impl SearchQuery {
     }
 
     /// The words typo tolerance may expand: positive single-token clauses
-    /// long enough to allow a typo. Exclusions and phrases stay exact.
+    /// long enough to allow a typo, without digits ([`in_vocabulary`]).
+    /// Exclusions and phrases stay exact.
     pub fn fuzzy_words(&self) -> impl Iterator<Item = &str> {
         self.include
             .iter()
-            .filter(|c| c.tokens.len() == 1 && max_typos(&c.tokens[0]) > 0)
+            .filter(|c| {
+                c.tokens.len() == 1 && max_typos(&c.tokens[0]) > 0 && in_vocabulary(&c.tokens[0])
+            })
             .map(|c| c.tokens[0].as_str())
     }
 
@@ -425,5 +438,16 @@ mod tests {
         assert_eq!(s.include()[0].alternatives, ["wireless"]);
         assert_eq!(s.include()[1].alternatives, ["headphones"]);
         assert!(s.include()[0].matches(&["the", "wireless"]));
+    }
+
+    #[test]
+    fn numbers_are_never_fuzzy() {
+        assert!(in_vocabulary("wireless") && in_vocabulary("ünïcode"));
+        for t in ["0004217", "x200", "6e", ""] {
+            assert!(!in_vocabulary(t), "{t:?}");
+        }
+        let s = q("charger 0004217 x2000 model");
+        let words: Vec<&str> = s.fuzzy_words().collect();
+        assert_eq!(words, ["charger", "model"]);
     }
 }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
 use catalog_domain::query::{compare_keys, sort_values};
-use catalog_domain::search::SearchDocument;
+use catalog_domain::search::{SearchDocument, in_vocabulary};
 use catalog_domain::{
     NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
     StatsRow, StorageError,
@@ -131,7 +131,7 @@ impl ProductReader for MemoryStore {
         for p in products.values() {
             let doc = SearchDocument::of(p);
             for t in doc.name.split(' ').chain(doc.body.split(' ')) {
-                if (min_chars..=max_chars).contains(&t.chars().count()) {
+                if in_vocabulary(t) && (min_chars..=max_chars).contains(&t.chars().count()) {
                     terms.insert(t.to_string());
                 }
             }

@@ -32,6 +32,47 @@ pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
 
+/// The columns a product is read from: the model without the search token
+/// columns, which only the database needs. Reads select these, so a list
+/// page does not carry every description twice.
+#[derive(Clone, Debug, DerivePartialModel)]
+#[sea_orm(entity = "Entity")]
+pub struct ProductRow {
+    pub id: i64,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub brand: String,
+    pub price_cents: i64,
+    pub stock_quantity: i64,
+    pub rating_tenths: i16,
+    pub is_active: bool,
+    pub version: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+impl From<Model> for ProductRow {
+    fn from(m: Model) -> Self {
+        Self {
+            id: m.id,
+            sku: m.sku,
+            name: m.name,
+            description: m.description,
+            category: m.category,
+            brand: m.brand,
+            price_cents: m.price_cents,
+            stock_quantity: m.stock_quantity,
+            rating_tenths: m.rating_tenths,
+            is_active: m.is_active,
+            version: m.version,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
 /// Remembered idempotency keys.
 pub mod idempotency_keys {
     use sea_orm::entity::prelude::*;

@@ -11,7 +11,7 @@ mod query;
 mod store;
 mod summary;
 
-pub use store::{Backend, PoolConfig, SqlStore};
+pub use store::{Backend, CopyRows, PoolConfig, SqlStore};
 
 #[cfg(feature = "testing")]
 #[allow(clippy::expect_used, clippy::panic)]

@@ -211,7 +211,9 @@ fn value_expr(v: &SortValue) -> Expr {
 /// When every key runs the same direction this is one row-value comparison,
 /// `(a, b, id) > (?, ?, ?)`, which both backends answer with an index range
 /// scan. Mixed directions expand to the equivalent
-/// `a > ? OR (a = ? AND (b < ? OR (b = ? AND id > ?)))`.
+/// `a >= ? AND (a > ? OR (a = ? AND (b < ? OR (b = ? AND id > ?))))`: the
+/// redundant leading bound is what lets the planner start an index range
+/// scan at the cursor (an OR alone is only a Filter over every earlier row).
 pub(crate) fn keyset_condition(
     sort: &[SortKey],
     after: &[SortValue],
@@ -242,5 +244,21 @@ pub(crate) fn keyset_condition(
                 .add(Condition::all().add(e.eq(value_expr(v))).add(rest)),
         });
     }
-    cond.unwrap_or_else(Condition::all)
+    let Some(cond) = cond else {
+        return Condition::all();
+    };
+    match (sort.first(), after.first()) {
+        // Relevance is a computed score no index holds: a bound on it
+        // would only be one more Filter.
+        (Some(k), Some(v)) if sort.len() > 1 && k.field != SortField::Relevance => {
+            let e = sort_expr(k.field, search);
+            let bound = if k.descending {
+                e.lte(value_expr(v))
+            } else {
+                e.gte(value_expr(v))
+            };
+            Condition::all().add(bound).add(cond)
+        }
+        _ => cond,
+    }
 }

@@ -1,12 +1,13 @@
 //! `SqlStore`: connection set-up and the storage port implementation.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS};
 use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
-use catalog_domain::search::SearchDocument;
+use catalog_domain::search::{SearchDocument, in_vocabulary};
 use catalog_domain::{
     NameCount, NewProduct, Price, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
     Rating, Sku, StatsRow, StorageError,
@@ -205,28 +206,132 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Rebuilds the indexes and refreshes planner statistics.
+    /// Rebuilds the indexes and the derived tables, then refreshes planner
+    /// statistics (and, on PostgreSQL, the visibility map, so that counts
+    /// are index-only scans from the first request). Each phase is logged
+    /// with its duration.
     pub async fn finish_bulk_load(&self) -> Result<(), StorageError> {
-        self.ensure_indexes().await?;
-        if self.backend == Backend::Postgres {
-            let txn = self.begin_write().await?;
-            for sql in migration::REBUILD_SUMMARY {
-                txn.execute_unprepared(sql)
-                    .await
-                    .context("rebuilding the summary")?;
+        self.finish_bulk_load_with(None).await
+    }
+
+    /// [`SqlStore::finish_bulk_load`], given the loaded rows' vocabulary
+    /// (the union of [`CopyRows::vocabulary`]) when the loader collected
+    /// it: writing a few thousand words is much cheaper than extracting
+    /// them from a million search vectors. With `None` the vocabulary is
+    /// rebuilt from the table.
+    pub async fn finish_bulk_load_with(
+        &self,
+        vocabulary: Option<BTreeSet<String>>,
+    ) -> Result<(), StorageError> {
+        if self.backend != Backend::Postgres {
+            let started = Instant::now();
+            self.ensure_indexes().await?;
+            tracing::info!(elapsed_ms = ms(started), "bulk load: indexes built");
+            let started = Instant::now();
+            self.analyze().await?;
+            tracing::info!(elapsed_ms = ms(started), "bulk load: analyzed");
+            return Ok(());
+        }
+        // Two lanes on two connections, one per core: the GIN search
+        // index (the longest build) beside the btrees, then the summary
+        // and the vocabulary. CREATE INDEX takes a SHARE lock, which
+        // concurrent index builds on one table share.
+        let started = Instant::now();
+        let search = async {
+            let lane = Instant::now();
+            self.build_indexes(&[migration::PG_SEARCH_INDEX.to_owned()])
+                .await?;
+            tracing::info!(elapsed_ms = ms(lane), "bulk load: search index built");
+            Ok::<_, StorageError>(())
+        };
+        let btrees = async {
+            let lane = Instant::now();
+            let builder = self.db.get_database_backend();
+            let sql: Vec<String> = migration::secondary_indexes()
+                .iter()
+                .map(|idx| builder.build(idx).sql)
+                .collect();
+            self.build_indexes(&sql).await?;
+            tracing::info!(elapsed_ms = ms(lane), "bulk load: btree indexes built");
+            let lane = Instant::now();
+            self.rebuild_derived(vocabulary).await?;
+            tracing::info!(
+                elapsed_ms = ms(lane),
+                "bulk load: summary and vocabulary rebuilt"
+            );
+            Ok(())
+        };
+        futures::future::try_join(search, btrees).await?;
+        tracing::info!(
+            elapsed_ms = ms(started),
+            "bulk load: indexes and derived tables ready"
+        );
+        let started = Instant::now();
+        self.db
+            .execute_unprepared("VACUUM (ANALYZE) products")
+            .await
+            .context("vacuuming after a bulk load")?;
+        tracing::info!(elapsed_ms = ms(started), "bulk load: vacuumed and analyzed");
+        Ok(())
+    }
+
+    /// Runs index builds in one transaction with the memory a bulk build
+    /// wants (PostgreSQL's default `maintenance_work_mem` of 64 MB makes a
+    /// GIN build over a million documents spill and merge many times).
+    async fn build_indexes(&self, statements: &[String]) -> Result<(), StorageError> {
+        let txn = self.begin_write().await?;
+        txn.execute_unprepared(&format!(
+            "SET LOCAL maintenance_work_mem = '{BULK_MAINTENANCE_WORK_MEM}'"
+        ))
+        .await
+        .context("sizing the index build memory")?;
+        for sql in statements {
+            txn.execute_unprepared(sql)
+                .await
+                .context("building an index after a bulk load")?;
+        }
+        txn.commit().await.context("building indexes")
+    }
+
+    /// Refills the summary and the search vocabulary from the products
+    /// table and resumes the triggers that keep them, in one transaction.
+    async fn rebuild_derived(
+        &self,
+        vocabulary: Option<BTreeSet<String>>,
+    ) -> Result<(), StorageError> {
+        if let Some(terms) = &vocabulary {
+            // The table is the vocabulary of the (previously empty)
+            // products table: anything in it is a deleted product's.
+            self.db
+                .execute_unprepared("TRUNCATE search_terms")
+                .await
+                .context("clearing the search vocabulary")?;
+            let mut text = Vec::new();
+            for t in terms {
+                copy_escape(&mut text, t);
+                text.push(b'\n');
             }
+            self.copy_in("COPY search_terms (term) FROM STDIN", text)
+                .await?;
+        }
+        let txn = self.begin_write().await?;
+        for sql in migration::REBUILD_SUMMARY {
+            txn.execute_unprepared(sql)
+                .await
+                .context("rebuilding the summary")?;
+        }
+        if vocabulary.is_none() {
             txn.execute_unprepared(migration::PG_REBUILD_SEARCH_TERMS)
                 .await
                 .context("rebuilding the search vocabulary")?;
-            txn.execute_unprepared(
-                "ALTER TABLE products ENABLE TRIGGER products_summary, \
-                 ENABLE TRIGGER products_search_terms",
-            )
-            .await
-            .context("resuming the summary and vocabulary triggers")?;
-            txn.commit().await.context("rebuilding the summary")?;
         }
-        self.analyze().await
+        txn.execute_unprepared(
+            "ALTER TABLE products ENABLE TRIGGER products_summary, \
+             ENABLE TRIGGER products_search_terms",
+        )
+        .await
+        .context("resuming the summary and vocabulary triggers")?;
+        txn.commit().await.context("rebuilding the summary")
     }
 
     /// Inserts a batch with PostgreSQL's `COPY … FROM STDIN` (text format),
@@ -238,43 +343,61 @@ impl SqlStore {
         if self.backend != Backend::Postgres {
             return self.insert_batch(products).await;
         }
-        use sea_orm::sqlx::postgres::PgPoolCopyExt;
-        let ts = now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        let mut buf = Vec::with_capacity(products.len() * 400);
-        for p in products {
-            let doc = SearchDocument::new(&p.name, &p.description, p.sku.as_str());
-            let fields = [
-                p.sku.as_str(),
-                &p.name,
-                &p.description,
-                &p.category,
-                &p.brand,
-                &p.price.cents().to_string(),
-                &p.stock_quantity.to_string(),
-                &p.rating.tenths().to_string(),
-                if p.is_active { "t" } else { "f" },
-                &doc.name,
-                &doc.body,
-                &ts,
-                &ts,
-            ];
-            for (i, f) in fields.iter().enumerate() {
-                if i > 0 {
-                    buf.push(b'\t');
-                }
-                copy_escape(&mut buf, f);
-            }
-            buf.push(b'\n');
+        let first_id = self.reserve_ids(products.len() as u64).await?;
+        self.copy_encoded(CopyRows::encode(products, first_id))
+            .await
+    }
+
+    /// Reserves `n` consecutive product ids for rows a `COPY` will insert
+    /// with explicit ids, and returns the first (PostgreSQL). The ids come
+    /// from the table's identity sequence, so ids of deleted products are
+    /// never handed out again and later inserts continue after them.
+    /// Concurrent inserts wait for the reservation (a table lock excluding
+    /// writers for its duration), so the range is contiguous.
+    pub async fn reserve_ids(&self, n: u64) -> Result<i64, StorageError> {
+        let n = i64::try_from(Ord::max(n, 1))
+            .map_err(|e| StorageError::internal("reserving product ids", e))?;
+        let txn = self.begin_write().await?;
+        txn.execute_unprepared("LOCK TABLE products IN SHARE ROW EXCLUSIVE MODE")
+            .await
+            .context("reserving product ids")?;
+        let row = txn
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                "SELECT setval(pg_get_serial_sequence('products', 'id'), \
+                 nextval(pg_get_serial_sequence('products', 'id')) + $1 - 1) - $1 + 1 AS first",
+                [n.into()],
+            ))
+            .await
+            .context("reserving product ids")?
+            .ok_or_else(|| StorageError::internal("reserving product ids", "no row"))?;
+        let first = get_i64(&row, "first")?;
+        txn.commit().await.context("reserving product ids")?;
+        Ok(first)
+    }
+
+    /// Sends rows [`CopyRows::encode`] prepared (possibly on another
+    /// thread, while the previous batch was being sent) with `COPY`. On
+    /// SQLite, inserts them in one transaction instead.
+    pub async fn copy_encoded(&self, rows: CopyRows) -> Result<u64, StorageError> {
+        if self.backend != Backend::Postgres {
+            return self.insert_batch(&rows.products).await;
         }
-        let pool = self.db.get_postgres_connection_pool();
-        let sql = "COPY products (sku, name, description, category, brand, price_cents, \
+        let sql = "COPY products (id, sku, name, description, category, brand, price_cents, \
                    stock_quantity, rating_tenths, is_active, search_name, search_body, \
                    created_at, updated_at) FROM STDIN";
+        self.copy_in(sql, rows.text).await
+    }
+
+    /// Runs a `COPY … FROM STDIN` with `text` as its data (PostgreSQL).
+    async fn copy_in(&self, sql: &str, text: Vec<u8>) -> Result<u64, StorageError> {
+        use sea_orm::sqlx::postgres::PgPoolCopyExt;
+        let pool = self.db.get_postgres_connection_pool();
         let mut copy = pool
             .copy_in_raw(sql)
             .await
             .map_err(|e| StorageError::internal("starting COPY", e))?;
-        if let Err(e) = copy.send(buf).await {
+        if let Err(e) = copy.send(text).await {
             let _ = copy.abort(e.to_string()).await;
             return Err(StorageError::internal("sending COPY data", e));
         }
@@ -334,6 +457,80 @@ async fn index_new_rows(conn: &impl ConnectionTrait) -> Result<(), StorageError>
     Ok(())
 }
 
+/// A batch of new products with its `COPY` text already encoded
+/// (tokenized for search, escaped): the CPU half of a bulk insert, which
+/// [`CopyRows::encode`] can run on a blocking thread.
+pub struct CopyRows {
+    products: Vec<NewProduct>,
+    text: Vec<u8>,
+    vocabulary: BTreeSet<String>,
+}
+
+impl CopyRows {
+    /// Encodes `products` as the rows with ids `first_id`, `first_id + 1`,
+    /// … (reserved with [`SqlStore::reserve_ids`]).
+    pub fn encode(products: &[NewProduct], first_id: i64) -> CopyRows {
+        CopyRows::from_products(products.to_vec(), first_id)
+    }
+
+    pub fn from_products(products: Vec<NewProduct>, first_id: i64) -> CopyRows {
+        let ts = now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let mut text = Vec::with_capacity(products.len() * 400);
+        let mut vocabulary = BTreeSet::new();
+        for (p, id) in products.iter().zip(first_id..) {
+            let doc = SearchDocument::new(&p.name, &p.description, p.sku.as_str());
+            for t in doc.name.split(' ').chain(doc.body.split(' ')) {
+                if in_vocabulary(t) && !vocabulary.contains(t) {
+                    vocabulary.insert(t.to_owned());
+                }
+            }
+            let id = id.to_string();
+            let fields: [&str; 14] = [
+                &id,
+                p.sku.as_str(),
+                &p.name,
+                &p.description,
+                &p.category,
+                &p.brand,
+                &p.price.cents().to_string(),
+                &p.stock_quantity.to_string(),
+                &p.rating.tenths().to_string(),
+                if p.is_active { "t" } else { "f" },
+                &doc.name,
+                &doc.body,
+                &ts,
+                &ts,
+            ];
+            for (i, f) in fields.iter().enumerate() {
+                if i > 0 {
+                    text.push(b'\t');
+                }
+                copy_escape(&mut text, f);
+            }
+            text.push(b'\n');
+        }
+        CopyRows {
+            products,
+            text,
+            vocabulary,
+        }
+    }
+
+    /// The batch's distinct vocabulary words (`search::in_vocabulary`),
+    /// for [`SqlStore::finish_bulk_load_with`].
+    pub fn vocabulary(&self) -> &BTreeSet<String> {
+        &self.vocabulary
+    }
+
+    pub fn len(&self) -> usize {
+        self.products.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty()
+    }
+}
+
 /// Escapes a value for COPY's text format.
 fn copy_escape(buf: &mut Vec<u8>, value: &str) {
     for b in value.bytes() {
@@ -347,7 +544,8 @@ fn copy_escape(buf: &mut Vec<u8>, value: &str) {
     }
 }
 
-fn to_product(m: entity::Model) -> Result<Product, StorageError> {
+fn to_product(m: impl Into<entity::ProductRow>) -> Result<Product, StorageError> {
+    let m: entity::ProductRow = m.into();
     let corrupt = |what: &str, why: String| {
         StorageError::internal(format!("row {} has an invalid {what}", m.id), why)
     };
@@ -515,6 +713,7 @@ impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
     async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError> {
         let rows = list_select(&page, self.backend)
+            .into_partial_model::<entity::ProductRow>()
             .all(&self.db)
             .await
             .context("listing products")?;
@@ -569,6 +768,7 @@ impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all, fields(id = id.get()))]
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StorageError> {
         Entity::find_by_id(id.get())
+            .into_partial_model::<entity::ProductRow>()
             .one(&self.db)
             .await
             .context("fetching a product")?
@@ -739,12 +939,16 @@ impl ProductReader for SqlStore {
         max_chars: usize,
     ) -> Result<Vec<String>, StorageError> {
         let sql = match self.backend {
+            // Words only (`search::in_vocabulary`); migration 7 keeps
+            // PostgreSQL's table so, the filter guards older rows.
             Backend::Postgres => {
-                "SELECT term FROM search_terms WHERE char_length(term) BETWEEN $1 AND $2"
+                "SELECT term FROM search_terms WHERE char_length(term) BETWEEN $1 AND $2 \
+                 AND term !~ '[0-9]'"
             }
             // fts5vocab lists the FTS5 table's terms (a scan of its index).
             Backend::Sqlite => {
-                "SELECT term FROM products_fts_terms WHERE length(term) BETWEEN ? AND ?"
+                "SELECT term FROM products_fts_terms WHERE length(term) BETWEEN ? AND ? \
+                 AND term NOT GLOB '*[0-9]*'"
             }
         };
         let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
@@ -773,6 +977,15 @@ impl ProductReader for SqlStore {
 /// Rows per INSERT statement: 13 bound values each stays under both
 /// backends' parameter limits (PostgreSQL 65,535; SQLite 32,766).
 const INSERT_CHUNK: usize = 1000;
+
+/// `maintenance_work_mem` for the index builds after a bulk load (two run
+/// at once). Enough for the GIN build over a million documents to sort in
+/// memory; a ceiling the server allocates only as needed.
+const BULK_MAINTENANCE_WORK_MEM: &str = "256MB";
+
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
 
 #[async_trait]
 impl ProductWriter for SqlStore {

@@ -6,11 +6,12 @@
 //! already present and skips any sku already taken, so re-running never
 //! duplicates and never fails.
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use catalog_domain::{NewProduct, Price, ProductWriter, Rating, Sku, StorageError};
-use catalog_storage_sql::SqlStore;
+use catalog_storage_sql::{Backend, CopyRows, SqlStore};
 use fake::Fake;
 use fake::faker::company::en::{Bs, CatchPhrase};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -321,6 +322,57 @@ pub struct SeedReport {
     pub elapsed: Duration,
 }
 
+/// COPY streams into an empty PostgreSQL table at once: the server
+/// computes each row's search vector, so two backends keep two cores busy.
+const COPY_LANES: usize = 2;
+
+/// Progress on a terminal (a bar) or in the log (a line every 2 s).
+struct Progress {
+    bar: Option<ProgressBar>,
+    next_log: std::sync::Mutex<Instant>,
+    target: u64,
+}
+
+impl Progress {
+    fn new(target: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(target);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "seeding {bar:40} {pos}/{len} products ({per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Self {
+            bar,
+            next_log: std::sync::Mutex::new(Instant::now() + Duration::from_secs(2)),
+            target,
+        }
+    }
+
+    fn set(&self, inserted: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(inserted);
+            return;
+        }
+        let Ok(mut next) = self.next_log.lock() else {
+            return;
+        };
+        if Instant::now() >= *next {
+            tracing::info!(inserted, target = self.target, "seeding");
+            *next = Instant::now() + Duration::from_secs(2);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// Brings the store up to at least `target` products.
 pub async fn seed(
     store: &SqlStore,
@@ -338,58 +390,154 @@ pub async fn seed(
     }
     let missing = target - before;
     let bulk = before == 0;
-    if bulk {
+    let progress = Progress::new(missing);
+    let inserted = if bulk && store.backend() == Backend::Postgres {
         store.begin_bulk_load().await?;
-    }
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(missing);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "seeding {bar:40} {pos}/{len} products ({per_sec}, eta {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let mut inserted = 0u64;
-    let mut next_index = before + 1;
-    let mut next_log = Instant::now() + Duration::from_secs(2);
-    // A run skips skus already taken, so it may need more indices than rows;
-    // the bound stops a pathological collision loop.
-    let mut attempts = 0u64;
-    while inserted < missing && attempts < missing.saturating_mul(2) + BATCH {
-        let n = (missing - inserted).min(BATCH);
-        let batch: Vec<NewProduct> = (next_index..next_index + n)
-            .map(|i| product(rng_seed, i))
-            .collect();
-        next_index += n;
-        attempts += n;
-        inserted += if bulk {
-            store.copy_batch(&batch).await?
-        } else {
-            store.insert_batch(&batch).await?
-        };
-        match &bar {
-            Some(b) => b.set_position(inserted),
-            None if Instant::now() >= next_log => {
-                tracing::info!(inserted, target = missing, "seeding");
-                next_log = Instant::now() + Duration::from_secs(2);
-            }
-            None => {}
-        }
-    }
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    if bulk {
+        let (inserted, vocabulary) = copy_all(store, missing, rng_seed, &progress).await?;
+        progress.finish();
+        log_rows_written(inserted, start);
         tracing::info!("building indexes");
-        store.finish_bulk_load().await?;
-    }
+        store.finish_bulk_load_with(Some(vocabulary)).await?;
+        inserted
+    } else {
+        if bulk {
+            store.begin_bulk_load().await?;
+        }
+        let inserted = insert_all(store, before, missing, rng_seed, bulk, &progress).await?;
+        progress.finish();
+        log_rows_written(inserted, start);
+        if bulk {
+            tracing::info!("building indexes");
+            store.finish_bulk_load().await?;
+        }
+        inserted
+    };
     Ok(SeedReport {
         before,
         inserted,
         elapsed: start.elapsed(),
     })
+}
+
+fn log_rows_written(inserted: u64, start: Instant) {
+    tracing::info!(
+        inserted,
+        elapsed_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "seeding: rows written"
+    );
+}
+
+/// Fills an empty PostgreSQL table, products 1..=missing, with `COPY`: one
+/// blocking thread generates and encodes batches in order while
+/// [`COPY_LANES`] connections send them. Returns the rows written and
+/// their vocabulary.
+async fn copy_all(
+    store: &SqlStore,
+    missing: u64,
+    rng_seed: u64,
+    progress: &Progress,
+) -> Result<(u64, BTreeSet<String>), StorageError> {
+    // Product i gets id first + i - 1 whichever lane sends it, so a seed
+    // yields the same ids on every run (and the same as a one-lane load).
+    let first_id = store.reserve_ids(missing).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<CopyRows>(COPY_LANES);
+    let producer = tokio::task::spawn_blocking(move || {
+        let mut next = 1u64;
+        while next <= missing {
+            let n = (missing + 1 - next).min(BATCH);
+            let batch = (next..next + n).map(|i| product(rng_seed, i)).collect();
+            let id = first_id.saturating_add(i64::try_from(next - 1).unwrap_or(i64::MAX));
+            // A closed channel means a lane failed; its error is reported.
+            if tx
+                .blocking_send(CopyRows::from_products(batch, id))
+                .is_err()
+            {
+                break;
+            }
+            next += n;
+        }
+    });
+    let rx = tokio::sync::Mutex::new(rx);
+    let written = std::sync::atomic::AtomicU64::new(0);
+    let lane = || async {
+        let mut vocabulary = BTreeSet::new();
+        loop {
+            let Some(rows) = rx.lock().await.recv().await else {
+                return Ok::<_, StorageError>(vocabulary);
+            };
+            vocabulary.extend(rows.vocabulary().iter().cloned());
+            let n = store.copy_encoded(rows).await?;
+            let total = written.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+            progress.set(total);
+        }
+    };
+    let lanes = futures::future::try_join_all((0..COPY_LANES).map(|_| lane())).await;
+    // Dropping the receiver (on error) unblocks the producer.
+    drop(rx);
+    producer
+        .await
+        .map_err(|e| StorageError::internal("generating products", e))?;
+    let mut vocabulary = BTreeSet::new();
+    for v in lanes? {
+        vocabulary.extend(v);
+    }
+    Ok((written.into_inner(), vocabulary))
+}
+
+/// Inserts products after the `before` already present, skipping taken
+/// skus, until `missing` went in. The next batch is generated on a
+/// blocking thread while the current one is written.
+async fn insert_all(
+    store: &SqlStore,
+    before: u64,
+    missing: u64,
+    rng_seed: u64,
+    bulk: bool,
+    progress: &Progress,
+) -> Result<u64, StorageError> {
+    let prepare = move |from: u64, n: u64| {
+        tokio::task::spawn_blocking(move || {
+            (from..from + n)
+                .map(|i| product(rng_seed, i))
+                .collect::<Vec<NewProduct>>()
+        })
+    };
+    let mut inserted = 0u64;
+    let mut next_index = before + 1;
+    // A run skips skus already taken, so it may need more indices than rows;
+    // the bound stops a pathological collision loop.
+    let mut attempts = 0u64;
+    let mut pending = None;
+    while inserted < missing && attempts < missing.saturating_mul(2) + BATCH {
+        let job = match pending.take() {
+            Some(job) => job,
+            None => {
+                let n = (missing - inserted).min(BATCH);
+                let job = prepare(next_index, n);
+                next_index += n;
+                job
+            }
+        };
+        let batch = job
+            .await
+            .map_err(|e| StorageError::internal("generating products", e))?;
+        let n = batch.len() as u64;
+        attempts += n;
+        // Assume the batch goes in whole; if it skips taken skus, the next
+        // round makes up the difference.
+        let ahead = missing.saturating_sub(inserted + n).min(BATCH);
+        if ahead > 0 {
+            pending = Some(prepare(next_index, ahead));
+            next_index += ahead;
+        }
+        inserted += if bulk {
+            store.copy_batch(&batch).await?
+        } else {
+            store.insert_batch(&batch).await?
+        };
+        progress.set(inserted);
+    }
+    Ok(inserted)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use catalog_domain::ports::PageSpec;
 use catalog_domain::{ProductFilter, ProductReader, ProductWriter, SortKey};
 use catalog_storage_sql::SqlStore;
 use catalog_storage_sql::testing::{PgScratch, SqliteScratch};
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_catalog");
@@ -715,5 +716,104 @@ fn config_errors_exit_non_zero_naming_the_variable() {
             "{var}={value}: stderr does not name it:\n{}",
             done.stderr
         );
+    }
+}
+
+/// A bulk seed into empty PostgreSQL (parallel COPY lanes, explicit ids,
+/// vocabulary collected by the seeder, indexes and summary rebuilt) yields
+/// exactly the catalog a row-by-row seed into SQLite does, ids included,
+/// and leaves derived tables equal to what the database computes itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_bulk_seed_matches_a_row_by_row_seed() {
+    // Two COPY batches (the seeder's batch is 20,000), so both lanes run.
+    const N: u64 = 25_000;
+    let Some(db) = PgScratch::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let checks = tokio::spawn(async move {
+        let lite = SqliteFile::create();
+        assert_eq!(seed(&url, N, 42), (0, N));
+        assert_eq!(seed(lite.url(), N, 42), (0, N));
+        let pg = SqlStore::connect(&url).await.unwrap();
+        let sqlite = SqlStore::connect(lite.url()).await.unwrap();
+        let (a, b) = (
+            first_products(&pg, N).await,
+            first_products(&sqlite, N).await,
+        );
+        assert_eq!(a.len() as u64, N);
+        assert_eq!(
+            a.first().map(|p| p["id"].clone()),
+            Some(Value::from(1)),
+            "ids start at 1"
+        );
+        assert!(
+            a == b,
+            "the same products under the same ids on both backends"
+        );
+
+        let scalar = |sql: &'static str| {
+            let conn = pg.connection().clone();
+            async move {
+                let row = conn
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        sea_orm::DbBackend::Postgres,
+                        sql,
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                row.try_get_by_index::<i64>(0).unwrap()
+            }
+        };
+        // The next row continues after the reserved ids.
+        assert_eq!(
+            scalar("SELECT last_value FROM products_id_seq").await,
+            N as i64
+        );
+        // The vocabulary the seeder wrote is the database's own, words only.
+        assert!(scalar("SELECT count(*) FROM search_terms").await > 100);
+        assert_eq!(
+            scalar(
+                "SELECT count(*) FROM ((SELECT DISTINCT t FROM products, \
+                 unnest(tsvector_to_array(search_vector)) t WHERE t !~ '[0-9]') \
+                 EXCEPT (SELECT term FROM search_terms)) x"
+            )
+            .await,
+            0,
+            "every indexed word is in the vocabulary"
+        );
+        assert_eq!(
+            scalar(
+                "SELECT count(*) FROM ((SELECT term FROM search_terms) EXCEPT \
+                 (SELECT DISTINCT t FROM products, unnest(tsvector_to_array(search_vector)) t \
+                 WHERE t !~ '[0-9]')) x"
+            )
+            .await,
+            0,
+            "the vocabulary holds nothing else"
+        );
+        assert_eq!(
+            scalar("SELECT count(*) FROM search_terms WHERE term ~ '[0-9]'").await,
+            0
+        );
+        // Every secondary index was rebuilt.
+        assert_eq!(
+            scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'products'").await,
+            // the primary key, the sku's unique index, the search index
+            3 + migration::secondary_indexes().len() as i64
+        );
+        // The summary agrees with the table.
+        assert_eq!(
+            scalar("SELECT COALESCE(SUM(product_count), 0)::bigint FROM product_summary").await,
+            N as i64
+        );
+        pg.close().await.unwrap();
+        sqlite.close().await.unwrap();
+    })
+    .await;
+    db.drop_db().await;
+    if let Err(e) = checks {
+        std::panic::resume_unwind(e.into_panic());
     }
 }
