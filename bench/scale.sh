@@ -412,7 +412,12 @@ search_target() { awk -v t="$1" -v n="$SCALE_COUNT" 'BEGIN { print (t / n <= 0.0
 
 closed list-filtered "rps>=6000" "list: category=$CATEGORY, price $MIN_PRICE-$MAX_PRICE, sort=-price, limit 20 ($(thousands "$LIST_TOTAL") rows, exact total)" \
     "$LIST_PATH" "$BASE$LIST_PATH"
-fixed list-fixed-rate "p99<=5" "the same list at a fixed $RATE req/s (oha, corrected for coordinated omission)" "$LIST_PATH"
+closed list-filtered-estimated "rps>=6000" "the same list with count=estimated (planner estimate above 10,000 rows)" \
+    "$LIST_PATH&count=estimated" "$BASE$LIST_PATH&count=estimated"
+closed list-filtered-nocount "rps>=6000" "the same list with count=none" \
+    "$LIST_PATH&count=none" "$BASE$LIST_PATH&count=none"
+fixed list-fixed-rate "p99<=5" "the same list (exact total) at a fixed $RATE req/s (oha, corrected for coordinated omission)" "$LIST_PATH"
+fixed list-fixed-rate-estimated "p99<=5" "the same list with count=estimated at a fixed $RATE req/s" "$LIST_PATH&count=estimated"
 closed detail "rps>=10000" "detail: random id in 1..$SCALE_COUNT" \
     "/api/v1/products/$SCALE_COUNT" -s bench/lua/detail.lua "$BASE" -- "$SCALE_COUNT"
 closed search-rare "$(search_target "$RARE_TOTAL")" "search \"$RARE\": $(rows_text "$RARE_TOTAL" "$RARE_SRC")" \
@@ -434,6 +439,9 @@ closed cursor-deep-nocount "p99<=2" "cursor page at depth $(thousands "$DEPTH"),
 closed stats "p99<=2" "stats, unfiltered" "/api/v1/products/stats" "$BASE/api/v1/products/stats"
 closed stats-category "p99<=2" "stats, category=$CATEGORY" \
     "/api/v1/products/stats?category=$CAT" "$BASE/api/v1/products/stats?category=$CAT"
+closed stats-price-range "-" "stats, price $MIN_PRICE-$MAX_PRICE (no summary: an indexed aggregate)" \
+    "/api/v1/products/stats?min_price=$MIN_PRICE&max_price=$MAX_PRICE" \
+    "$BASE/api/v1/products/stats?min_price=$MIN_PRICE&max_price=$MAX_PRICE"
 closed facets-category "-" "facets, category=$CATEGORY" \
     "/api/v1/products/facets?category=$CAT" "$BASE/api/v1/products/facets?category=$CAT"
 closed categories "-" "categories with counts" "/api/v1/products/categories" "$BASE/api/v1/products/categories"
