@@ -11,6 +11,7 @@ mod m20261125_000004_product_summary;
 mod m20261125_000005_full_text_search;
 mod m20261125_000006_descending_sort_indexes;
 mod m20261125_000007_vocabulary_words_only;
+mod m20261125_000008_search_vector_from_tokens;
 pub use m20261125_000004_product_summary::REBUILD_SUMMARY;
 pub use m20261125_000005_full_text_search::{
     PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME, SQLITE_INDEX_PRODUCTS,
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_full_text_search::Migration),
             Box::new(m20261125_000006_descending_sort_indexes::Migration),
             Box::new(m20261125_000007_vocabulary_words_only::Migration),
+            Box::new(m20261125_000008_search_vector_from_tokens::Migration),
         ]
     }
 }

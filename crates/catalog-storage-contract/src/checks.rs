@@ -1212,6 +1212,46 @@ pub async fn search_folds_non_ascii_case(store: &dyn ProductStore) {
     }
 }
 
+/// Every token is indexed whole, as the domain's tokenizer cut it: tokens a
+/// database's own text parser would split or reinterpret (scientific
+/// notation followed by letters, hex-like and digit-letter runs) are found
+/// by themselves, as words of a phrase and as a prefix, like the reference.
+pub async fn search_indexes_tokens_whole(store: &dyn ProductStore) {
+    seed(store).await;
+    let mut odd = fresh("TOKENS-1", "Adapter 12e3x rev 1e5b");
+    odd.description = "Board 0x1f with 3e8m cable and 7e2 pins".to_string();
+    store
+        .insert_batch(std::slice::from_ref(&odd))
+        .await
+        .unwrap_or_else(|e| fail("insert_batch", &e));
+    let all = all_products(store).await;
+    for q in [
+        "12e3x",
+        "1e5b",
+        "0x1f",
+        "3e8m",
+        "7e2",
+        "\"adapter 12e3x\"",
+        "\"0x1f with 3e8m\"",
+        "adapter 12e",
+        "board 3e8",
+    ] {
+        let got = assert_search(store, &all, q).await;
+        assert!(
+            got.iter().any(|p| p.sku.as_str() == "TOKENS-1"),
+            "search={q:?} finds the product whose tokens it names"
+        );
+    }
+    // Quoted or followed by another word, a word is exact, not a prefix.
+    for q in ["\"12e3\"", "\"12e3 x\"", "\"0x1\"", "12e3 adapter", "x"] {
+        let got = assert_search(store, &all, q).await;
+        assert!(
+            !got.iter().any(|p| p.sku.as_str() == "TOKENS-1"),
+            "search={q:?} is not a whole token of the product, so it finds nothing there"
+        );
+    }
+}
+
 /// `stats` equals the reference aggregates, including for no match (zero
 /// counts and sums, no min/max).
 pub async fn stats_match_reference(store: &dyn ProductStore) {

@@ -99,6 +99,7 @@ macro_rules! storage_contract_suite {
             fuzzy_search_expands_from_the_vocabulary,
             relevance_pages_survive_writes_between_pages,
             search_folds_non_ascii_case,
+            search_indexes_tokens_whole,
             stats_match_reference,
             facet_counts_match_reference,
             aggregates_stay_exact_under_concurrent_writes,

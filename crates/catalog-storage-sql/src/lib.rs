@@ -11,6 +11,7 @@ mod query;
 mod store;
 mod summary;
 
+pub use query::pg_tsvector;
 pub use store::{Backend, CopyRows, PoolConfig, SqlStore};
 
 #[cfg(feature = "testing")]

@@ -15,6 +15,56 @@ fn ts_lexeme(token: &str) -> String {
     format!("'{}'", token.replace('\\', "\\\\").replace('\'', "''"))
 }
 
+/// PostgreSQL's lexeme length limit, in bytes.
+const PG_MAX_LEXEME_BYTES: usize = 2047;
+/// PostgreSQL's largest tsvector position (larger ones are clamped).
+const PG_MAX_POSITION: usize = 16383;
+
+/// A product's search vector as a `tsvector` literal: each token of
+/// `search_name` at its position with weight A, then each token of
+/// `search_body` after them with weight D. Exactly what migration 8's SQL
+/// function `catalog_search_vector` builds from the same columns (the
+/// bulk load sends this instead of having the server build each one).
+pub fn pg_tsvector(search_name: &str, search_body: &str) -> String {
+    let name = split_tokens(search_name);
+    let body = split_tokens(search_body);
+    let mut out = String::with_capacity(
+        search_name.len() + search_body.len() + 8 * (name.len() + body.len()),
+    );
+    let tokens = name
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i + 1, *t, 'A'))
+        .chain(
+            body.iter()
+                .enumerate()
+                .map(|(i, t)| (name.len() + i + 1, *t, 'D')),
+        );
+    for (pos, token, weight) in tokens {
+        if token.is_empty() || token.len() > PG_MAX_LEXEME_BYTES {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&ts_lexeme(token));
+        out.push(':');
+        out.push_str(&pos.min(PG_MAX_POSITION).to_string());
+        out.push(weight);
+    }
+    out
+}
+
+/// Space-separated tokens as `string_to_array(s, ' ')` splits them (`''`
+/// is no token at all, not one empty token).
+fn split_tokens(s: &str) -> Vec<&str> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(' ').collect()
+    }
+}
+
 /// A clause as a `tsquery`: adjacent tokens joined by `<->`, the last one
 /// `:*` for a prefix, alternatives OR-ed in.
 fn ts_clause(c: &Clause) -> String {

@@ -88,6 +88,9 @@ impl PoolConfig {
     }
 }
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const POOL_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
+
 /// The SeaORM adapter.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -108,6 +111,10 @@ impl SqlStore {
             .min_connections(pool.min_connections)
             .acquire_timeout(pool.acquire_timeout)
             .connect_timeout(pool.acquire_timeout)
+            // SQLx pings every connection it hands out by default: one more
+            // round trip per query. Ping only connections idle long enough
+            // for a server, proxy or firewall to have dropped them.
+            .test_before_acquire_if_idle_for(POOL_PING_IF_IDLE_FOR)
             .sqlx_logging(false);
         if let Some(t) = pool.statement_timeout {
             opts.statement_timeout(t);
@@ -142,7 +149,53 @@ impl SqlStore {
         Migrator::up(&self.db, None)
             .await
             .context("applying migrations")?;
-        self.ensure_indexes().await
+        self.ensure_indexes().await?;
+        self.heal_interrupted_bulk_load().await
+    }
+
+    /// A bulk load that died between [`SqlStore::begin_bulk_load`] and
+    /// [`SqlStore::finish_bulk_load`] left the PostgreSQL triggers paused:
+    /// writes since then have no search vector and are missing from the
+    /// summary and the vocabulary. This resumes the triggers, fills the
+    /// missing vectors and rebuilds the summary and vocabulary (a no-op
+    /// query when every trigger is enabled). Safe beside a load that is
+    /// still running: its own finish rebuilds the same tables again.
+    pub async fn heal_interrupted_bulk_load(&self) -> Result<(), StorageError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS paused FROM pg_trigger \
+                 WHERE tgrelid = 'products'::regclass AND tgenabled = 'D' AND tgname IN \
+                 ('products_summary', 'products_search_terms', 'products_search_vector')",
+            ))
+            .await
+            .context("checking for an interrupted bulk load")?
+            .ok_or_else(|| {
+                StorageError::internal("checking for an interrupted bulk load", "no row")
+            })?;
+        if get_i64(&row, "paused")? == 0 {
+            return Ok(());
+        }
+        tracing::warn!(
+            "an interrupted bulk load left the products triggers paused: \
+             resuming them and rebuilding search vectors, summary and vocabulary"
+        );
+        self.db
+            .execute_unprepared("ALTER TABLE products ENABLE TRIGGER products_search_vector")
+            .await
+            .context("resuming the search vector trigger")?;
+        self.db
+            .execute_unprepared(
+                "UPDATE products SET search_vector = \
+                 catalog_search_vector(search_name, search_body) WHERE search_vector IS NULL",
+            )
+            .await
+            .context("filling missing search vectors")?;
+        self.rebuild_derived(None).await
     }
 
     /// Creates any secondary index that is missing (a bulk load that was
@@ -167,14 +220,16 @@ impl SqlStore {
     pub async fn begin_bulk_load(&self) -> Result<(), StorageError> {
         if self.backend == Backend::Postgres {
             // The summary and the search vocabulary are rebuilt in one
-            // pass at the end instead of one upsert per row.
+            // pass at the end instead of one upsert per row, and each row
+            // arrives with its search vector (`CopyRows`).
             self.db
                 .execute_unprepared(
                     "ALTER TABLE products DISABLE TRIGGER products_summary, \
-                     DISABLE TRIGGER products_search_terms",
+                     DISABLE TRIGGER products_search_terms, \
+                     DISABLE TRIGGER products_search_vector",
                 )
                 .await
-                .context("pausing the summary and vocabulary triggers")?;
+                .context("pausing the summary, vocabulary and search vector triggers")?;
             self.db
                 .execute_unprepared(&format!(
                     "DROP INDEX IF EXISTS \"{}\"",
@@ -327,10 +382,11 @@ impl SqlStore {
         }
         txn.execute_unprepared(
             "ALTER TABLE products ENABLE TRIGGER products_summary, \
-             ENABLE TRIGGER products_search_terms",
+             ENABLE TRIGGER products_search_terms, \
+             ENABLE TRIGGER products_search_vector",
         )
         .await
-        .context("resuming the summary and vocabulary triggers")?;
+        .context("resuming the summary, vocabulary and search vector triggers")?;
         txn.commit().await.context("rebuilding the summary")
     }
 
@@ -385,7 +441,7 @@ impl SqlStore {
         }
         let sql = "COPY products (id, sku, name, description, category, brand, price_cents, \
                    stock_quantity, rating_tenths, is_active, search_name, search_body, \
-                   created_at, updated_at) FROM STDIN";
+                   search_vector, created_at, updated_at) FROM STDIN";
         self.copy_in(sql, rows.text).await
     }
 
@@ -485,7 +541,8 @@ impl CopyRows {
                 }
             }
             let id = id.to_string();
-            let fields: [&str; 14] = [
+            let vector = crate::query::pg_tsvector(&doc.name, &doc.body);
+            let fields: [&str; 15] = [
                 &id,
                 p.sku.as_str(),
                 &p.name,
@@ -498,6 +555,7 @@ impl CopyRows {
                 if p.is_active { "t" } else { "f" },
                 &doc.name,
                 &doc.body,
+                &vector,
                 &ts,
                 &ts,
             ];
@@ -648,31 +706,25 @@ impl SqlStore {
         &self,
         filter: &ProductFilter,
     ) -> Result<(Option<i64>, Option<i64>), StorageError> {
-        let bound = |lowest: bool| {
-            let f = if lowest {
-                Func::min(Expr::col(Column::PriceCents))
-            } else {
-                Func::max(Expr::col(Column::PriceCents))
-            };
-            Query::select()
-                .from(Entity)
-                .expr_as(f, "v")
-                .cond_where(filter_condition(filter, self.backend))
-                .to_owned()
+        // One round trip: PostgreSQL answers each of MIN and MAX from one
+        // end of a price index (an InitPlan each), SQLite likewise.
+        let stmt = Query::select()
+            .from(Entity)
+            .expr_as(Func::min(Expr::col(Column::PriceCents)), "lo")
+            .expr_as(Func::max(Expr::col(Column::PriceCents)), "hi")
+            .cond_where(filter_condition(filter, self.backend))
+            .to_owned();
+        let row = self
+            .db
+            .query_one(&stmt)
+            .await
+            .context("reading price bounds")?
+            .ok_or_else(|| StorageError::internal("reading price bounds", "no row"))?;
+        let get = |col: &str| {
+            row.try_get::<Option<i64>>("", col)
+                .context("reading price bounds")
         };
-        let mut out = [None, None];
-        for (slot, lowest) in out.iter_mut().zip([true, false]) {
-            let row = self
-                .db
-                .query_one(&bound(lowest))
-                .await
-                .context("reading price bounds")?
-                .ok_or_else(|| StorageError::internal("reading price bounds", "no row"))?;
-            *slot = row
-                .try_get::<Option<i64>>("", "v")
-                .context("reading price bounds")?;
-        }
-        Ok((out[0], out[1]))
+        Ok((get("lo")?, get("hi")?))
     }
 
     /// Why a conditional write touched no row.
