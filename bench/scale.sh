@@ -12,6 +12,7 @@
 # Environment (all optional):
 #   SCALE_COUNT=1000000   products in the database
 #   DURATION=15s          length of each measured run (WARMUP=2s unmeasured before each scenario; 0 skips)
+#   SOLO=5s               length of the one-client latency run after each closed-loop scenario
 #   RUNS=3                measured runs per scenario (the median is reported)
 #   RATE=5000             requests/s of the fixed-rate run
 #   CONNECTIONS=64 THREADS=2
@@ -29,6 +30,7 @@ source bench/common.sh
 
 SCALE_COUNT="${SCALE_COUNT:-1000000}"
 DURATION="${DURATION:-15s}"
+SOLO="${SOLO:-5s}"
 WARMUP="${WARMUP:-2s}"
 RUNS="${RUNS:-3}"
 RATE="${RATE:-5000}"
@@ -46,6 +48,7 @@ TOOLS="$ROOT/bench/.tools"
 OHA_VERSION=1.16.0
 # Plain numbers are seconds (wrk reads them so, oha wants a unit).
 [[ "$DURATION" =~ ^[0-9]+$ ]] && DURATION="${DURATION}s"
+[[ "$SOLO" =~ ^[0-9]+$ ]] && SOLO="${SOLO}s"
 [[ "$WARMUP" =~ ^[0-9]+$ ]] && WARMUP="${WARMUP}s"
 [[ "$SCALE_COUNT" =~ ^[1-9][0-9]*$ ]] || { echo "SCALE_COUNT must be a positive integer" >&2; exit 2; }
 [[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "RUNS must be a positive integer" >&2; exit 2; }
@@ -356,7 +359,7 @@ SAMPLER=$!
 
 printf 'scenario\trun\ttool\trequests_per_s\tp50_ms\tp99_ms\tnon_2xx\terrors\ttarget\tdescription\n' >"$WORK/scale.tsv"
 ORDER=()
-declare -A DESC TARGET
+declare -A DESC TARGET SOLO_P50 SOLO_P99
 # record NAME RUN TOOL RPS P50 P99 NON2XX ERRORS
 record() {
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${TARGET[$1]}" "${DESC[$1]}" >>"$WORK/scale.tsv"
@@ -384,6 +387,14 @@ closed() {
         record "$name" "$run" wrk "${rps:--}" "${p50:--}" "${p99:--}" "${non2xx:-0}" "${errors:-0}"
         log "  run $run: $rps req/s, p50 $p50 ms, p99 $p99 ms${non2xx:+, $non2xx non-2xx}"
     done
+    # One client, one request at a time: the latency of a request alone,
+    # without the queueing 64 connections on 2 shared cores add.
+    out=$(wrk -t1 -c1 -d"$SOLO" --timeout 30s --latency "$@")
+    echo "$out" >"$WORK/wrk-$name-solo.txt"
+    read -r rps p50 p99 <<<"$(wrk_summary <<<"$out")"
+    SOLO_P50[$name]=${p50:--}
+    SOLO_P99[$name]=${p99:--}
+    log "  1 client: $rps req/s, p50 $p50 ms, p99 $p99 ms"
 }
 
 # fixed NAME TARGET DESCRIPTION PATH: oha at RATE requests/s, latency
@@ -500,8 +511,8 @@ RSS_VERDICT=$(awk -v k="$RSS_HWM_KB" 'BEGIN { print (k / 1024 <= 64) ? "yes" : "
     echo "every request it delays. Each cell is the median over the runs (per column, $RUNS runs); every run is in"
     echo "[scale.tsv](scale.tsv). Server, database and load generators share the machine's $(nproc) cores."
     echo
-    echo "| scenario | req/s | p50 ms | p99 ms | target | met? |"
-    echo "|---|---:|---:|---:|---|---|"
+    echo "| scenario | req/s | p50 ms | p99 ms | 1 client: p50 / p99 ms | target | met? |"
+    echo "|---|---:|---:|---:|---:|---|---|"
     for name in "${ORDER[@]}"; do
         mapfile -t rps_v < <(column_of "$name" 4)
         mapfile -t p50_v < <(column_of "$name" 5)
@@ -514,9 +525,11 @@ RSS_VERDICT=$(awk -v k="$RSS_HWM_KB" 'BEGIN { print (k / 1024 <= 64) ? "yes" : "
         [ "$bad" = 0 ] || note=" (**$bad non-2xx or failed responses**)"
         met=$(verdict "${TARGET[$name]}" "$rps" "$p99")
         [ "$bad" = 0 ] || [ "$met" = "—" ] || met="**no** (errors)"
-        echo "| ${DESC[$name]}$note | ${rps%.*} | $p50 | $p99 | $(fmt_target "${TARGET[$name]}") | $met |"
+        solo="${SOLO_P50[$name]:-—} / ${SOLO_P99[$name]:-—}"
+        [ -n "${SOLO_P50[$name]:-}" ] || solo="—"
+        echo "| ${DESC[$name]}$note | ${rps%.*} | $p50 | $p99 | $solo | $(fmt_target "${TARGET[$name]}") | $met |"
     done
-    echo "| server memory: peak RSS (VmHWM) **$(mb "$RSS_HWM_KB") MB**; largest 1 s VmRSS sample $(mb "$RSS_MAX_KB") MB; $(mb "$RSS_IDLE_KB") MB idle after start | — | — | — | RSS ≤ 64 MB | $RSS_VERDICT |"
+    echo "| server memory: peak RSS (VmHWM) **$(mb "$RSS_HWM_KB") MB**; largest 1 s VmRSS sample $(mb "$RSS_MAX_KB") MB; $(mb "$RSS_IDLE_KB") MB idle after start | — | — | — | — | RSS ≤ 64 MB | $RSS_VERDICT |"
     echo
     echo "![median p99 per scenario, with its target](scale-p99.svg)"
     echo
@@ -528,6 +541,10 @@ RSS_VERDICT=$(awk -v k="$RSS_HWM_KB" 'BEGIN { print (k / 1024 <= 64) ? "yes" : "
     echo "  The search target (p99 ≤ 50 ms) applies to terms matching at most 2 % of the products; the prefix"
     echo "  search sends the first letters of the most frequent long word of the names."
     echo "- Search requests use the default order (relevance) and the exact \`total\`."
+    echo "- *1 client*: after the closed-loop runs, one connection sends one request at a time for $SOLO"
+    echo "  (\`wrk -t1 -c1\`): the latency of a request alone. Under 64 connections on 2 cores shared by"
+    echo "  server, PostgreSQL and wrk, latency is mostly queueing (about 64 / throughput); the verdicts"
+    echo "  use the 64-connection figures."
     echo "- Fixed rate: req/s is the rate achieved; below $RATE the server could not keep up, and the corrected"
     echo "  latencies then include the growing backlog."
     echo "- The deep cursor: \`offset=$((DEPTH - 20))&limit=20&sort=price\` once (${DEEP_OFFSET_MS} ms, with"
@@ -557,7 +574,7 @@ RSS_VERDICT=$(awk -v k="$RSS_HWM_KB" 'BEGIN { print (k / 1024 <= 64) ? "yes" : "
     echo "\`\`\`"
     echo
     echo "- \`SCALE_COUNT\` products (default 1,000,000), \`DURATION\` per run (15s), \`RUNS\` per scenario (3),"
-    echo "  \`RATE\` of the fixed-rate run (5000), \`CONNECTIONS\` (64), \`THREADS\` (2), \`WARMUP\` (2s),"
+    echo "  \`RATE\` of the fixed-rate run (5000), \`CONNECTIONS\` (64), \`THREADS\` (2), \`WARMUP\` (2s), \`SOLO\` (5s),"
     echo "  \`SCALE_DB\` (catalog_bench_scale), \`SCALE_OUT\` (docs/benchmarks), \`CATALOG_BIN\` (a prebuilt binary"
     echo "  instead of \`cargo build --release\`), \`PG_HOST\`, \`PG_PORT\`, \`PG_USER\`, \`PORT\` (18183)."
     echo "- The database \`$SCALE_DB\` is kept and reused while it holds exactly ids 1..\`SCALE_COUNT\`;"

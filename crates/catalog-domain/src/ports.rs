@@ -22,7 +22,7 @@ use crate::stats::{NameCount, StatsRow};
 #[derive(Debug, Clone, Copy)]
 pub struct PageSpec<'a> {
     pub filter: &'a ProductFilter,
-    /// A total order ending in `id`.
+    /// A total order, ending in a unique key (`id`, or `sku`).
     pub sort: &'a [SortKey],
     /// Keyset position: only rows strictly after it in `sort` order.
     pub after: Option<&'a [SortValue]>,
@@ -38,6 +38,14 @@ pub trait ProductReader: Send + Sync {
     async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError>;
     /// How many products match.
     async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError>;
+    /// A page and the exact number of products matching its filter. By
+    /// default `list` and `count` run concurrently; an adapter may answer
+    /// both in one query where that is cheaper (the SQL adapter does for a
+    /// relevance-ordered search, whose page already reads every match).
+    async fn list_counted(&self, page: PageSpec<'_>) -> Result<(Vec<Product>, u64), StorageError> {
+        let (rows, total) = futures::future::join(self.list(page), self.count(page.filter)).await;
+        Ok((rows?, total?))
+    }
     /// A cheap estimate of how many products match (the query planner's),
     /// or `None` when the backend has none (the caller then counts).
     async fn estimate_count(&self, _filter: &ProductFilter) -> Result<Option<u64>, StorageError> {

@@ -324,19 +324,19 @@ impl CatalogService {
             offset,
             limit: u64::from(q.limit) + 1,
         };
-        let rows = self.store.list(page);
         let (rows, total, total_is_exact) = match q.count {
             CountMode::Exact => {
-                let (rows, total) = futures::future::join(rows, self.store.count(&filter)).await;
-                (rows?, Some(total?), true)
+                let (rows, total) = self.store.list_counted(page).await?;
+                (rows, Some(total), true)
             }
             CountMode::Estimated => {
                 let (rows, total) =
-                    futures::future::join(rows, self.estimated_count(&filter)).await;
+                    futures::future::join(self.store.list(page), self.estimated_count(&filter))
+                        .await;
                 let (total, exact) = total?;
                 (rows?, Some(total), exact)
             }
-            CountMode::None => (rows.await?, None, false),
+            CountMode::None => (self.store.list(page).await?, None, false),
         };
         let mut items = rows;
         let more = items.len() > q.limit as usize;

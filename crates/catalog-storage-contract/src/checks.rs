@@ -1252,6 +1252,70 @@ pub async fn search_indexes_tokens_whole(store: &dyn ProductStore) {
     }
 }
 
+/// `list_counted` is `list` plus `count`, whichever way the adapter gets
+/// them: relevance-ordered searches (where the SQL adapter counts in the
+/// page's own query), other sorts, offsets past the end, cursor pages and
+/// searches that match nothing.
+pub async fn list_counted_equals_list_and_count(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let by_id = [SortKey::ID];
+    let rel = relevance();
+    let none = ProductFilter::default();
+    let wireless = searching("wireless");
+    let shoe = searching("shoe");
+    let nothing = searching("zzzznotaword");
+    let first = list(store, &wireless, &rel, None, 0, 2).await;
+    assert_eq!(first.len(), 2, "the dataset has two wireless products");
+    let after = sort_values(&rel, &first[1], wireless.search.as_ref());
+    let cases: Vec<(&str, PageSpec<'_>)> = vec![
+        ("search by relevance", spec(&wireless, &rel, None, 0, 3)),
+        ("search by relevance, offset", spec(&shoe, &rel, None, 1, 2)),
+        ("search past the end", spec(&shoe, &rel, None, 1_000, 5)),
+        ("search matching nothing", spec(&nothing, &rel, None, 0, 5)),
+        (
+            "search, cursor page",
+            spec(&wireless, &rel, Some(&after), 0, 2),
+        ),
+        ("search by id", spec(&shoe, &by_id, None, 0, 3)),
+        ("no filter", spec(&none, &by_id, None, 0, 4)),
+        (
+            "no filter past the end",
+            spec(&none, &by_id, None, 10_000, 4),
+        ),
+    ];
+    for (what, page) in cases {
+        let (rows, total) = store
+            .list_counted(page)
+            .await
+            .unwrap_or_else(|e| fail("list_counted", &e));
+        let want_rows = store.list(page).await.unwrap_or_else(|e| fail("list", &e));
+        let want_total = store
+            .count(page.filter)
+            .await
+            .unwrap_or_else(|e| fail("count", &e));
+        assert_same_rows(&rows, &want_rows, what);
+        assert_eq!(total, want_total, "{what}: total");
+        let reference = all.iter().filter(|p| page.filter.matches(p)).count() as u64;
+        assert_eq!(total, reference, "{what}: total equals the reference");
+    }
+}
+
+fn spec<'a>(
+    filter: &'a ProductFilter,
+    sort: &'a [SortKey],
+    after: Option<&'a [SortValue]>,
+    offset: u64,
+    limit: u64,
+) -> PageSpec<'a> {
+    PageSpec {
+        filter,
+        sort,
+        after,
+        offset,
+        limit,
+    }
+}
+
 /// `stats` equals the reference aggregates, including for no match (zero
 /// counts and sums, no min/max).
 pub async fn stats_match_reference(store: &dyn ProductStore) {

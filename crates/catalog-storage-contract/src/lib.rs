@@ -100,6 +100,7 @@ macro_rules! storage_contract_suite {
             relevance_pages_survive_writes_between_pages,
             search_folds_non_ascii_case,
             search_indexes_tokens_whole,
+            list_counted_equals_list_and_count,
             stats_match_reference,
             facet_counts_match_reference,
             aggregates_stay_exact_under_concurrent_writes,

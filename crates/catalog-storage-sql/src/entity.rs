@@ -53,6 +53,17 @@ pub struct ProductRow {
     pub updated_at: DateTimeUtc,
 }
 
+/// A [`ProductRow`] with the number of rows the query matched before its
+/// LIMIT and OFFSET (`COUNT(*) OVER ()`).
+#[derive(Clone, Debug, DerivePartialModel)]
+#[sea_orm(entity = "Entity")]
+pub struct CountedRow {
+    #[sea_orm(nested)]
+    pub row: ProductRow,
+    #[sea_orm(from_expr = "sea_orm::sea_query::Expr::cust(\"COUNT(*) OVER ()\")")]
+    pub matches: i64,
+}
+
 impl From<Model> for ProductRow {
     fn from(m: Model) -> Self {
         Self {

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS};
 use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
+use catalog_domain::query::SortField;
 use catalog_domain::search::{SearchDocument, in_vocabulary};
 use catalog_domain::{
     NameCount, NewProduct, Price, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
@@ -770,6 +771,43 @@ impl ProductReader for SqlStore {
             .await
             .context("listing products")?;
         rows.into_iter().map(to_product).collect()
+    }
+
+    /// A relevance-ordered search page reads and scores every match before
+    /// its LIMIT anyway, so its total comes with it (`COUNT(*) OVER ()`)
+    /// instead of from a second scan of the search index and the heap.
+    /// Other pages stop after `limit` rows in index order, so they keep
+    /// the separate count; so does a keyset continuation (its rows are only
+    /// those after the cursor) and an empty page (no row carries a total).
+    #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
+    async fn list_counted(&self, page: PageSpec<'_>) -> Result<(Vec<Product>, u64), StorageError> {
+        let by_relevance = page.filter.search.is_some()
+            && page.after.is_none()
+            && page.sort.first().map(|k| k.field) == Some(SortField::Relevance);
+        if !by_relevance {
+            let (rows, total) =
+                futures::future::join(self.list(page), self.count(page.filter)).await;
+            return Ok((rows?, total?));
+        }
+        let rows = list_select(&page, self.backend)
+            .into_partial_model::<entity::CountedRow>()
+            .all(&self.db)
+            .await
+            .context("listing products with their count")?;
+        let Some(matches) = rows.first().map(|r| non_negative(r.matches)) else {
+            // Past the last match, or none: count separately.
+            let total = if page.offset == 0 {
+                0
+            } else {
+                self.count(page.filter).await?
+            };
+            return Ok((Vec::new(), total));
+        };
+        let products = rows
+            .into_iter()
+            .map(|r| to_product(r.row))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((products, matches))
     }
 
     #[tracing::instrument(skip_all)]
