@@ -9,6 +9,7 @@
 //! one (documented in docs/performance.md): each index costs every write.
 
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::m20261125_000001_create_products::Products;
 
@@ -72,6 +73,12 @@ pub fn indexes() -> Vec<IndexCreateStatement> {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.get_database_backend() == DbBackend::Postgres {
+            manager
+                .get_connection()
+                .execute_unprepared(crate::PG_NO_STATEMENT_TIMEOUT)
+                .await?;
+        }
         for idx in indexes() {
             manager.create_index(idx).await?;
         }

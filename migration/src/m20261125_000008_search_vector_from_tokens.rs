@@ -73,6 +73,10 @@ const DOWN: &[&str] = &[
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         if manager.get_database_backend() == DbBackend::Postgres {
+            manager
+                .get_connection()
+                .execute_unprepared(crate::PG_NO_STATEMENT_TIMEOUT)
+                .await?;
             for sql in UP {
                 manager.get_connection().execute_unprepared(sql).await?;
             }

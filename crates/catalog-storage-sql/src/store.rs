@@ -189,11 +189,17 @@ impl SqlStore {
             .execute_unprepared("ALTER TABLE products ENABLE TRIGGER products_search_vector")
             .await
             .context("resuming the search vector trigger")?;
-        self.db
-            .execute_unprepared(
-                "UPDATE products SET search_vector = \
-                 catalog_search_vector(search_name, search_body) WHERE search_vector IS NULL",
-            )
+        let txn = self.begin_write().await?;
+        txn.execute_unprepared(PG_NO_STATEMENT_TIMEOUT)
+            .await
+            .context("lifting the statement timeout for the repair")?;
+        txn.execute_unprepared(
+            "UPDATE products SET search_vector = \
+             catalog_search_vector(search_name, search_body) WHERE search_vector IS NULL",
+        )
+        .await
+        .context("filling missing search vectors")?;
+        txn.commit()
             .await
             .context("filling missing search vectors")?;
         self.rebuild_derived(None).await
@@ -323,10 +329,9 @@ impl SqlStore {
             "bulk load: indexes and derived tables ready"
         );
         let started = Instant::now();
-        self.db
-            .execute_unprepared("VACUUM (ANALYZE) products")
+        self.run_unbounded("VACUUM (ANALYZE) products")
             .await
-            .context("vacuuming after a bulk load")?;
+            .map_err(|e| StorageError::internal("vacuuming after a bulk load", e))?;
         tracing::info!(elapsed_ms = ms(started), "bulk load: vacuumed and analyzed");
         Ok(())
     }
@@ -341,12 +346,30 @@ impl SqlStore {
         ))
         .await
         .context("sizing the index build memory")?;
+        txn.execute_unprepared(PG_NO_STATEMENT_TIMEOUT)
+            .await
+            .context("lifting the statement timeout for index builds")?;
         for sql in statements {
             txn.execute_unprepared(sql)
                 .await
                 .context("building an index after a bulk load")?;
         }
         txn.commit().await.context("building indexes")
+    }
+
+    /// Runs one statement that cannot run in a transaction (VACUUM) without
+    /// the pool's statement timeout, on a connection of its own; the
+    /// timeout is restored before the connection returns to the pool, or
+    /// the connection is closed.
+    async fn run_unbounded(&self, sql: &'static str) -> Result<(), sea_orm::sqlx::Error> {
+        use sea_orm::sqlx::Executor;
+        let mut conn = self.db.get_postgres_connection_pool().acquire().await?;
+        conn.execute("SET statement_timeout = 0").await?;
+        let outcome = conn.execute(sql).await.map(|_| ());
+        if conn.execute("RESET statement_timeout").await.is_err() {
+            let _ = conn.close().await;
+        }
+        outcome
     }
 
     /// Refills the summary and the search vocabulary from the products
@@ -371,6 +394,9 @@ impl SqlStore {
                 .await?;
         }
         let txn = self.begin_write().await?;
+        txn.execute_unprepared(PG_NO_STATEMENT_TIMEOUT)
+            .await
+            .context("lifting the statement timeout for the rebuild")?;
         for sql in migration::REBUILD_SUMMARY {
             txn.execute_unprepared(sql)
                 .await
@@ -1072,6 +1098,11 @@ const INSERT_CHUNK: usize = 1000;
 /// at once). Enough for the GIN build over a million documents to sort in
 /// memory; a ceiling the server allocates only as needed.
 const BULK_MAINTENANCE_WORK_MEM: &str = "256MB";
+
+/// Lifts the pool's statement timeout (meant for requests) for the rest of
+/// a maintenance transaction: building an index over a million rows takes
+/// longer than any request may.
+const PG_NO_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = 0";
 
 fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)

@@ -1,0 +1,92 @@
+//! A bulk load's maintenance (index builds, summary and vocabulary rebuild,
+//! VACUUM) runs without the pool's statement timeout, which is meant for
+//! requests: at a million rows the GIN build alone takes about 30 s, and a
+//! timeout once cancelled it halfway through `catalog seed`. Here the pool
+//! allows 5 ms per statement, far less than any of those builds takes.
+//!
+//! Skipped loudly when PostgreSQL is absent; fails instead under `CI=true`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use catalog_domain::{NewProduct, Price, Rating, Sku};
+use catalog_storage_sql::testing::PgScratch;
+use catalog_storage_sql::{Backend, PoolConfig, SqlStore};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+const ROWS: usize = 20_000;
+
+fn product(i: usize) -> NewProduct {
+    NewProduct {
+        sku: Sku::parse(&format!("BULK-{i:06}")).unwrap(),
+        name: format!("Bulk item {i} lantern"),
+        description: format!("A lantern numbered {i}, with words to index: alpha beta gamma"),
+        category: format!("Category {}", i % 7),
+        brand: format!("Brand {}", i % 5),
+        price: Price::from_cents(100 + (i as i64 % 5000)).unwrap(),
+        stock_quantity: (i % 3) as i64,
+        rating: Rating::from_tenths((i % 51) as i64).unwrap(),
+        is_active: !i.is_multiple_of(10),
+    }
+}
+
+#[tokio::test]
+async fn maintenance_ignores_the_request_statement_timeout() {
+    let Some(scratch) = PgScratch::create().await else {
+        return;
+    };
+    let loader = scratch.store().await;
+    loader.begin_bulk_load().await.unwrap();
+    let rows: Vec<NewProduct> = (0..ROWS).map(product).collect();
+    for chunk in rows.chunks(5_000) {
+        loader.copy_batch(chunk).await.unwrap();
+    }
+    loader.close().await.unwrap();
+
+    let strict = SqlStore::connect_with(
+        &scratch.url,
+        PoolConfig {
+            statement_timeout: Some(Duration::from_millis(5)),
+            ..PoolConfig::for_backend(Backend::Postgres)
+        },
+    )
+    .await
+    .unwrap();
+    strict.finish_bulk_load().await.unwrap();
+
+    let db = strict.connection().clone();
+    let scalar = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'products'").await,
+        3 + migration::secondary_indexes().len() as i64,
+        "every index was built"
+    );
+    assert_eq!(
+        scalar("SELECT COALESCE(SUM(product_count), 0)::bigint FROM product_summary").await,
+        ROWS as i64
+    );
+    assert_eq!(
+        scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'products'::regclass AND tgenabled = 'D'")
+            .await,
+        0,
+        "the triggers resumed"
+    );
+    // The pool's connections still carry the request timeout.
+    let err = db
+        .execute_unprepared("SELECT pg_sleep(0.05)")
+        .await
+        .expect_err("a slow statement still times out on the pool");
+    assert!(err.to_string().contains("statement timeout"), "{err}");
+    strict.close().await.unwrap();
+    scratch.drop_db().await;
+}
