@@ -12,6 +12,7 @@ mod m20261125_000005_full_text_search;
 mod m20261125_000006_descending_sort_indexes;
 mod m20261125_000007_vocabulary_words_only;
 mod m20261125_000008_search_vector_from_tokens;
+mod m20261125_000009_covering_facet_indexes;
 pub use m20261125_000004_product_summary::REBUILD_SUMMARY;
 pub use m20261125_000005_full_text_search::{
     PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME, SQLITE_INDEX_PRODUCTS,
@@ -23,8 +24,17 @@ pub use m20261125_000007_vocabulary_words_only::PG_REBUILD_SEARCH_TERMS;
 /// from this list, and startup creates any that is missing; a migration
 /// that adds an index to products adds it here too.
 pub fn secondary_indexes() -> Vec<IndexCreateStatement> {
-    let mut all = m20261125_000001_create_products::indexes();
+    let replaced = m20261125_000009_covering_facet_indexes::REPLACED;
+    let mut all: Vec<IndexCreateStatement> = m20261125_000001_create_products::indexes()
+        .into_iter()
+        .filter(|idx| {
+            idx.get_index_spec()
+                .get_name()
+                .is_none_or(|n| !replaced.contains(&n))
+        })
+        .collect();
     all.extend(m20261125_000006_descending_sort_indexes::indexes());
+    all.extend(m20261125_000009_covering_facet_indexes::indexes());
     all
 }
 
@@ -47,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_descending_sort_indexes::Migration),
             Box::new(m20261125_000007_vocabulary_words_only::Migration),
             Box::new(m20261125_000008_search_vector_from_tokens::Migration),
+            Box::new(m20261125_000009_covering_facet_indexes::Migration),
         ]
     }
 }
