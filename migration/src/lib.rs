@@ -41,7 +41,7 @@ pub fn secondary_indexes() -> Vec<IndexCreateStatement> {
 /// Lifts the pool's statement timeout for the rest of a migration's
 /// transaction (PostgreSQL runs each migration in one): rewriting or
 /// indexing a large products table takes longer than a request may.
-pub(crate) const PG_NO_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = 0";
+pub const PG_NO_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = 0";
 
 pub struct Migrator;
 

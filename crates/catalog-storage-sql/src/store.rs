@@ -169,9 +169,12 @@ impl SqlStore {
             .db
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DbBackend::Postgres,
-                "SELECT count(*) AS paused FROM pg_trigger \
-                 WHERE tgrelid = 'products'::regclass AND tgenabled = 'D' AND tgname IN \
-                 ('products_summary', 'products_search_terms', 'products_search_vector')",
+                format!(
+                    "SELECT count(*) AS paused FROM pg_trigger \
+                     WHERE tgrelid = 'products'::regclass AND tgenabled = 'D' \
+                     AND tgname IN ('{}')",
+                    BULK_PAUSED_TRIGGERS.join("', '")
+                ),
             ))
             .await
             .context("checking for an interrupted bulk load")?
@@ -190,7 +193,7 @@ impl SqlStore {
             .await
             .context("resuming the search vector trigger")?;
         let txn = self.begin_write().await?;
-        txn.execute_unprepared(PG_NO_STATEMENT_TIMEOUT)
+        txn.execute_unprepared(migration::PG_NO_STATEMENT_TIMEOUT)
             .await
             .context("lifting the statement timeout for the repair")?;
         txn.execute_unprepared(
@@ -230,11 +233,7 @@ impl SqlStore {
             // pass at the end instead of one upsert per row, and each row
             // arrives with its search vector (`CopyRows`).
             self.db
-                .execute_unprepared(
-                    "ALTER TABLE products DISABLE TRIGGER products_summary, \
-                     DISABLE TRIGGER products_search_terms, \
-                     DISABLE TRIGGER products_search_vector",
-                )
+                .execute_unprepared(&alter_bulk_triggers("DISABLE"))
                 .await
                 .context("pausing the summary, vocabulary and search vector triggers")?;
             self.db
@@ -346,7 +345,7 @@ impl SqlStore {
         ))
         .await
         .context("sizing the index build memory")?;
-        txn.execute_unprepared(PG_NO_STATEMENT_TIMEOUT)
+        txn.execute_unprepared(migration::PG_NO_STATEMENT_TIMEOUT)
             .await
             .context("lifting the statement timeout for index builds")?;
         for sql in statements {
@@ -394,7 +393,7 @@ impl SqlStore {
                 .await?;
         }
         let txn = self.begin_write().await?;
-        txn.execute_unprepared(PG_NO_STATEMENT_TIMEOUT)
+        txn.execute_unprepared(migration::PG_NO_STATEMENT_TIMEOUT)
             .await
             .context("lifting the statement timeout for the rebuild")?;
         for sql in migration::REBUILD_SUMMARY {
@@ -407,13 +406,9 @@ impl SqlStore {
                 .await
                 .context("rebuilding the search vocabulary")?;
         }
-        txn.execute_unprepared(
-            "ALTER TABLE products ENABLE TRIGGER products_summary, \
-             ENABLE TRIGGER products_search_terms, \
-             ENABLE TRIGGER products_search_vector",
-        )
-        .await
-        .context("resuming the summary, vocabulary and search vector triggers")?;
+        txn.execute_unprepared(&alter_bulk_triggers("ENABLE"))
+            .await
+            .context("resuming the summary, vocabulary and search vector triggers")?;
         txn.commit().await.context("rebuilding the summary")
     }
 
@@ -1055,11 +1050,10 @@ impl ProductReader for SqlStore {
         max_chars: usize,
     ) -> Result<Vec<String>, StorageError> {
         let sql = match self.backend {
-            // Words only (`search::in_vocabulary`); migration 7 keeps
-            // PostgreSQL's table so, the filter guards older rows.
+            // Words only (`search::in_vocabulary`): the trigger, the bulk
+            // load and migration 7 keep PostgreSQL's table so.
             Backend::Postgres => {
-                "SELECT term FROM search_terms WHERE char_length(term) BETWEEN $1 AND $2 \
-                 AND term !~ '[0-9]'"
+                "SELECT term FROM search_terms WHERE char_length(term) BETWEEN $1 AND $2"
             }
             // fts5vocab lists the FTS5 table's terms (a scan of its index).
             Backend::Sqlite => {
@@ -1099,10 +1093,23 @@ const INSERT_CHUNK: usize = 1000;
 /// memory; a ceiling the server allocates only as needed.
 const BULK_MAINTENANCE_WORK_MEM: &str = "256MB";
 
-/// Lifts the pool's statement timeout (meant for requests) for the rest of
-/// a maintenance transaction: building an index over a million rows takes
-/// longer than any request may.
-const PG_NO_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = 0";
+/// The triggers a bulk load pauses: each keeps derived data row by row
+/// (summary, vocabulary, search vector) that the load rebuilds in one pass.
+const BULK_PAUSED_TRIGGERS: [&str; 3] = [
+    "products_summary",
+    "products_search_terms",
+    "products_search_vector",
+];
+
+/// `ALTER TABLE products ENABLE|DISABLE TRIGGER …` for every trigger a
+/// bulk load pauses.
+fn alter_bulk_triggers(action: &str) -> String {
+    let each: Vec<String> = BULK_PAUSED_TRIGGERS
+        .iter()
+        .map(|t| format!("{action} TRIGGER {t}"))
+        .collect();
+    format!("ALTER TABLE products {}", each.join(", "))
+}
 
 fn ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
