@@ -7,6 +7,7 @@
 
 mod entity;
 mod error;
+mod plans;
 mod query;
 mod store;
 mod summary;

@@ -96,6 +96,10 @@ const POOL_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     db: DatabaseConnection,
+    /// PostgreSQL: a second pool whose sessions use generic plans, for the
+    /// statements no bound value can give a different best plan
+    /// (`crate::plans`). SQLite has no plan cache to tune: `None`.
+    generic: Option<DatabaseConnection>,
     backend: Backend,
 }
 
@@ -105,8 +109,45 @@ impl SqlStore {
         Self::connect_with(url, PoolConfig::for_backend(backend_of(url)?)).await
     }
 
+    /// Connects. On PostgreSQL the pool's connections are split between
+    /// two pools: custom plans and generic plans (`crate::plans`), half
+    /// each, so `max_connections` stays the total the server sees.
     pub async fn connect_with(url: &str, pool: PoolConfig) -> Result<Self, StorageError> {
         let backend = backend_of(url)?;
+        if backend == Backend::Sqlite {
+            let db = Self::open_pool(url, backend, &pool, false).await?;
+            return Ok(Self {
+                db,
+                generic: None,
+                backend,
+            });
+        }
+        // Each pool needs one connection, so a total of 1 becomes 2.
+        let custom = PoolConfig {
+            max_connections: Ord::max(pool.max_connections / 2, 1),
+            min_connections: Ord::max(pool.min_connections / 2, 1),
+            ..pool.clone()
+        };
+        let generic = PoolConfig {
+            max_connections: Ord::max(pool.max_connections.div_ceil(2), 1),
+            min_connections: Ord::max(pool.min_connections.div_ceil(2), 1),
+            ..pool
+        };
+        let db = Self::open_pool(url, backend, &custom, false).await?;
+        let generic = Self::open_pool(url, backend, &generic, true).await?;
+        Ok(Self {
+            db,
+            generic: Some(generic),
+            backend,
+        })
+    }
+
+    async fn open_pool(
+        url: &str,
+        backend: Backend,
+        pool: &PoolConfig,
+        generic_plans: bool,
+    ) -> Result<DatabaseConnection, StorageError> {
         let mut opts = ConnectOptions::new(url.to_string());
         opts.max_connections(pool.max_connections)
             .min_connections(pool.min_connections)
@@ -120,21 +161,59 @@ impl SqlStore {
         if let Some(t) = pool.statement_timeout {
             opts.statement_timeout(t);
         }
-        if backend == Backend::Sqlite {
-            opts.map_sqlx_sqlite_opts(|o| {
-                use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-                // WAL: readers never block the writer nor each other.
-                // NORMAL is durable across application crashes in WAL mode.
-                o.journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(5))
-                    .foreign_keys(true)
-            });
+        match backend {
+            Backend::Sqlite => {
+                opts.map_sqlx_sqlite_opts(|o| {
+                    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+                    // WAL: readers never block the writer nor each other.
+                    // NORMAL is durable across application crashes in WAL mode.
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(Duration::from_secs(5))
+                        .foreign_keys(true)
+                });
+            }
+            Backend::Postgres => {
+                let plain = crate::plans::local_without_sslmode(
+                    url,
+                    std::env::var("PGSSLMODE").ok().as_deref(),
+                );
+                opts.map_sqlx_postgres_opts(move |o| {
+                    use sea_orm::sqlx::postgres::PgSslMode;
+                    let o = if plain {
+                        o.ssl_mode(PgSslMode::Disable)
+                    } else {
+                        o
+                    };
+                    if generic_plans {
+                        o.options([("plan_cache_mode", "force_generic_plan")])
+                    } else {
+                        o
+                    }
+                });
+            }
         }
-        let db = Database::connect(opts)
+        Database::connect(opts)
             .await
-            .map_err(|e| storage_err("connecting to the database", e))?;
-        Ok(Self { db, backend })
+            .map_err(|e| storage_err("connecting to the database", e))
+    }
+
+    /// Whether [`ProductReader::list`] runs `page` on a generic plan: a
+    /// plan-stable shape (`crate::plans`) on PostgreSQL, without OFFSET (a
+    /// generic plan cannot see a bound offset either, and offsets are too
+    /// many to inline).
+    pub fn plan_is_generic(&self, page: &PageSpec<'_>) -> bool {
+        self.generic.is_some()
+            && page.offset == 0
+            && crate::plans::list_is_plan_stable(page.filter, page.sort, page.after.is_some())
+    }
+
+    /// The pool for a read of a plan-stable shape (`crate::plans`).
+    fn reads(&self, plan_stable: bool) -> &DatabaseConnection {
+        match &self.generic {
+            Some(g) if plan_stable => g,
+            _ => &self.db,
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -498,6 +577,9 @@ impl SqlStore {
     }
 
     pub async fn close(self) -> Result<(), StorageError> {
+        if let Some(generic) = self.generic {
+            generic.close().await.context("closing the pool")?;
+        }
         self.db.close().await.context("closing the pool")
     }
 }
@@ -658,6 +740,57 @@ pub(crate) fn non_negative(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+fn plan_lines(rows: &[sea_orm::QueryResult], column: &str) -> Result<Vec<String>, StorageError> {
+    rows.iter()
+        .map(|row| {
+            row.try_get::<String>("", column)
+                .context("reading a query plan")
+        })
+        .collect()
+}
+
+/// The generic plan PostgreSQL runs `stmt` with on a session of the
+/// generic pool: prepared, explained and deallocated on one connection (a
+/// transaction pins it). Prepared statements outlive transactions, so each
+/// gets a name of its own.
+async fn explain_generic(
+    generic: &DatabaseConnection,
+    stmt: sea_orm::Statement,
+) -> Result<Vec<String>, StorageError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let context = "explaining a generic plan";
+    let name = format!(
+        "catalog_explain_{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let txn = generic.begin().await.context(context)?;
+    let raw = |sql: String| sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql);
+    txn.execute_raw(raw(format!("PREPARE {name} AS {}", stmt.sql)))
+        .await
+        .context(context)?;
+    let values = stmt.values.map(|v| v.0).unwrap_or_default();
+    let placeholders = (1..=values.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let args = sea_orm::sea_query::inject_parameters(
+        &placeholders,
+        &values,
+        &sea_orm::sea_query::PostgresQueryBuilder,
+    );
+    let execute = if values.is_empty() {
+        format!("EXPLAIN (FORMAT TEXT) EXECUTE {name}")
+    } else {
+        format!("EXPLAIN (FORMAT TEXT) EXECUTE {name}({args})")
+    };
+    let rows = txn.query_all_raw(raw(execute)).await.context(context)?;
+    txn.execute_raw(raw(format!("DEALLOCATE {name}")))
+        .await
+        .context(context)?;
+    txn.rollback().await.context(context)?;
+    plan_lines(&rows, "QUERY PLAN")
+}
+
 /// The statement [`ProductReader::list`] runs (and
 /// [`SqlStore::explain_list`] explains): filter, keyset position, sort and
 /// page.
@@ -680,14 +813,43 @@ fn list_select(page: &PageSpec<'_>, backend: Backend) -> Select<Entity> {
         .offset((page.offset > 0).then_some(page.offset))
 }
 
+/// [`list_select`] as SQL. For a generic plan the LIMIT is a literal: a
+/// generic plan cannot see a bound one and plans for a tenth of the table
+/// instead of a page (which makes a filtered primary-key scan look cheaper
+/// than the filter's own index). Page sizes are a small closed set, so the
+/// statement cache holds a few variants per shape at most.
+fn list_statement(page: &PageSpec<'_>, backend: Backend, generic: bool) -> sea_orm::Statement {
+    let db = match backend {
+        Backend::Postgres => sea_orm::DbBackend::Postgres,
+        Backend::Sqlite => sea_orm::DbBackend::Sqlite,
+    };
+    use sea_orm::PartialModelTrait;
+    // The product columns only, never the search tokens.
+    let mut select = entity::ProductRow::select_cols(list_select(page, backend).select_only());
+    if !generic {
+        return select.build(db);
+    }
+    QueryTrait::query(&mut select).reset_limit();
+    let mut stmt = select.build(db);
+    stmt.sql.push_str(&format!(" LIMIT {}", page.limit));
+    stmt
+}
+
 impl SqlStore {
     /// The query plan of exactly the statement [`ProductReader::list`]
-    /// runs for `page`, one line per row, with the same bound values (so
-    /// the planner sees the real selectivities): PostgreSQL's
-    /// `EXPLAIN` text, or SQLite's `EXPLAIN QUERY PLAN` details. Nothing
-    /// is executed. For tests and diagnostics.
+    /// runs for `page`, one line per row, as the server would run it: for
+    /// a plan-stable shape (`crate::plans`) the generic plan its pool's
+    /// sessions use (`PREPARE`, then `EXPLAIN EXECUTE` with the bound
+    /// values), otherwise the custom plan for the bound values (so the
+    /// planner sees the real selectivities): PostgreSQL's `EXPLAIN` text,
+    /// or SQLite's `EXPLAIN QUERY PLAN` details. Nothing is executed. For
+    /// tests and diagnostics.
     pub async fn explain_list(&self, page: PageSpec<'_>) -> Result<Vec<String>, StorageError> {
-        let mut stmt = list_select(&page, self.backend).build(self.db.get_database_backend());
+        let generic = self.plan_is_generic(&page);
+        let mut stmt = list_statement(&page, self.backend, generic);
+        if let (Some(pool), true) = (&self.generic, generic) {
+            return explain_generic(pool, stmt).await;
+        }
         let (prefix, column) = match self.backend {
             Backend::Postgres => ("EXPLAIN (FORMAT TEXT) ", "QUERY PLAN"),
             Backend::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
@@ -698,12 +860,7 @@ impl SqlStore {
             .query_all_raw(stmt)
             .await
             .context("explaining a list")?;
-        rows.iter()
-            .map(|row| {
-                row.try_get::<String>("", column)
-                    .context("reading a query plan")
-            })
-            .collect()
+        plan_lines(&rows, column)
     }
 
     /// A write transaction. On SQLite it takes the write lock up front
@@ -737,7 +894,7 @@ impl SqlStore {
             .cond_where(filter_condition(filter, self.backend))
             .to_owned();
         let row = self
-            .db
+            .reads(crate::plans::filter_is_plan_stable(filter))
             .query_one(&stmt)
             .await
             .context("reading price bounds")?
@@ -778,7 +935,8 @@ impl SqlStore {
         } else {
             "brand"
         };
-        crate::summary::name_counts(&self.db, name, filter).await
+        // The summary is a small table with one plan whatever the values.
+        crate::summary::name_counts(self.reads(true), name, filter).await
     }
 }
 
@@ -786,11 +944,13 @@ impl SqlStore {
 impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
     async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError> {
-        let rows = list_select(&page, self.backend)
-            .into_partial_model::<entity::ProductRow>()
-            .all(&self.db)
-            .await
-            .context("listing products")?;
+        use sea_orm::FromQueryResult;
+        let generic = self.plan_is_generic(&page);
+        let rows =
+            entity::ProductRow::find_by_statement(list_statement(&page, self.backend, generic))
+                .all(self.reads(generic))
+                .await
+                .context("listing products")?;
         rows.into_iter().map(to_product).collect()
     }
 
@@ -834,14 +994,14 @@ impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all)]
     async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError> {
         if crate::summary::answers(filter) {
-            return crate::summary::count(&self.db, filter).await;
+            return crate::summary::count(self.reads(true), filter).await;
         }
         let n: Option<i64> = Entity::find()
             .select_only()
             .column_as(Expr::cust("COUNT(*)"), "n")
             .filter(filter_condition(filter, self.backend))
             .into_tuple()
-            .one(&self.db)
+            .one(self.reads(crate::plans::filter_is_plan_stable(filter)))
             .await
             .context("counting products")?;
         Ok(non_negative(n.unwrap_or(0)))
@@ -880,7 +1040,7 @@ impl ProductReader for SqlStore {
     async fn get(&self, id: ProductId) -> Result<Option<Product>, StorageError> {
         Entity::find_by_id(id.get())
             .into_partial_model::<entity::ProductRow>()
-            .one(&self.db)
+            .one(self.reads(true))
             .await
             .context("fetching a product")?
             .map(to_product)
@@ -890,7 +1050,7 @@ impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all)]
     async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {
         if crate::summary::answers(filter) {
-            let mut row = crate::summary::stats(&self.db, filter).await?;
+            let mut row = crate::summary::stats(self.reads(true), filter).await?;
             if row.total_products > 0 {
                 // Bounds come from the price indexes: MIN/MAX read one end.
                 let (lo, hi) = self.price_bounds(filter).await?;
