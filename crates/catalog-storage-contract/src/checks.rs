@@ -1122,6 +1122,87 @@ pub async fn fuzzy_search_expands_from_the_vocabulary(store: &dyn ProductStore) 
 /// Paging in relevance order stays correct while products are created and
 /// deleted between pages: no product is listed twice, and every product
 /// that matched throughout is listed once.
+/// Following relevance cursors two rows at a time visits exactly the
+/// reference order, across every score boundary (the exact-sku row, the
+/// rows with every clause in the name, fewer, none), with and without
+/// another filter.
+pub async fn relevance_cursors_cross_every_score(store: &dyn ProductStore) {
+    seed(store).await;
+    // Every score of "red shoe" and "trail boot", twice each, interleaved
+    // by id: both words in the name, one, none (description only).
+    for round in 0..2 {
+        for (i, (name, description)) in [
+            ("Trail boot red shoe", "Walks"),
+            ("Trail thing", "A boot, a red shoe"),
+            ("Red gadget", "Pairs with a shoe; trail boot"),
+            ("Plain item", "A red shoe and a trail boot"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut p = fresh(&format!("TIER-{round}-{i}"), name);
+            p.description = description.into();
+            store
+                .create(&p, None)
+                .await
+                .unwrap_or_else(|e| fail("create", &e));
+        }
+    }
+    let all = all_products(store).await;
+    let sort = relevance();
+    let mut cases: Vec<ProductFilter> = [
+        "red shoe",
+        "trail boot",
+        "red shoe trail",
+        "tier-1-2",
+        "wireless headphones",
+        "classic widget",
+        "sku-0042",
+        "widget",
+        "shoe -red",
+        "\"wireless headphones\"",
+        "head",
+    ]
+    .into_iter()
+    .map(searching)
+    .collect();
+    cases.push(ProductFilter {
+        in_stock: Some(true),
+        ..searching("red shoe")
+    });
+    for filter in &cases {
+        let q = filter
+            .search
+            .as_ref()
+            .map(SearchQuery::as_str)
+            .unwrap_or_default();
+        let want = reference::list(
+            &all,
+            PageSpec {
+                filter,
+                sort: &sort,
+                after: None,
+                offset: 0,
+                limit: ALL,
+            },
+        );
+        let mut got: Vec<Product> = Vec::new();
+        let mut after: Option<Vec<SortValue>> = None;
+        loop {
+            let page = list(store, filter, &sort, after.as_deref(), 0, 2).await;
+            let Some(last) = page.last() else { break };
+            after = Some(sort_values(&sort, last, filter.search.as_ref()));
+            got.extend(page);
+            assert!(got.len() <= want.len(), "search={q:?}: pages never end");
+        }
+        assert_same_rows(
+            &got,
+            &want,
+            &format!("search={q:?} by relevance, 2 per page"),
+        );
+    }
+}
+
 pub async fn relevance_pages_survive_writes_between_pages(store: &dyn ProductStore) {
     seed(store).await;
     let filter = searching("widget");

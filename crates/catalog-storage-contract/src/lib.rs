@@ -98,6 +98,7 @@ macro_rules! storage_contract_suite {
             search_syntax_matches_reference,
             fuzzy_search_expands_from_the_vocabulary,
             relevance_pages_survive_writes_between_pages,
+            relevance_cursors_cross_every_score,
             search_folds_non_ascii_case,
             search_indexes_tokens_whole,
             list_counted_equals_list_and_count,

@@ -153,6 +153,11 @@ fn sqlite_search(s: &SearchQuery) -> Expr {
     )
 }
 
+/// PostgreSQL: the words of a search (without the exact-sku alternative).
+pub(crate) fn pg_words(s: &SearchQuery) -> Expr {
+    Expr::cust_with_values(r#""search_vector" @@ CAST($1 AS tsquery)"#, [pg_tsquery(s)])
+}
+
 /// The search condition: the exact sku, or the words.
 fn search_condition(s: &SearchQuery, backend: Backend) -> Condition {
     let exact_sku = Expr::col(Column::Sku).eq(s.sku_candidate());
@@ -160,9 +165,7 @@ fn search_condition(s: &SearchQuery, backend: Backend) -> Condition {
         return Condition::all().add(exact_sku);
     }
     let words = match backend {
-        Backend::Postgres => {
-            Expr::cust_with_values(r#""search_vector" @@ CAST($1 AS tsquery)"#, [pg_tsquery(s)])
-        }
+        Backend::Postgres => pg_words(s),
         Backend::Sqlite => sqlite_search(s),
     };
     Condition::any().add(words).add(exact_sku)
@@ -311,4 +314,52 @@ pub(crate) fn keyset_condition(
         }
         _ => cond,
     }
+}
+
+/// PostgreSQL: whether a clause occurs in the name field, read from the
+/// weight-A part of the search vector (name and sku tokens, at their
+/// positions), which migration 10's index answers. The same test as
+/// [`in_name`]'s LIKE and the domain's `Clause::matches` over the name
+/// tokens: a phrase is adjacent positions, a prefix a lexeme prefix, an
+/// alternative a whole lexeme.
+fn pg_in_name(tsquery: String) -> Expr {
+    Expr::cust_with_values(
+        r#"ts_filter("search_vector", '{a}') @@ CAST($1 AS tsquery)"#,
+        [tsquery],
+    )
+}
+
+/// PostgreSQL: the rows whose relevance score (without the exact-sku
+/// bonus) is exactly `k`: `k` of the query's include clauses occur in the
+/// name. `k` equal to the number of clauses is one indexed probe; lower
+/// tiers enumerate which clauses are in the name (callers keep the number
+/// of clauses small).
+pub(crate) fn pg_name_tier(s: &SearchQuery, k: usize) -> Condition {
+    let clauses = s.include();
+    let n = clauses.len();
+    if k >= n {
+        let all = clauses
+            .iter()
+            .map(ts_clause)
+            .collect::<Vec<_>>()
+            .join(" & ");
+        return Condition::all().add(pg_in_name(all));
+    }
+    let mut any = Condition::any();
+    for mask in 0u32..(1u32 << n) {
+        if mask.count_ones() as usize != k {
+            continue;
+        }
+        let mut exact = Condition::all();
+        for (i, c) in clauses.iter().enumerate() {
+            let found = pg_in_name(ts_clause(c));
+            exact = if mask & (1 << i) != 0 {
+                exact.add(found)
+            } else {
+                exact.add(found.not())
+            };
+        }
+        any = any.add(exact);
+    }
+    any
 }

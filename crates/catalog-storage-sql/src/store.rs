@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS};
 use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
-use catalog_domain::query::SortField;
+use catalog_domain::query::{SortField, SortKey, SortValue};
+use catalog_domain::search::EXACT_SKU_SCORE;
 use catalog_domain::search::{SearchDocument, in_vocabulary};
 use catalog_domain::{
     NameCount, NewProduct, Price, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
-    Rating, Sku, StatsRow, StorageError,
+    Rating, SearchQuery, Sku, StatsRow, StorageError,
 };
 use migration::{Migrator, MigratorTrait};
 use sea_orm::ActiveValue::Set;
@@ -185,11 +186,19 @@ impl SqlStore {
                     } else {
                         o
                     };
-                    if generic_plans {
-                        o.options([("plan_cache_mode", "force_generic_plan")])
+                    // Explicit both ways: left to itself (`auto`) PostgreSQL
+                    // switches a statement to a value-blind plan after five
+                    // executions when it estimates that plan no costlier,
+                    // and for a search tier (whose tsquery it then cannot
+                    // see) that was a full fetch of a frequent word's
+                    // matches: 1.7 ms became seconds once each connection
+                    // had run it five times.
+                    let mode = if generic_plans {
+                        "force_generic_plan"
                     } else {
-                        o
-                    }
+                        "force_custom_plan"
+                    };
+                    o.options([("plan_cache_mode", mode)])
                 });
             }
         }
@@ -294,10 +303,12 @@ impl SqlStore {
             self.db.execute(&idx).await.context("creating an index")?;
         }
         if self.backend == Backend::Postgres {
-            self.db
-                .execute_unprepared(migration::PG_SEARCH_INDEX)
-                .await
-                .context("creating the search index")?;
+            for sql in [migration::PG_SEARCH_INDEX, migration::PG_SEARCH_NAME_INDEX] {
+                self.db
+                    .execute_unprepared(sql)
+                    .await
+                    .context("creating a search index")?;
+            }
         }
         Ok(())
     }
@@ -315,13 +326,15 @@ impl SqlStore {
                 .execute_unprepared(&alter_bulk_triggers("DISABLE"))
                 .await
                 .context("pausing the summary, vocabulary and search vector triggers")?;
-            self.db
-                .execute_unprepared(&format!(
-                    "DROP INDEX IF EXISTS \"{}\"",
-                    migration::PG_SEARCH_INDEX_NAME
-                ))
-                .await
-                .context("dropping the search index for a bulk load")?;
+            for name in [
+                migration::PG_SEARCH_INDEX_NAME,
+                migration::PG_SEARCH_NAME_INDEX_NAME,
+            ] {
+                self.db
+                    .execute_unprepared(&format!("DROP INDEX IF EXISTS \"{name}\""))
+                    .await
+                    .context("dropping a search index for a bulk load")?;
+            }
         }
         for idx in migration::secondary_indexes() {
             let Some(name) = idx.get_index_spec().get_name() else {
@@ -379,9 +392,12 @@ impl SqlStore {
         let started = Instant::now();
         let search = async {
             let lane = Instant::now();
-            self.build_indexes(&[migration::PG_SEARCH_INDEX.to_owned()])
-                .await?;
-            tracing::info!(elapsed_ms = ms(lane), "bulk load: search index built");
+            self.build_indexes(&[
+                migration::PG_SEARCH_INDEX.to_owned(),
+                migration::PG_SEARCH_NAME_INDEX.to_owned(),
+            ])
+            .await?;
+            tracing::info!(elapsed_ms = ms(lane), "bulk load: search indexes built");
             Ok::<_, StorageError>(())
         };
         let btrees = async {
@@ -835,7 +851,165 @@ fn list_statement(page: &PageSpec<'_>, backend: Backend, generic: bool) -> sea_o
     stmt
 }
 
+/// Most include clauses for which a relevance page is read tier by tier
+/// (the lower tiers enumerate which clauses are in the name: 2^n terms).
+const MAX_TIERED_CLAUSES: usize = 3;
+
+/// Where a relevance listing read tier by tier starts (PostgreSQL).
+///
+/// The relevance score is the exact-sku bonus plus the number of include
+/// clauses found in the name, so rows of one score form a tier, and the
+/// order (score DESC, id) is: the exact-sku row, then the tier with every
+/// clause in the name by id, then one clause fewer, and so on. Each tier is
+/// one `ORDER BY id LIMIT k` query the planner answers either by walking
+/// the primary key until k rows pass (a frequent word: a few hundred rows)
+/// or by the search indexes and a top-k sort (a rare one), and a page stops
+/// at the tier that fills it. Computing the score in SQL instead read and
+/// scored every match before the first row (seconds for a word in 10% of
+/// a million products).
+#[derive(Debug, Clone, Copy)]
+struct TierStart {
+    /// The exact-sku row comes first (a first page).
+    sku_first: bool,
+    /// The tier to start in: clauses found in the name.
+    tier: usize,
+    /// Continue that tier after this id.
+    after_id: Option<i64>,
+}
+
+impl TierStart {
+    /// The tiers to read, in order: `None` is the exact-sku row.
+    fn tiers(self, sku_possible: bool) -> Vec<(Option<usize>, Option<i64>)> {
+        let mut v = Vec::new();
+        if self.sku_first && sku_possible {
+            v.push((None, None));
+        }
+        v.push((Some(self.tier), self.after_id));
+        v.extend((0..self.tier).rev().map(|t| (Some(t), None)));
+        v
+    }
+}
+
+/// The sku a search's text could be, when it has the shape of one (a
+/// product with that sku matches and comes first).
+fn sku_candidate(s: &SearchQuery) -> Option<String> {
+    let cand = s.sku_candidate();
+    Sku::parse(&cand)
+        .ok()
+        .filter(|sku| sku.as_str() == cand)
+        .map(|_| cand)
+}
+
+/// One tier of a tiered relevance page: the exact-sku row (`tier` None)
+/// or the non-sku rows with `tier` clauses in the name, after `after_id`,
+/// by id.
+fn tier_statement(
+    filter: &ProductFilter,
+    s: &SearchQuery,
+    sku: Option<&str>,
+    (tier, after_id): (Option<usize>, Option<i64>),
+    limit: u64,
+) -> sea_orm::Statement {
+    use sea_orm::PartialModelTrait;
+    // The other filters; the search is the tier's own condition.
+    let others = ProductFilter {
+        search: None,
+        ..filter.clone()
+    };
+    let mut select = Entity::find().filter(filter_condition(&others, Backend::Postgres));
+    match (tier, sku) {
+        (None, Some(sku)) => select = select.filter(Column::Sku.eq(sku)),
+        (None, None) => select = select.filter(Expr::val(false)),
+        (Some(k), sku) => {
+            select = select.filter(crate::query::pg_name_tier(s, k));
+            // Every clause in the name implies the words match, unless
+            // some are excluded: the top tier is then one index probe.
+            if k < s.include().len() || !s.exclude().is_empty() {
+                select = select.filter(crate::query::pg_words(s));
+            }
+            if let Some(sku) = sku {
+                select = select.filter(Column::Sku.ne(sku));
+            }
+        }
+    }
+    if let Some(id) = after_id {
+        select = select.filter(Column::Id.gt(id));
+    }
+    let select = select.order_by(Column::Id, Order::Asc).limit(limit);
+    entity::ProductRow::select_cols(select.select_only()).build(sea_orm::DbBackend::Postgres)
+}
+
 impl SqlStore {
+    /// Whether `page` is a relevance listing read tier by tier, and from
+    /// where: PostgreSQL, no OFFSET, a search with 1 to
+    /// [`MAX_TIERED_CLAUSES`] include clauses in relevance order. Other
+    /// relevance pages compute the score in SQL.
+    fn relevance_tiers<'a>(&self, page: &PageSpec<'a>) -> Option<(&'a SearchQuery, TierStart)> {
+        if self.backend != Backend::Postgres || page.offset > 0 {
+            return None;
+        }
+        let s = page.filter.search.as_ref()?;
+        let n = s.include().len();
+        if n == 0 || n > MAX_TIERED_CLAUSES {
+            return None;
+        }
+        let relevance = SortKey {
+            field: SortField::Relevance,
+            descending: true,
+        };
+        if page.sort != [relevance, SortKey::ID] {
+            return None;
+        }
+        let start = match page.after {
+            None => TierStart {
+                sku_first: true,
+                tier: n,
+                after_id: None,
+            },
+            // After the exact-sku row: every tier from its start.
+            Some([SortValue::Int(score), SortValue::Int(_)]) if *score >= EXACT_SKU_SCORE => {
+                TierStart {
+                    sku_first: false,
+                    tier: n,
+                    after_id: None,
+                }
+            }
+            Some([SortValue::Int(score), SortValue::Int(id)]) => TierStart {
+                sku_first: false,
+                tier: usize::try_from(*score).ok().filter(|t| *t <= n)?,
+                after_id: Some(*id),
+            },
+            Some(_) => return None,
+        };
+        Some((s, start))
+    }
+
+    /// A relevance page read tier by tier ([`TierStart`]), stopping at the
+    /// tier that fills it.
+    async fn list_tiered(
+        &self,
+        page: &PageSpec<'_>,
+        s: &SearchQuery,
+        start: TierStart,
+    ) -> Result<Vec<Product>, StorageError> {
+        use sea_orm::FromQueryResult;
+        let sku = sku_candidate(s);
+        let mut rows = Vec::new();
+        for tier in start.tiers(sku.is_some()) {
+            let remaining = page.limit.saturating_sub(rows.len() as u64);
+            if remaining == 0 {
+                break;
+            }
+            let stmt = tier_statement(page.filter, s, sku.as_deref(), tier, remaining);
+            let found = entity::ProductRow::find_by_statement(stmt)
+                .all(&self.db)
+                .await
+                .context("listing products by relevance")?;
+            rows.extend(found);
+        }
+        rows.into_iter().map(to_product).collect()
+    }
+
     /// The query plan of exactly the statement [`ProductReader::list`]
     /// runs for `page`, one line per row, as the server would run it: for
     /// a plan-stable shape (`crate::plans`) the generic plan its pool's
@@ -845,6 +1019,23 @@ impl SqlStore {
     /// or SQLite's `EXPLAIN QUERY PLAN` details. Nothing is executed. For
     /// tests and diagnostics.
     pub async fn explain_list(&self, page: PageSpec<'_>) -> Result<Vec<String>, StorageError> {
+        if let Some((s, start)) = self.relevance_tiers(&page) {
+            // Every tier the page may read, each a plan of its own.
+            let sku = sku_candidate(s);
+            let mut lines = Vec::new();
+            for tier in start.tiers(sku.is_some()) {
+                let mut stmt = tier_statement(page.filter, s, sku.as_deref(), tier, page.limit);
+                stmt.sql.insert_str(0, "EXPLAIN (FORMAT TEXT) ");
+                let rows = self
+                    .db
+                    .query_all_raw(stmt)
+                    .await
+                    .context("explaining a relevance tier")?;
+                lines.push(format!("-- relevance tier {tier:?}"));
+                lines.extend(plan_lines(&rows, "QUERY PLAN")?);
+            }
+            return Ok(lines);
+        }
         let generic = self.plan_is_generic(&page);
         let mut stmt = list_statement(&page, self.backend, generic);
         if let (Some(pool), true) = (&self.generic, generic) {
@@ -945,6 +1136,9 @@ impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
     async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError> {
         use sea_orm::FromQueryResult;
+        if let Some((s, start)) = self.relevance_tiers(&page) {
+            return self.list_tiered(&page, s, start).await;
+        }
         let generic = self.plan_is_generic(&page);
         let rows =
             entity::ProductRow::find_by_statement(list_statement(&page, self.backend, generic))
@@ -962,9 +1156,11 @@ impl ProductReader for SqlStore {
     /// those after the cursor) and an empty page (no row carries a total).
     #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
     async fn list_counted(&self, page: PageSpec<'_>) -> Result<(Vec<Product>, u64), StorageError> {
+        // A page read tier by tier stops early: its total is a count.
         let by_relevance = page.filter.search.is_some()
             && page.after.is_none()
-            && page.sort.first().map(|k| k.field) == Some(SortField::Relevance);
+            && page.sort.first().map(|k| k.field) == Some(SortField::Relevance)
+            && self.relevance_tiers(&page).is_none();
         if !by_relevance {
             let (rows, total) =
                 futures::future::join(self.list(page), self.count(page.filter)).await;
