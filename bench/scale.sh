@@ -439,6 +439,16 @@ closed search-common "$(search_target "$COMMON_TOTAL")" "search \"$COMMON\": $(r
     "/api/v1/products?search=$(uri "$COMMON")" "$BASE/api/v1/products?search=$(uri "$COMMON")"
 closed search-prefix "p99<=10" "prefix search \"$PREFIX\" (of \"$PREFIX_WORD\"): $(rows_text "$PREFIX_TOTAL" "$PREFIX_SRC")" \
     "/api/v1/products?search=$PREFIX" "$BASE/api/v1/products?search=$PREFIX"
+# The same searches without the total: the page alone (relevance tiers on
+# PostgreSQL), what a search box showing "more results" needs.
+for level in RARE MEDIUM COMMON PREFIX; do
+    term=${!level}
+    total_var="${level}_TOTAL" src_var="${level}_SRC"
+    target=$(search_target "${!total_var}")
+    [ "$level" = PREFIX ] && target="p99<=10"
+    closed "search-${level,,}-nocount" "$target" "the same search \"$term\", count=none: $(rows_text "${!total_var}" "${!src_var}")" \
+        "/api/v1/products?search=$(uri "$term")&count=none" "$BASE/api/v1/products?search=$(uri "$term")&count=none"
+done
 closed page1 "-" "first page, sort=price, limit 20 (exact total)" \
     "/api/v1/products?sort=price&limit=20" "$BASE/api/v1/products?sort=price&limit=20"
 closed page1-nocount "-" "first page, sort=price, limit 20, count=none" \
@@ -540,7 +550,7 @@ RSS_VERDICT=$(awk -v k="$RSS_HWM_KB" 'BEGIN { print (k / 1024 <= 64) ? "yes" : "
     echo "  matches. A rare term is two words (ANDed) when no single word is that rare."
     echo "  The search target (p99 ≤ 50 ms) applies to terms matching at most 2 % of the products; the prefix"
     echo "  search sends the first letters of the most frequent long word of the names."
-    echo "- Search requests use the default order (relevance) and the exact \`total\`."
+    echo "- Search requests use the default order (relevance), first with the exact \`total\`, then again with \`count=none\` (the page alone)."
     echo "- *1 client*: after the closed-loop runs, one connection sends one request at a time for $SOLO"
     echo "  (\`wrk -t1 -c1\`): the latency of a request alone. Under 64 connections on 2 cores shared by"
     echo "  server, PostgreSQL and wrk, latency is mostly queueing (about 64 / throughput); the verdicts"

@@ -800,8 +800,8 @@ async fn postgres_bulk_seed_matches_a_row_by_row_seed() {
         // Every secondary index was rebuilt.
         assert_eq!(
             scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'products'").await,
-            // the primary key, the sku's unique index, the search index
-            3 + migration::secondary_indexes().len() as i64
+            // the primary key, the sku's unique index, the two search indexes
+            4 + migration::secondary_indexes().len() as i64
         );
         // The summary agrees with the table.
         assert_eq!(
