@@ -152,6 +152,15 @@ fn searching(raw: &str) -> ProductFilter {
     }
 }
 
+/// The search text of a filter, for messages.
+fn search_text(filter: &ProductFilter) -> &str {
+    filter
+        .search
+        .as_ref()
+        .map(SearchQuery::as_str)
+        .unwrap_or_default()
+}
+
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_string()).collect()
 }
@@ -871,11 +880,7 @@ pub async fn search_relevance_order_matches_reference(store: &dyn ProductStore) 
         ..searching("shoe")
     });
     for filter in &cases {
-        let q = filter
-            .search
-            .as_ref()
-            .map(SearchQuery::as_str)
-            .unwrap_or_default();
+        let q = search_text(filter);
         let spec = PageSpec {
             filter,
             sort: &sort,
@@ -1171,11 +1176,7 @@ pub async fn relevance_cursors_cross_every_score(store: &dyn ProductStore) {
         ..searching("red shoe")
     });
     for filter in &cases {
-        let q = filter
-            .search
-            .as_ref()
-            .map(SearchQuery::as_str)
-            .unwrap_or_default();
+        let q = search_text(filter);
         let want = reference::list(
             &all,
             PageSpec {
