@@ -1124,9 +1124,6 @@ pub async fn fuzzy_search_expands_from_the_vocabulary(store: &dyn ProductStore) 
     );
 }
 
-/// Paging in relevance order stays correct while products are created and
-/// deleted between pages: no product is listed twice, and every product
-/// that matched throughout is listed once.
 /// Following relevance cursors two rows at a time visits exactly the
 /// reference order, across every score boundary (the exact-sku row, the
 /// rows with every clause in the name, fewer, none), with and without
@@ -1204,6 +1201,9 @@ pub async fn relevance_cursors_cross_every_score(store: &dyn ProductStore) {
     }
 }
 
+/// Paging in relevance order stays correct while products are created and
+/// deleted between pages: no product is listed twice, and every product
+/// that matched throughout is listed once.
 pub async fn relevance_pages_survive_writes_between_pages(store: &dyn ProductStore) {
     seed(store).await;
     let filter = searching("widget");

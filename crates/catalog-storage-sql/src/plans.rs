@@ -71,41 +71,28 @@ pub(crate) fn local_without_sslmode(url: &str, pgsslmode: Option<&str>) -> bool 
     if pgsslmode.is_some_and(|m| !m.is_empty()) {
         return false;
     }
-    let Some((_, rest)) = url.split_once("://") else {
+    let Ok(parsed) = url::Url::parse(url) else {
         return false;
     };
-    let (authority, query) = match rest.find(['/', '?']) {
-        Some(i) => {
-            let (a, tail) = rest.split_at(i);
-            (a, tail.split_once('?').map_or("", |(_, q)| q))
-        }
-        None => (rest, ""),
-    };
-    let mut socket_dir = false;
-    for pair in query.split('&') {
-        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-        match key {
-            "sslmode" | "ssl-mode" => return false,
-            // A Unix socket (`?host=/run/postgresql`) never uses TLS anyway.
-            "host" => socket_dir = pair.contains("=/") || pair.contains("=%2F"),
-            _ => {}
-        }
-    }
-    if socket_dir {
+    // A Unix socket (`?host=/run/postgresql`) never uses TLS anyway.
+    let explicit_or_socket = parsed
+        .query_pairs()
+        .any(|(k, v)| k == "sslmode" || k == "ssl-mode" || (k == "host" && v.starts_with('/')));
+    if explicit_or_socket {
         return false;
     }
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split_once(']').map_or(v6, |(h, _)| h)
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    let host = host.to_ascii_lowercase();
-    host == "localhost"
-        || host == "::1"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    // `postgres:` is not a special scheme to the URL standard, so an IPv4
+    // host comes back as a domain.
+    match parsed.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost")
+                || d.parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 #[cfg(test)]

@@ -829,28 +829,6 @@ fn list_select(page: &PageSpec<'_>, backend: Backend) -> Select<Entity> {
         .offset((page.offset > 0).then_some(page.offset))
 }
 
-/// [`list_select`] as SQL. For a generic plan the LIMIT is a literal: a
-/// generic plan cannot see a bound one and plans for a tenth of the table
-/// instead of a page (which makes a filtered primary-key scan look cheaper
-/// than the filter's own index). Page sizes are a small closed set, so the
-/// statement cache holds a few variants per shape at most.
-fn list_statement(page: &PageSpec<'_>, backend: Backend, generic: bool) -> sea_orm::Statement {
-    let db = match backend {
-        Backend::Postgres => sea_orm::DbBackend::Postgres,
-        Backend::Sqlite => sea_orm::DbBackend::Sqlite,
-    };
-    use sea_orm::PartialModelTrait;
-    // The product columns only, never the search tokens.
-    let mut select = entity::ProductRow::select_cols(list_select(page, backend).select_only());
-    if !generic {
-        return select.build(db);
-    }
-    QueryTrait::query(&mut select).reset_limit();
-    let mut stmt = select.build(db);
-    stmt.sql.push_str(&format!(" LIMIT {}", page.limit));
-    stmt
-}
-
 /// Most include clauses for which a relevance page is read tier by tier
 /// (the lower tiers enumerate which clauses are in the name: 2^n terms).
 const MAX_TIERED_CLAUSES: usize = 3;
@@ -877,15 +855,24 @@ struct TierStart {
     after_id: Option<i64>,
 }
 
+/// One query of a tiered relevance page.
+#[derive(Debug, Clone, Copy)]
+enum Tier<'a> {
+    /// The product whose sku is the search text.
+    Sku(&'a str),
+    /// Products with this many clauses in the name, after an id.
+    Name(usize, Option<i64>),
+}
+
 impl TierStart {
-    /// The tiers to read, in order: `None` is the exact-sku row.
-    fn tiers(self, sku_possible: bool) -> Vec<(Option<usize>, Option<i64>)> {
+    /// The tiers to read, in order; `sku` is the search's sku candidate.
+    fn tiers(self, sku: Option<&str>) -> Vec<Tier<'_>> {
         let mut v = Vec::new();
-        if self.sku_first && sku_possible {
-            v.push((None, None));
+        if let (true, Some(sku)) = (self.sku_first, sku) {
+            v.push(Tier::Sku(sku));
         }
-        v.push((Some(self.tier), self.after_id));
-        v.extend((0..self.tier).rev().map(|t| (Some(t), None)));
+        v.push(Tier::Name(self.tier, self.after_id));
+        v.extend((0..self.tier).rev().map(|t| Tier::Name(t, None)));
         v
     }
 }
@@ -900,14 +887,13 @@ fn sku_candidate(s: &SearchQuery) -> Option<String> {
         .map(|_| cand)
 }
 
-/// One tier of a tiered relevance page: the exact-sku row (`tier` None)
-/// or the non-sku rows with `tier` clauses in the name, after `after_id`,
-/// by id.
+/// One tier of a tiered relevance page, by id: the exact-sku row, or the
+/// other rows (never the `sku` candidate's) with `k` clauses in the name.
 fn tier_statement(
     filter: &ProductFilter,
     s: &SearchQuery,
     sku: Option<&str>,
-    (tier, after_id): (Option<usize>, Option<i64>),
+    tier: Tier<'_>,
     limit: u64,
 ) -> sea_orm::Statement {
     use sea_orm::PartialModelTrait;
@@ -917,10 +903,9 @@ fn tier_statement(
         ..filter.clone()
     };
     let mut select = Entity::find().filter(filter_condition(&others, Backend::Postgres));
-    match (tier, sku) {
-        (None, Some(sku)) => select = select.filter(Column::Sku.eq(sku)),
-        (None, None) => select = select.filter(Expr::val(false)),
-        (Some(k), sku) => {
+    match tier {
+        Tier::Sku(sku) => select = select.filter(Column::Sku.eq(sku)),
+        Tier::Name(k, after_id) => {
             select = select.filter(crate::query::pg_name_tier(s, k));
             // Every clause in the name implies the words match, unless
             // some are excluded: the top tier is then one index probe.
@@ -930,16 +915,36 @@ fn tier_statement(
             if let Some(sku) = sku {
                 select = select.filter(Column::Sku.ne(sku));
             }
+            if let Some(id) = after_id {
+                select = select.filter(Column::Id.gt(id));
+            }
         }
-    }
-    if let Some(id) = after_id {
-        select = select.filter(Column::Id.gt(id));
     }
     let select = select.order_by(Column::Id, Order::Asc).limit(limit);
     entity::ProductRow::select_cols(select.select_only()).build(sea_orm::DbBackend::Postgres)
 }
 
 impl SqlStore {
+    /// [`list_select`] as SQL. For a generic plan the LIMIT is a literal: a
+    /// generic plan cannot see a bound one and plans for a tenth of the
+    /// table instead of a page (which makes a filtered primary-key scan
+    /// look cheaper than the filter's own index). Page sizes are a small
+    /// closed set, so the statement cache holds a few variants per shape.
+    fn list_statement(&self, page: &PageSpec<'_>, generic: bool) -> sea_orm::Statement {
+        use sea_orm::PartialModelTrait;
+        let db = self.db.get_database_backend();
+        // The product columns only, never the search tokens.
+        let mut select =
+            entity::ProductRow::select_cols(list_select(page, self.backend).select_only());
+        if !generic {
+            return select.build(db);
+        }
+        QueryTrait::query(&mut select).reset_limit();
+        let mut stmt = select.build(db);
+        stmt.sql.push_str(&format!(" LIMIT {}", page.limit));
+        stmt
+    }
+
     /// Whether `page` is a relevance listing read tier by tier, and from
     /// where: PostgreSQL, no OFFSET, a search with 1 to
     /// [`MAX_TIERED_CLAUSES`] include clauses in relevance order. Other
@@ -995,7 +1000,7 @@ impl SqlStore {
         use sea_orm::FromQueryResult;
         let sku = sku_candidate(s);
         let mut rows = Vec::new();
-        for tier in start.tiers(sku.is_some()) {
+        for tier in start.tiers(sku.as_deref()) {
             let remaining = page.limit.saturating_sub(rows.len() as u64);
             if remaining == 0 {
                 break;
@@ -1023,7 +1028,7 @@ impl SqlStore {
             // Every tier the page may read, each a plan of its own.
             let sku = sku_candidate(s);
             let mut lines = Vec::new();
-            for tier in start.tiers(sku.is_some()) {
+            for tier in start.tiers(sku.as_deref()) {
                 let mut stmt = tier_statement(page.filter, s, sku.as_deref(), tier, page.limit);
                 stmt.sql.insert_str(0, "EXPLAIN (FORMAT TEXT) ");
                 let rows = self
@@ -1037,7 +1042,7 @@ impl SqlStore {
             return Ok(lines);
         }
         let generic = self.plan_is_generic(&page);
-        let mut stmt = list_statement(&page, self.backend, generic);
+        let mut stmt = self.list_statement(&page, generic);
         if let (Some(pool), true) = (&self.generic, generic) {
             return explain_generic(pool, stmt).await;
         }
@@ -1140,23 +1145,22 @@ impl ProductReader for SqlStore {
             return self.list_tiered(&page, s, start).await;
         }
         let generic = self.plan_is_generic(&page);
-        let rows =
-            entity::ProductRow::find_by_statement(list_statement(&page, self.backend, generic))
-                .all(self.reads(generic))
-                .await
-                .context("listing products")?;
+        let rows = entity::ProductRow::find_by_statement(self.list_statement(&page, generic))
+            .all(self.reads(generic))
+            .await
+            .context("listing products")?;
         rows.into_iter().map(to_product).collect()
     }
 
-    /// A relevance-ordered search page reads and scores every match before
-    /// its LIMIT anyway, so its total comes with it (`COUNT(*) OVER ()`)
-    /// instead of from a second scan of the search index and the heap.
-    /// Other pages stop after `limit` rows in index order, so they keep
-    /// the separate count; so does a keyset continuation (its rows are only
-    /// those after the cursor) and an empty page (no row carries a total).
+    /// A relevance-ordered search page that scores every match before its
+    /// LIMIT (not read tier by tier, [`TierStart`]) gets its total with it
+    /// (`COUNT(*) OVER ()`) instead of from a second scan of the search
+    /// index and the heap. Other pages stop after `limit` rows in index
+    /// order (tiered relevance pages too), so they keep the separate count;
+    /// so does a keyset continuation (its rows are only those after the
+    /// cursor) and an empty page (no row carries a total).
     #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
     async fn list_counted(&self, page: PageSpec<'_>) -> Result<(Vec<Product>, u64), StorageError> {
-        // A page read tier by tier stops early: its total is a count.
         let by_relevance = page.filter.search.is_some()
             && page.after.is_none()
             && page.sort.first().map(|k| k.field) == Some(SortField::Relevance)
