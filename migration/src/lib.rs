@@ -14,12 +14,16 @@ mod m20261125_000007_vocabulary_words_only;
 mod m20261125_000008_search_vector_from_tokens;
 mod m20261125_000009_covering_facet_indexes;
 mod m20261201_000010_search_name_index;
+mod m20261201_000011_price_summary;
 pub use m20261125_000004_product_summary::REBUILD_SUMMARY;
 pub use m20261125_000005_full_text_search::{
     PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME, SQLITE_INDEX_PRODUCTS,
 };
 pub use m20261125_000007_vocabulary_words_only::PG_REBUILD_SEARCH_TERMS;
 pub use m20261201_000010_search_name_index::{PG_SEARCH_NAME_INDEX, PG_SEARCH_NAME_INDEX_NAME};
+pub use m20261201_000011_price_summary::{
+    PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS, rebuild_price_summary,
+};
 
 /// Every secondary btree index of the products table (`CREATE INDEX IF NOT
 /// EXISTS`), from all migrations. Bulk loads drop them and recreate them
@@ -61,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_search_vector_from_tokens::Migration),
             Box::new(m20261125_000009_covering_facet_indexes::Migration),
             Box::new(m20261201_000010_search_name_index::Migration),
+            Box::new(m20261201_000011_price_summary::Migration),
         ]
     }
 }

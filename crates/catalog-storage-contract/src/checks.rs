@@ -1435,6 +1435,85 @@ pub async fn stats_match_reference(store: &dyn ProductStore) {
     );
 }
 
+/// Counts and stats with price ranges (and the `is_active` / `in_stock`
+/// flags, alone or with one) match the reference at every price edge the
+/// dataset has: a range that starts, ends or sits exactly on a product's
+/// price, one cent on either side, whole-dollar and hundred-dollar bounds,
+/// and the whole range. A storage adapter that sums price buckets must get
+/// the partial buckets at a range's ends right.
+pub async fn price_range_aggregates_match_reference(store: &dyn ProductStore) {
+    let all = seed(store).await;
+    let money = |c: i64| format!("{}.{:02}", c / 100, c % 100);
+    let max = catalog_domain::product::MAX_PRICE_CENTS;
+    let mut prices: Vec<i64> = all.iter().map(|p| p.price.cents()).collect();
+    prices.sort_unstable();
+    prices.dedup();
+    let mut ranges = vec![(0, max), (1_000, 20_000), (10_000, 1_000_000), (0, 0)];
+    for p in prices {
+        let dollar = p / 100 * 100;
+        ranges.extend([
+            (p, p),
+            ((p - 1).max(0), p + 1),
+            (p + 1, max),
+            (0, (p - 1).max(0)),
+            (dollar, dollar + 99),
+            (p / 10_000 * 10_000, p),
+            // The price in a partial bucket at the range's upper or
+            // lower end, whole buckets beside it.
+            (p - 150, p),
+            (p, p + 150),
+        ]);
+    }
+    let mut queries = Vec::new();
+    for (lo, hi) in ranges {
+        let (lo, hi) = (lo.clamp(0, max), hi.clamp(0, max));
+        for rest in [
+            "",
+            "&category=Garden",
+            "&brand=Zeta",
+            "&category=books&category=Toys",
+            "&is_active=true",
+            "&in_stock=false&brand=Acme",
+            "&is_active=false&in_stock=true",
+            "&is_active=true&in_stock=false",
+            "&is_active=false&in_stock=false&category=Garden",
+            "&is_active=true&in_stock=true&brand=Zeta",
+            "&is_active=false",
+            "&in_stock=true",
+        ] {
+            queries.push(format!(
+                "min_price={}&max_price={}{rest}",
+                money(lo),
+                money(hi)
+            ));
+        }
+    }
+    queries.extend(
+        [
+            "is_active=true",
+            "is_active=false&in_stock=false",
+            "in_stock=true&category=Garden",
+            "is_active=true&in_stock=true&brand=Zeta",
+            "min_price=100",
+            "max_price=25",
+        ]
+        .map(String::from),
+    );
+    for query in &queries {
+        let filter = parse_filter(query);
+        let n = store
+            .count(&filter)
+            .await
+            .unwrap_or_else(|e| fail("count", &e));
+        assert_eq!(n, reference::count(&all, &filter), "count with {query:?}");
+        let got = store
+            .stats(&filter)
+            .await
+            .unwrap_or_else(|e| fail("stats", &e));
+        assert_eq!(got, reference::stats(&all, &filter), "stats with {query:?}");
+    }
+}
+
 /// `facet_counts` groups the matching products exactly as
 /// `facets::facet_key` does, for every facet field and several filters.
 pub async fn facet_counts_match_reference(store: &dyn ProductStore) {
@@ -1526,6 +1605,8 @@ pub async fn aggregates_stay_exact_under_concurrent_writes(store: &dyn ProductSt
                     moved.category = format!("Moved {}", i % 4);
                     moved.stock_quantity += 5;
                     moved.is_active = !moved.is_active;
+                    moved.price = Price::from_cents((moved.price.cents() * 3 + 101) % 1_000_000)
+                        .expect("valid price");
                     let _ = store.update(p.id, &moved, None).await;
                 }
                 1 => {
@@ -1546,6 +1627,10 @@ pub async fn aggregates_stay_exact_under_concurrent_writes(store: &dyn ProductSt
         "category=Moved 1",
         "category=Garden&category=Moved 2",
         "brand=Zeta",
+        "min_price=10&max_price=200",
+        "category=Moved 1&min_price=1.01&max_price=1000",
+        "brand=Zeta&max_price=150&is_active=true",
+        "in_stock=true",
     ] {
         let filter = parse_filter(query);
         let got = store
@@ -1760,6 +1845,9 @@ async fn assert_reads_match(store: &dyn ProductStore, what: &str) -> Vec<Product
         "category=Contract Category",
         "category=Moved Category",
         "search=sourdough",
+        "min_price=0.05&max_price=150",
+        "category=Contract Category&min_price=100",
+        "is_active=false&in_stock=true",
     ] {
         let filter = parse_filter(query);
         let count = store

@@ -103,6 +103,7 @@ macro_rules! storage_contract_suite {
             search_indexes_tokens_whole,
             list_counted_equals_list_and_count,
             stats_match_reference,
+            price_range_aggregates_match_reference,
             facet_counts_match_reference,
             aggregates_stay_exact_under_concurrent_writes,
             categories_and_brands_in_code_point_order,

@@ -7,6 +7,7 @@
 
 mod entity;
 mod error;
+mod histogram;
 mod plans;
 mod query;
 mod store;

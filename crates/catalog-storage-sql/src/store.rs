@@ -496,6 +496,11 @@ impl SqlStore {
                 .await
                 .context("rebuilding the summary")?;
         }
+        for sql in migration::rebuild_price_summary() {
+            txn.execute_unprepared(&sql)
+                .await
+                .context("rebuilding the price summary")?;
+        }
         if vocabulary.is_none() {
             txn.execute_unprepared(migration::PG_REBUILD_SEARCH_TERMS)
                 .await
@@ -1196,6 +1201,9 @@ impl ProductReader for SqlStore {
         if crate::summary::answers(filter) {
             return crate::summary::count(self.reads(true), filter).await;
         }
+        if crate::histogram::answers_count(filter) {
+            return crate::histogram::count(self.reads(true), filter, self.backend).await;
+        }
         let n: Option<i64> = Entity::find()
             .select_only()
             .column_as(Expr::cust("COUNT(*)"), "n")
@@ -1211,7 +1219,11 @@ impl ProductReader for SqlStore {
     /// count; SQLite has none.
     #[tracing::instrument(skip_all)]
     async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
-        if self.backend != Backend::Postgres {
+        // An exact count from the summaries costs less than a plan.
+        if self.backend != Backend::Postgres
+            || crate::summary::answers(filter)
+            || crate::histogram::answers_count(filter)
+        {
             return Ok(None);
         }
         let stmt = Query::select()
@@ -1253,6 +1265,15 @@ impl ProductReader for SqlStore {
             let mut row = crate::summary::stats(self.reads(true), filter).await?;
             if row.total_products > 0 {
                 // Bounds come from the price indexes: MIN/MAX read one end.
+                let (lo, hi) = self.price_bounds(filter).await?;
+                row.min_price_cents = lo;
+                row.max_price_cents = hi;
+            }
+            return Ok(row);
+        }
+        if crate::histogram::answers_stats(filter) {
+            let mut row = crate::histogram::stats(self.reads(true), filter, self.backend).await?;
+            if row.total_products > 0 {
                 let (lo, hi) = self.price_bounds(filter).await?;
                 row.min_price_cents = lo;
                 row.max_price_cents = hi;
@@ -1455,8 +1476,9 @@ const BULK_MAINTENANCE_WORK_MEM: &str = "256MB";
 
 /// The triggers a bulk load pauses: each keeps derived data row by row
 /// (summary, vocabulary, search vector) that the load rebuilds in one pass.
-const BULK_PAUSED_TRIGGERS: [&str; 3] = [
+const BULK_PAUSED_TRIGGERS: [&str; 4] = [
     "products_summary",
+    "products_price_summary",
     "products_search_terms",
     "products_search_vector",
 ];

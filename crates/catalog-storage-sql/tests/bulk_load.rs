@@ -76,6 +76,19 @@ async fn maintenance_ignores_the_request_statement_timeout() {
         scalar("SELECT COALESCE(SUM(product_count), 0)::bigint FROM product_summary").await,
         ROWS as i64
     );
+    // The price histogram too: every row once per dimension and width.
+    assert_eq!(
+        scalar(
+            "SELECT COALESCE(SUM(product_count), 0)::bigint FROM product_price_summary \
+             WHERE dim = 0 AND width = 100"
+        )
+        .await,
+        ROWS as i64
+    );
+    assert_eq!(
+        scalar("SELECT COALESCE(SUM(product_count), 0)::bigint FROM product_price_summary").await,
+        6 * ROWS as i64
+    );
     assert_eq!(
         scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'products'::regclass AND tgenabled = 'D'")
             .await,

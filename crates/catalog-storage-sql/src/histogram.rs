@@ -1,0 +1,379 @@
+//! Reads from `product_price_summary`, the price histogram maintained by
+//! triggers (migration `m20261201_000011_price_summary`): exact counts and
+//! stats of filters with a price range or `is_active` / `in_stock` cost
+//! about a hundred histogram rows plus the products of the two partial $1
+//! buckets at the range's edges, instead of every matching product.
+
+use catalog_domain::product::MAX_PRICE_CENTS;
+use catalog_domain::{ProductFilter, StatsRow, StorageError};
+use migration::{PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement, UnionType};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use crate::entity::{Column, Entity};
+use crate::error::Context;
+use crate::query::filter_condition;
+use crate::store::{Backend, get_i64, non_negative};
+
+const FINE: i64 = PRICE_SUMMARY_WIDTHS[0];
+const COARSE: i64 = PRICE_SUMMARY_WIDTHS[1];
+
+/// Whether the histogram answers `filter`'s count: no search or rating
+/// filter, categories or brands but not both, and something that the
+/// per-(category, brand) summary cannot answer (a price range or a flag).
+pub(crate) fn answers_count(filter: &ProductFilter) -> bool {
+    filter.search.is_none()
+        && filter.min_rating.is_none()
+        && (filter.categories.is_empty() || filter.brands.is_empty())
+        && !crate::summary::answers(filter)
+}
+
+/// Whether it answers `filter`'s stats: as [`answers_count`], without the
+/// flags (its sums are not split by them).
+pub(crate) fn answers_stats(filter: &ProductFilter) -> bool {
+    answers_count(filter) && filter.is_active.is_none() && filter.in_stock.is_none()
+}
+
+/// Half-open ranges of bucket numbers, and inclusive ranges of cents.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Cover {
+    /// `$100` buckets wholly inside the range.
+    pub coarse: Option<(i64, i64)>,
+    /// `$1` buckets wholly inside the range and outside `coarse`.
+    pub fine: Vec<(i64, i64)>,
+    /// Cents at the range's ends that no whole bucket covers: counted in
+    /// the products table.
+    pub edges: Vec<(i64, i64)>,
+}
+
+fn ceil_to(v: i64, w: i64) -> i64 {
+    (v + w - 1) / w * w
+}
+
+fn floor_to(v: i64, w: i64) -> i64 {
+    v / w * w
+}
+
+/// How the histogram covers the prices `lo..=hi` (cents, `0 <= lo`).
+pub(crate) fn cover(lo: i64, hi: i64) -> Cover {
+    let mut c = Cover::default();
+    if lo > hi {
+        return c;
+    }
+    let end = hi + 1;
+    let (f_lo, f_hi) = (ceil_to(lo, FINE), floor_to(end, FINE));
+    if f_lo >= f_hi {
+        c.edges.push((lo, hi));
+        return c;
+    }
+    if lo < f_lo {
+        c.edges.push((lo, f_lo - 1));
+    }
+    if f_hi < end {
+        c.edges.push((f_hi, hi));
+    }
+    let (c_lo, c_hi) = (ceil_to(f_lo, COARSE), floor_to(f_hi, COARSE));
+    let mut fine = |a: i64, b: i64| {
+        if a < b {
+            c.fine.push((a / FINE, b / FINE));
+        }
+    };
+    if c_lo < c_hi {
+        fine(f_lo, c_lo);
+        fine(c_hi, f_hi);
+        c.coarse = Some((c_lo / COARSE, c_hi / COARSE));
+    } else {
+        fine(f_lo, f_hi);
+    }
+    c
+}
+
+fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
+}
+
+/// The histogram's `dim` and names for `filter` (which it answers).
+fn dimension(filter: &ProductFilter) -> (i64, Vec<String>) {
+    if !filter.categories.is_empty() {
+        (1, filter.categories.clone())
+    } else if !filter.brands.is_empty() {
+        (2, filter.brands.clone())
+    } else {
+        (0, vec![String::new()])
+    }
+}
+
+/// The histogram rows of `filter`'s dimension wholly inside `cover`.
+fn bucket_condition(filter: &ProductFilter, cover: &Cover) -> Condition {
+    let (dim, names) = dimension(filter);
+    let within = |width: i64, (a, b): (i64, i64)| {
+        Condition::all()
+            .add(col("width").eq(width))
+            .add(col("bucket").gte(a))
+            .add(col("bucket").lt(b))
+    };
+    let mut buckets = Condition::any();
+    if let Some(r) = cover.coarse {
+        buckets = buckets.add(within(COARSE, r));
+    }
+    for r in &cover.fine {
+        buckets = buckets.add(within(FINE, *r));
+    }
+    Condition::all()
+        .add(col("dim").eq(dim))
+        .add(col("name").is_in(names))
+        .add(buckets)
+}
+
+/// The price range of `filter`, whole when it names none.
+fn price_range(filter: &ProductFilter) -> (i64, i64) {
+    (
+        filter.min_price.map_or(0, |p| p.cents()),
+        filter.max_price.map_or(MAX_PRICE_CENTS, |p| p.cents()),
+    )
+}
+
+/// The products of `filter` whose price is in one of `edges`.
+fn edge_condition(filter: &ProductFilter, edges: &[(i64, i64)], backend: Backend) -> Condition {
+    let rest = ProductFilter {
+        min_price: None,
+        max_price: None,
+        ..filter.clone()
+    };
+    let mut any = Condition::any();
+    for (a, b) in edges {
+        any = any.add(Expr::col(Column::PriceCents).between(*a, *b));
+    }
+    filter_condition(&rest, backend).add(any)
+}
+
+/// The histogram counter that counts `filter`'s flags.
+fn counter(filter: &ProductFilter) -> &'static str {
+    match (filter.is_active, filter.in_stock) {
+        (None, None) => "product_count",
+        (Some(true), None) => "active_count",
+        (Some(false), None) => "product_count - active_count",
+        (None, Some(true)) => "in_stock_count",
+        (None, Some(false)) => "product_count - in_stock_count",
+        (Some(true), Some(true)) => "active_in_stock_count",
+        (Some(true), Some(false)) => "active_count - active_in_stock_count",
+        (Some(false), Some(true)) => "in_stock_count - active_in_stock_count",
+        (Some(false), Some(false)) => {
+            "product_count - active_count - in_stock_count + active_in_stock_count"
+        }
+    }
+}
+
+/// `SELECT CAST(COALESCE(SUM(x), 0) AS BIGINT) AS x, …` over `parts` (a
+/// UNION ALL of selects of the same columns).
+fn sum_of(mut parts: Vec<SelectStatement>, columns: &[&str]) -> SelectStatement {
+    let mut union = parts.remove(0);
+    for p in parts {
+        union.union(UnionType::All, p);
+    }
+    let mut outer = Query::select();
+    for c in columns {
+        outer.expr_as(
+            Expr::cust(format!("CAST(COALESCE(SUM(\"{c}\"), 0) AS BIGINT)")),
+            Alias::new(*c),
+        );
+    }
+    outer.from_subquery(union, Alias::new("parts"));
+    outer
+}
+
+/// Exact count of the products matching `filter` ([`answers_count`]).
+pub(crate) async fn count(
+    db: &DatabaseConnection,
+    filter: &ProductFilter,
+    backend: Backend,
+) -> Result<u64, StorageError> {
+    let (lo, hi) = price_range(filter);
+    let cover = cover(lo, hi);
+    let mut parts = vec![
+        Query::select()
+            .from(Alias::new(PRICE_SUMMARY_TABLE))
+            .expr_as(Expr::cust(format!("SUM({})", counter(filter))), "n")
+            .cond_where(bucket_condition(filter, &cover))
+            .to_owned(),
+    ];
+    if !cover.edges.is_empty() {
+        parts.push(
+            Query::select()
+                .from(Entity)
+                .expr_as(Expr::cust("COUNT(*)"), "n")
+                .cond_where(edge_condition(filter, &cover.edges, backend))
+                .to_owned(),
+        );
+    }
+    let row = db
+        .query_one(&sum_of(parts, &["n"]))
+        .await
+        .context("reading the price summary")?
+        .ok_or_else(|| StorageError::internal("reading the price summary", "no row"))?;
+    Ok(non_negative(get_i64(&row, "n")?))
+}
+
+/// How many distinct values of `name` (`category` or `brand`) the products
+/// matching `filter` hold: each value the summary lists for the filter's
+/// categories and brands, kept when one matching product has it (an index
+/// probe of `(category|brand, price)` each).
+fn distinct(name: &str, filter: &ProductFilter, backend: Backend) -> SelectStatement {
+    let mut values = Condition::all().add(col("product_count").gt(0));
+    if !filter.categories.is_empty() {
+        values = values.add(col("category").is_in(filter.categories.iter().cloned()));
+    }
+    if !filter.brands.is_empty() {
+        values = values.add(col("brand").is_in(filter.brands.iter().cloned()));
+    }
+    let column = if name == "category" {
+        Column::Category
+    } else {
+        Column::Brand
+    };
+    let probe = Query::select()
+        .from(Entity)
+        .expr(Expr::val(1))
+        .cond_where(
+            filter_condition(filter, backend)
+                .add(Expr::col((Entity, column)).equals((Alias::new("v"), Alias::new("value")))),
+        )
+        .to_owned();
+    let names = Query::select()
+        .distinct()
+        .from(Alias::new("product_summary"))
+        .expr_as(col(name), "value")
+        .cond_where(values)
+        .to_owned();
+    Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from_subquery(names, Alias::new("v"))
+        .and_where(Expr::exists(probe))
+        .to_owned()
+}
+
+/// Every aggregate of the stats of `filter` ([`answers_stats`]) but the
+/// price bounds.
+pub(crate) async fn stats(
+    db: &DatabaseConnection,
+    filter: &ProductFilter,
+    backend: Backend,
+) -> Result<StatsRow, StorageError> {
+    const COLUMNS: [&str; 6] = ["total", "active", "in_stock", "stock", "price", "rating"];
+    let (lo, hi) = price_range(filter);
+    let cover = cover(lo, hi);
+    let mut buckets = Query::select();
+    buckets.from(Alias::new(PRICE_SUMMARY_TABLE));
+    for (c, sum) in COLUMNS.iter().zip([
+        "product_count",
+        "active_count",
+        "in_stock_count",
+        "stock_sum",
+        "price_sum",
+        "rating_sum",
+    ]) {
+        buckets.expr_as(Expr::cust(format!("SUM({sum})")), Alias::new(*c));
+    }
+    buckets.cond_where(bucket_condition(filter, &cover));
+    let mut parts = vec![buckets];
+    if !cover.edges.is_empty() {
+        let mut edges = Query::select();
+        edges.from(Entity);
+        for (c, agg) in COLUMNS.iter().zip([
+            "COUNT(*)",
+            "SUM(CASE WHEN is_active THEN 1 ELSE 0 END)",
+            "SUM(CASE WHEN stock_quantity > 0 THEN 1 ELSE 0 END)",
+            "SUM(stock_quantity)",
+            "SUM(price_cents)",
+            "SUM(rating_tenths)",
+        ]) {
+            edges.expr_as(Expr::cust(agg), Alias::new(*c));
+        }
+        edges.cond_where(edge_condition(filter, &cover.edges, backend));
+        parts.push(edges);
+    }
+    let mut stmt = sum_of(parts, &COLUMNS);
+    stmt.expr_as(distinct("category", filter, backend), "categories")
+        .expr_as(distinct("brand", filter, backend), "brands");
+    let row = db
+        .query_one(&stmt)
+        .await
+        .context("reading the price summary")?
+        .ok_or_else(|| StorageError::internal("reading the price summary", "no row"))?;
+    Ok(StatsRow {
+        total_products: non_negative(get_i64(&row, "total")?),
+        active_products: non_negative(get_i64(&row, "active")?),
+        in_stock_products: non_negative(get_i64(&row, "in_stock")?),
+        total_stock: get_i64(&row, "stock")?,
+        min_price_cents: None,
+        max_price_cents: None,
+        sum_price_cents: get_i64(&row, "price")?,
+        sum_rating_tenths: get_i64(&row, "rating")?,
+        categories: non_negative(get_i64(&row, "categories")?),
+        brands: non_negative(get_i64(&row, "brands")?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every cent of `lo..=hi` is covered once, and nothing else is.
+    fn check(lo: i64, hi: i64) {
+        let c = cover(lo, hi);
+        let mut spans: Vec<(i64, i64)> = c.edges.clone();
+        spans.extend(c.fine.iter().map(|(a, b)| (a * FINE, b * FINE - 1)));
+        spans.extend(c.coarse.iter().map(|(a, b)| (a * COARSE, b * COARSE - 1)));
+        spans.sort();
+        let mut next = lo;
+        for (a, b) in &spans {
+            assert!(a <= b, "{lo}..={hi}: empty span {a}..={b} in {c:?}");
+            assert_eq!(*a, next, "{lo}..={hi}: gap or overlap at {a} in {c:?}");
+            next = b + 1;
+        }
+        assert_eq!(next, hi + 1, "{lo}..={hi}: not covered to the end in {c:?}");
+        assert!(c.edges.len() <= 2 && c.fine.len() <= 2, "{c:?}");
+        let edge_cents: i64 = c.edges.iter().map(|(a, b)| b - a + 1).sum();
+        assert!(
+            edge_cents < 2 * FINE,
+            "{lo}..={hi}: edges too wide in {c:?}"
+        );
+    }
+
+    #[test]
+    fn covers_every_range_exactly_once() {
+        for lo in (0..30_500).step_by(37) {
+            for hi in (lo..lo + 25_000).step_by(53) {
+                check(lo, hi);
+            }
+        }
+        for (lo, hi) in [
+            (0, 0),
+            (0, 99),
+            (0, 100),
+            (100, 199),
+            (0, 9_999),
+            (0, 10_000),
+            (1_000, 20_000),
+            (0, MAX_PRICE_CENTS),
+            (MAX_PRICE_CENTS, MAX_PRICE_CENTS),
+        ] {
+            check(lo, hi);
+        }
+    }
+
+    #[test]
+    fn reads_coarse_buckets_where_they_fit() {
+        // $10.00 to $200.00: $1 buckets 10..100, $100 bucket 1, and the
+        // single cent $200.00 at the edge.
+        assert_eq!(
+            cover(1_000, 20_000),
+            Cover {
+                coarse: Some((1, 2)),
+                fine: vec![(10, 100)],
+                edges: vec![(20_000, 20_000)],
+            }
+        );
+        assert_eq!(cover(5, 4), Cover::default());
+    }
+}
