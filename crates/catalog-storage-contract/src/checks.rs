@@ -1349,6 +1349,19 @@ pub async fn list_counted_equals_list_and_count(store: &dyn ProductStore) {
     let first = list(store, &wireless, &rel, None, 0, 2).await;
     assert_eq!(first.len(), 2, "the dataset has two wireless products");
     let after = sort_values(&rel, &first[1], wireless.search.as_ref());
+    // Totals a summary answers, in the page's own statement.
+    let priced = parse_filter("category=Garden&min_price=0.05&max_price=250");
+    let flagged = parse_filter("is_active=true&in_stock=true");
+    let brand = parse_filter("brand=Zeta");
+    let cheap = parse_filter("max_price=0.04");
+    let by_price = [key(SortField::Price, true)];
+    let priced_all = list(store, &priced, &by_price, None, 0, ALL).await;
+    assert!(
+        priced_all.len() > 3,
+        "the dataset has priced Garden products"
+    );
+    let priced_after = sort_values(&by_price, &priced_all[1], None);
+    let priced_last = sort_values(&by_price, &priced_all[priced_all.len() - 1], None);
     let cases: Vec<(&str, PageSpec<'_>)> = vec![
         ("search by relevance", spec(&wireless, &rel, None, 0, 3)),
         ("search by relevance, offset", spec(&shoe, &rel, None, 1, 2)),
@@ -1364,6 +1377,25 @@ pub async fn list_counted_equals_list_and_count(store: &dyn ProductStore) {
             "no filter past the end",
             spec(&none, &by_id, None, 10_000, 4),
         ),
+        ("price range", spec(&priced, &by_price, None, 0, 2)),
+        (
+            "price range, cursor page",
+            spec(&priced, &by_price, Some(&priced_after), 0, 2),
+        ),
+        (
+            "price range, cursor past the last row",
+            spec(&priced, &by_price, Some(&priced_last), 0, 2),
+        ),
+        (
+            "price range past the end",
+            spec(&priced, &by_price, None, 1_000, 2),
+        ),
+        (
+            "price range matching nothing",
+            spec(&cheap, &by_id, None, 0, 3),
+        ),
+        ("flags", spec(&flagged, &by_id, None, 1, 3)),
+        ("one brand", spec(&brand, &by_id, None, 0, 3)),
     ];
     for (what, page) in cases {
         let (rows, total) = store

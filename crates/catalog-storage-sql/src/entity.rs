@@ -64,6 +64,23 @@ pub struct CountedRow {
     pub matches: i64,
 }
 
+/// A product row with the total of its page's filter (`matches`), from a
+/// scalar subquery of the page's statement.
+#[derive(Clone, Debug)]
+pub struct PageRow {
+    pub row: ProductRow,
+    pub matches: i64,
+}
+
+impl sea_orm::FromQueryResult for PageRow {
+    fn from_query_result(res: &sea_orm::QueryResult, pre: &str) -> Result<Self, sea_orm::DbErr> {
+        Ok(Self {
+            row: ProductRow::from_query_result(res, pre)?,
+            matches: res.try_get(pre, "matches")?,
+        })
+    }
+}
+
 impl From<Model> for ProductRow {
     fn from(m: Model) -> Self {
         Self {

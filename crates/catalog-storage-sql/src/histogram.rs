@@ -103,26 +103,25 @@ fn dimension(filter: &ProductFilter) -> (i64, Vec<String>) {
     }
 }
 
-/// The histogram rows of `filter`'s dimension wholly inside `cover`.
-fn bucket_condition(filter: &ProductFilter, cover: &Cover) -> Condition {
+/// The histogram rows of `filter`'s dimension wholly inside `cover`, one
+/// condition per range of buckets: each is a range scan of the primary
+/// key (an OR of them would filter every row of the dimension).
+fn bucket_conditions(filter: &ProductFilter, cover: &Cover) -> Vec<Condition> {
     let (dim, names) = dimension(filter);
     let within = |width: i64, (a, b): (i64, i64)| {
         Condition::all()
+            .add(col("dim").eq(dim))
+            .add(col("name").is_in(names.clone()))
             .add(col("width").eq(width))
             .add(col("bucket").gte(a))
             .add(col("bucket").lt(b))
     };
-    let mut buckets = Condition::any();
-    if let Some(r) = cover.coarse {
-        buckets = buckets.add(within(COARSE, r));
-    }
-    for r in &cover.fine {
-        buckets = buckets.add(within(FINE, *r));
-    }
-    Condition::all()
-        .add(col("dim").eq(dim))
-        .add(col("name").is_in(names))
-        .add(buckets)
+    cover
+        .coarse
+        .iter()
+        .map(|r| within(COARSE, *r))
+        .chain(cover.fine.iter().map(|r| within(FINE, *r)))
+        .collect()
 }
 
 /// The price range of `filter`, whole when it names none.
@@ -167,6 +166,14 @@ fn counter(filter: &ProductFilter) -> &'static str {
 /// `SELECT CAST(COALESCE(SUM(x), 0) AS BIGINT) AS x, …` over `parts` (a
 /// UNION ALL of selects of the same columns).
 fn sum_of(mut parts: Vec<SelectStatement>, columns: &[&str]) -> SelectStatement {
+    if parts.is_empty() {
+        // An empty range (min_price > max_price is refused before here).
+        let mut none = Query::select();
+        for c in columns {
+            none.expr_as(Expr::val(0i64), Alias::new(*c));
+        }
+        parts.push(none);
+    }
     let mut union = parts.remove(0);
     for p in parts {
         union.union(UnionType::All, p);
@@ -182,21 +189,21 @@ fn sum_of(mut parts: Vec<SelectStatement>, columns: &[&str]) -> SelectStatement 
     outer
 }
 
-/// Exact count of the products matching `filter` ([`answers_count`]).
-pub(crate) async fn count(
-    db: &DatabaseConnection,
-    filter: &ProductFilter,
-    backend: Backend,
-) -> Result<u64, StorageError> {
+/// The exact count of the products matching `filter` ([`answers_count`]),
+/// as one SELECT of one column, `n`.
+pub(crate) fn count_statement(filter: &ProductFilter, backend: Backend) -> SelectStatement {
     let (lo, hi) = price_range(filter);
     let cover = cover(lo, hi);
-    let mut parts = vec![
-        Query::select()
-            .from(Alias::new(PRICE_SUMMARY_TABLE))
-            .expr_as(Expr::cust(format!("SUM({})", counter(filter))), "n")
-            .cond_where(bucket_condition(filter, &cover))
-            .to_owned(),
-    ];
+    let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
+        .into_iter()
+        .map(|c| {
+            Query::select()
+                .from(Alias::new(PRICE_SUMMARY_TABLE))
+                .expr_as(Expr::cust(format!("SUM({})", counter(filter))), "n")
+                .cond_where(c)
+                .to_owned()
+        })
+        .collect();
     if !cover.edges.is_empty() {
         parts.push(
             Query::select()
@@ -206,12 +213,7 @@ pub(crate) async fn count(
                 .to_owned(),
         );
     }
-    let row = db
-        .query_one(&sum_of(parts, &["n"]))
-        .await
-        .context("reading the price summary")?
-        .ok_or_else(|| StorageError::internal("reading the price summary", "no row"))?;
-    Ok(non_negative(get_i64(&row, "n")?))
+    sum_of(parts, &["n"])
 }
 
 /// How many distinct values of `name` (`category` or `brand`) the products
@@ -262,20 +264,25 @@ pub(crate) async fn stats(
     const COLUMNS: [&str; 6] = ["total", "active", "in_stock", "stock", "price", "rating"];
     let (lo, hi) = price_range(filter);
     let cover = cover(lo, hi);
-    let mut buckets = Query::select();
-    buckets.from(Alias::new(PRICE_SUMMARY_TABLE));
-    for (c, sum) in COLUMNS.iter().zip([
-        "product_count",
-        "active_count",
-        "in_stock_count",
-        "stock_sum",
-        "price_sum",
-        "rating_sum",
-    ]) {
-        buckets.expr_as(Expr::cust(format!("SUM({sum})")), Alias::new(*c));
-    }
-    buckets.cond_where(bucket_condition(filter, &cover));
-    let mut parts = vec![buckets];
+    let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
+        .into_iter()
+        .map(|cond| {
+            let mut buckets = Query::select();
+            buckets.from(Alias::new(PRICE_SUMMARY_TABLE));
+            for (c, sum) in COLUMNS.iter().zip([
+                "product_count",
+                "active_count",
+                "in_stock_count",
+                "stock_sum",
+                "price_sum",
+                "rating_sum",
+            ]) {
+                buckets.expr_as(Expr::cust(format!("SUM({sum})")), Alias::new(*c));
+            }
+            buckets.cond_where(cond);
+            buckets
+        })
+        .collect();
     if !cover.edges.is_empty() {
         let mut edges = Query::select();
         edges.from(Entity);

@@ -16,7 +16,7 @@ use catalog_domain::{
 };
 use migration::{Migrator, MigratorTrait};
 use sea_orm::ActiveValue::Set;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, SqliteTransactionMode,
@@ -936,11 +936,27 @@ impl SqlStore {
     /// look cheaper than the filter's own index). Page sizes are a small
     /// closed set, so the statement cache holds a few variants per shape.
     fn list_statement(&self, page: &PageSpec<'_>, generic: bool) -> sea_orm::Statement {
+        self.list_statement_counted(page, generic, None)
+    }
+
+    /// [`SqlStore::list_statement`], each row carrying `count` (a SELECT of
+    /// one value) as a `matches` column when given: an InitPlan that
+    /// PostgreSQL and SQLite evaluate once, so the page and its total cost
+    /// one round trip.
+    fn list_statement_counted(
+        &self,
+        page: &PageSpec<'_>,
+        generic: bool,
+        count: Option<SelectStatement>,
+    ) -> sea_orm::Statement {
         use sea_orm::PartialModelTrait;
         let db = self.db.get_database_backend();
         // The product columns only, never the search tokens.
         let mut select =
             entity::ProductRow::select_cols(list_select(page, self.backend).select_only());
+        if let Some(count) = count {
+            QueryTrait::query(&mut select).expr_as(count, Alias::new("matches"));
+        }
         if !generic {
             return select.build(db);
         }
@@ -1124,6 +1140,48 @@ impl SqlStore {
         })
     }
 
+    /// The exact count of `filter` from a summary, when one answers it: a
+    /// SELECT of one value, cheap and with one plan whatever the values.
+    fn summary_count_statement(&self, filter: &ProductFilter) -> Option<SelectStatement> {
+        if crate::summary::answers(filter) {
+            Some(crate::summary::count_statement(filter))
+        } else if crate::histogram::answers_count(filter) {
+            Some(crate::histogram::count_statement(filter, self.backend))
+        } else {
+            None
+        }
+    }
+
+    /// A page and its total in one statement, the total from `count`
+    /// ([`SqlStore::summary_count_statement`]). An empty page carries no
+    /// total: the first page of nothing is 0, any other counts again.
+    async fn list_with_summary_count(
+        &self,
+        page: PageSpec<'_>,
+        count: SelectStatement,
+    ) -> Result<(Vec<Product>, u64), StorageError> {
+        use sea_orm::FromQueryResult;
+        let generic = self.plan_is_generic(&page);
+        let stmt = self.list_statement_counted(&page, generic, Some(count));
+        let rows = entity::PageRow::find_by_statement(stmt)
+            .all(self.reads(generic))
+            .await
+            .context("listing products with their count")?;
+        let Some(total) = rows.first().map(|r| non_negative(r.matches)) else {
+            let total = if page.offset == 0 && page.after.is_none() {
+                0
+            } else {
+                self.count(page.filter).await?
+            };
+            return Ok((Vec::new(), total));
+        };
+        let products = rows
+            .into_iter()
+            .map(|r| to_product(r.row))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((products, total))
+    }
+
     /// Category or brand counts among the products matching `filter`,
     /// from the summary (which must answer for `filter`).
     async fn name_counts(
@@ -1171,6 +1229,11 @@ impl ProductReader for SqlStore {
             && page.sort.first().map(|k| k.field) == Some(SortField::Relevance)
             && self.relevance_tiers(&page).is_none();
         if !by_relevance {
+            if self.relevance_tiers(&page).is_none()
+                && let Some(count) = self.summary_count_statement(page.filter)
+            {
+                return self.list_with_summary_count(page, count).await;
+            }
             let (rows, total) =
                 futures::future::join(self.list(page), self.count(page.filter)).await;
             return Ok((rows?, total?));
@@ -1198,11 +1261,18 @@ impl ProductReader for SqlStore {
 
     #[tracing::instrument(skip_all)]
     async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError> {
-        if crate::summary::answers(filter) {
-            return crate::summary::count(self.reads(true), filter).await;
-        }
-        if crate::histogram::answers_count(filter) {
-            return crate::histogram::count(self.reads(true), filter, self.backend).await;
+        if let Some(stmt) = self.summary_count_statement(filter) {
+            // The summaries are small tables with one plan whatever the values.
+            let row = self
+                .reads(true)
+                .query_one(&stmt)
+                .await
+                .context("reading the summary")?
+                .ok_or_else(|| StorageError::internal("reading the summary", "no row"))?;
+            let n = row
+                .try_get_by_index::<i64>(0)
+                .context("reading the summary")?;
+            return Ok(non_negative(n));
         }
         let n: Option<i64> = Entity::find()
             .select_only()

@@ -4,7 +4,7 @@
 //! hundred summary rows instead of a scan of products.
 
 use catalog_domain::{NameCount, ProductFilter, StatsRow, StorageError};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, Order, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::error::Context;
@@ -81,22 +81,17 @@ pub(crate) async fn stats(
     })
 }
 
-/// How many products match a category/brand filter.
-pub(crate) async fn count(
-    db: &DatabaseConnection,
-    filter: &ProductFilter,
-) -> Result<u64, StorageError> {
-    let stmt = Query::select()
+/// How many products match a category/brand filter, as one SELECT of one
+/// column, `total`.
+pub(crate) fn count_statement(filter: &ProductFilter) -> SelectStatement {
+    Query::select()
         .from(table())
-        .expr_as(sum("product_count"), "total")
+        .expr_as(
+            Func::coalesce([sum("product_count"), Expr::val(0i64)]),
+            "total",
+        )
         .cond_where(condition(filter))
-        .to_owned();
-    let row = db
-        .query_one(&stmt)
-        .await
-        .context("reading the summary")?
-        .ok_or_else(|| StorageError::internal("reading the summary", "no row"))?;
-    Ok(non_negative(get_i64(&row, "total")?))
+        .to_owned()
 }
 
 /// Every distinct value of `name` (`category` or `brand`) with its count
