@@ -198,7 +198,12 @@ impl SqlStore {
                     } else {
                         "force_custom_plan"
                     };
-                    o.options([("plan_cache_mode", mode)])
+                    // No JIT: it compiles the expressions of any statement
+                    // the planner costs above 100,000 (a broad search's
+                    // count, a facet or stats aggregate), 30-40 ms of
+                    // compiling on a 250 ms count, and is never repaid in
+                    // a query this short.
+                    o.options([("plan_cache_mode", mode), ("jit", "off")])
                 });
             }
         }

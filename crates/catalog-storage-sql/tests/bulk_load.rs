@@ -95,6 +95,12 @@ async fn maintenance_ignores_the_request_statement_timeout() {
         0,
         "the triggers resumed"
     );
+    // Pooled sessions never JIT-compile (short queries never repay it).
+    assert_eq!(
+        scalar("SELECT (current_setting('jit') = 'off')::int::bigint").await,
+        1,
+        "jit is off on the pool's sessions"
+    );
     // The pool's connections still carry the request timeout.
     let err = db
         .execute_unprepared("SELECT pg_sleep(0.05)")
