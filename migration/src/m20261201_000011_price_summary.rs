@@ -1,7 +1,8 @@
 //! A price histogram of the products table, maintained by triggers in the
 //! same transaction as every write: for the whole table, each category and
 //! each brand, the products of every $1 and every $100 price bucket, with
-//! the same counters and sums as `product_summary`.
+//! the same counters and sums as `product_summary` and a count per rating
+//! floor.
 //!
 //! A count or stats request with a price range (or `is_active` /
 //! `in_stock`) then sums the buckets that lie wholly inside the range,
@@ -28,22 +29,52 @@ pub const PRICE_SUMMARY_TABLE: &str = "product_price_summary";
 /// The bucket widths, in cents: fine first.
 pub const PRICE_SUMMARY_WIDTHS: [i64; 2] = [100, 10_000];
 
-/// The counters and sums of each row, in the order of [`deltas`].
-const COUNTERS: [&str; 7] = [
-    "product_count",
-    "active_count",
-    "in_stock_count",
-    "active_in_stock_count",
-    "stock_sum",
-    "price_sum",
-    "rating_sum",
-];
+/// The highest rating floor (whole stars: `rating_tenths / 10`).
+const MAX_RATING_FLOOR: i64 = 5;
+
+/// The counters and sums of each row, each with its contribution from one
+/// products row `r` of [`source`]'s columns (`sign` 1 or -1): counts by
+/// flag, sums, and a count per rating floor (the rating facet).
+pub fn price_summary_counters() -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = [
+        ("product_count", "r.sign"),
+        ("active_count", "r.sign * r.active"),
+        (
+            "in_stock_count",
+            "CASE WHEN r.stock > 0 THEN r.sign ELSE 0 END",
+        ),
+        (
+            "active_in_stock_count",
+            "CASE WHEN r.stock > 0 THEN r.sign * r.active ELSE 0 END",
+        ),
+        ("stock_sum", "r.sign * r.stock"),
+        ("price_sum", "r.sign * r.price"),
+        ("rating_sum", "r.sign * r.rating"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    for k in 0..=MAX_RATING_FLOOR {
+        v.push((
+            format!("rating_{k}_count"),
+            format!("CASE WHEN r.rating / 10 = {k} THEN r.sign ELSE 0 END"),
+        ));
+    }
+    v
+}
+
+fn counter_names() -> Vec<String> {
+    price_summary_counters()
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect()
+}
 
 /// `collate` and `options` are backend-specific: PostgreSQL compares the
 /// names by code point and leaves room on each page for the triggers' HOT
 /// updates; SQLite stores the rows in key order (`WITHOUT ROWID`).
 fn create_table(collate: &str, options: &str) -> String {
-    let counters: Vec<String> = COUNTERS
+    let counters: Vec<String> = counter_names()
         .iter()
         .map(|c| format!("{c} bigint NOT NULL DEFAULT 0"))
         .collect();
@@ -70,30 +101,29 @@ fn source(row: &str, sign: i64) -> String {
     )
 }
 
-/// The histogram deltas of `sources` (a SELECT of [`source`]'s columns),
-/// grouped by row key and in key order, without the all-zero ones.
-fn deltas(sources: &str) -> String {
+fn widths() -> String {
     let widths: Vec<String> = PRICE_SUMMARY_WIDTHS
         .iter()
         .map(|w| format!("SELECT {w} AS width"))
         .collect();
+    widths.join(" UNION ALL ")
+}
+
+/// The histogram deltas of `sources` (a SELECT of [`source`]'s columns),
+/// grouped by row key and in key order, without the all-zero ones.
+fn deltas(sources: &str) -> String {
+    let counters = price_summary_counters();
+    let sums: Vec<String> = counters.iter().map(|(_, e)| format!("SUM({e})")).collect();
+    let nonzero: Vec<String> = sums.iter().map(|s| format!("{s} <> 0")).collect();
     format!(
         "SELECT d.dim, CASE d.dim WHEN 0 THEN '' WHEN 1 THEN r.category ELSE r.brand END, \
-         w.width, r.price / w.width, \
-         SUM(r.sign), SUM(r.sign * r.active), \
-         SUM(CASE WHEN r.stock > 0 THEN r.sign ELSE 0 END), \
-         SUM(CASE WHEN r.stock > 0 THEN r.sign * r.active ELSE 0 END), \
-         SUM(r.sign * r.stock), SUM(r.sign * r.price), SUM(r.sign * r.rating) \
+         w.width, r.price / w.width, {} \
          FROM ({sources}) r, \
          (SELECT 0 AS dim UNION ALL SELECT 1 UNION ALL SELECT 2) d, ({}) w \
-         GROUP BY 1, 2, 3, 4 \
-         HAVING SUM(r.sign) <> 0 OR SUM(r.sign * r.active) <> 0 \
-         OR SUM(CASE WHEN r.stock > 0 THEN r.sign ELSE 0 END) <> 0 \
-         OR SUM(CASE WHEN r.stock > 0 THEN r.sign * r.active ELSE 0 END) <> 0 \
-         OR SUM(r.sign * r.stock) <> 0 OR SUM(r.sign * r.price) <> 0 \
-         OR SUM(r.sign * r.rating) <> 0 \
-         ORDER BY 1, 2, 3, 4",
-        widths.join(" UNION ALL ")
+         GROUP BY 1, 2, 3, 4 HAVING {} ORDER BY 1, 2, 3, 4",
+        sums.join(", "),
+        widths(),
+        nonzero.join(" OR ")
     )
 }
 
@@ -105,7 +135,8 @@ fn apply(sources: &str, postgres: bool) -> String {
     } else {
         ("", PRICE_SUMMARY_TABLE)
     };
-    let sets: Vec<String> = COUNTERS
+    let names = counter_names();
+    let sets: Vec<String> = names
         .iter()
         .map(|c| format!("{c} = {target}.{c} + excluded.{c}"))
         .collect();
@@ -114,7 +145,7 @@ fn apply(sources: &str, postgres: bool) -> String {
         "INSERT INTO {PRICE_SUMMARY_TABLE}{alias} (dim, name, width, bucket, {}) \
          SELECT * FROM ({}) deltas WHERE true \
          ON CONFLICT (dim, name, width, bucket) DO UPDATE SET {}",
-        COUNTERS.join(", "),
+        names.join(", "),
         deltas(sources),
         sets.join(", ")
     )
@@ -176,31 +207,32 @@ fn sqlite_statements() -> Vec<String> {
 /// that a range of buckets sits on a few pages.
 pub fn rebuild_price_summary() -> [String; 2] {
     let fine = PRICE_SUMMARY_WIDTHS[0];
-    let sources = format!(
-        "SELECT COUNT(*) AS n, SUM(CASE WHEN is_active THEN 1 ELSE 0 END) AS active, \
-         SUM(CASE WHEN stock_quantity > 0 THEN 1 ELSE 0 END) AS in_stock, \
-         SUM(CASE WHEN stock_quantity > 0 AND is_active THEN 1 ELSE 0 END) AS active_in_stock, \
-         SUM(stock_quantity) AS stock, SUM(price_cents) AS price, SUM(rating_tenths) AS rating, \
-         category, brand, price_cents / {fine} AS fine \
-         FROM products GROUP BY category, brand, price_cents / {fine}"
-    );
-    let widths: Vec<String> = PRICE_SUMMARY_WIDTHS
+    let counters = price_summary_counters();
+    let inner: Vec<String> = counters
         .iter()
-        .map(|w| format!("SELECT {w} AS width"))
+        .map(|(c, e)| format!("SUM({e}) AS {c}"))
         .collect();
+    let outer: Vec<String> = counters
+        .iter()
+        .map(|(c, _)| format!("SUM(g.{c})"))
+        .collect();
+    let rows = "SELECT 1 AS sign, category, brand, price_cents AS price, \
+         CASE WHEN is_active THEN 1 ELSE 0 END AS active, stock_quantity AS stock, \
+         rating_tenths AS rating FROM products";
     [
         format!("DELETE FROM {PRICE_SUMMARY_TABLE}"),
         format!(
             "INSERT INTO {PRICE_SUMMARY_TABLE} (dim, name, width, bucket, {}) \
              SELECT d.dim, CASE d.dim WHEN 0 THEN '' WHEN 1 THEN g.category ELSE g.brand END, \
-             w.width, g.fine * {fine} / w.width, \
-             SUM(g.n), SUM(g.active), SUM(g.in_stock), SUM(g.active_in_stock), SUM(g.stock), \
-             SUM(g.price), SUM(g.rating) \
-             FROM ({sources}) g, \
+             w.width, g.fine * {fine} / w.width, {} \
+             FROM (SELECT r.category, r.brand, r.price / {fine} AS fine, {} \
+                   FROM ({rows}) r GROUP BY r.category, r.brand, r.price / {fine}) g, \
              (SELECT 0 AS dim UNION ALL SELECT 1 UNION ALL SELECT 2) d, ({}) w \
              GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-            COUNTERS.join(", "),
-            widths.join(" UNION ALL ")
+            counter_names().join(", "),
+            outer.join(", "),
+            inner.join(", "),
+            widths()
         ),
     ]
 }

@@ -1559,6 +1559,11 @@ pub async fn facet_counts_match_reference(store: &dyn ProductStore) {
         "in_stock=true&is_active=true",
         "brand=Zeta&min_price=7.77",
         "min_rating=3",
+        "brand=Zeta",
+        "is_active=false",
+        "category=Garden&category=Toys&is_active=true",
+        "min_price=100",
+        "in_stock=false&max_price=30",
     ] {
         let filter = parse_filter(query);
         for field in [

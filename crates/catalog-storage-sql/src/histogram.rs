@@ -4,10 +4,13 @@
 //! about a hundred histogram rows plus the products of the two partial $1
 //! buckets at the range's edges, instead of every matching product.
 
+use catalog_domain::facets::{FacetKey, PRICE_BOUNDS_CENTS};
 use catalog_domain::product::MAX_PRICE_CENTS;
 use catalog_domain::{ProductFilter, StatsRow, StorageError};
 use migration::{PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement, UnionType};
+use sea_orm::sea_query::{
+    Alias, Condition, Expr, ExprTrait, Func, Query, SelectStatement, UnionType,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::entity::{Column, Entity};
@@ -32,6 +35,154 @@ pub(crate) fn answers_count(filter: &ProductFilter) -> bool {
 /// flags (its sums are not split by them).
 pub(crate) fn answers_stats(filter: &ProductFilter) -> bool {
     answers_count(filter) && filter.is_active.is_none() && filter.in_stock.is_none()
+}
+
+/// Whether the histogram answers a facet of `filter` (the facet's own
+/// filter already removed): no search or rating filter, categories or
+/// brands but not both.
+pub(crate) fn answers_facet(filter: &ProductFilter) -> bool {
+    filter.search.is_none()
+        && filter.min_rating.is_none()
+        && (filter.categories.is_empty() || filter.brands.is_empty())
+}
+
+/// The lowest facet price bound from which every bound is a multiple of
+/// the coarse width: the facet reads $100 buckets from there up, $1
+/// buckets below. `None` when a bound is not a whole $1 (then the
+/// histogram cannot answer the facet).
+fn facet_coarse_from() -> Option<i64> {
+    if PRICE_BOUNDS_CENTS.iter().any(|b| b % FINE != 0) {
+        return None;
+    }
+    let mut from = MAX_PRICE_CENTS + 1;
+    for b in PRICE_BOUNDS_CENTS.iter().rev() {
+        if b % COARSE != 0 {
+            break;
+        }
+        from = *b;
+    }
+    Some(from)
+}
+
+/// The price-bucket facet (`facets::price_bucket` keys and counts, empty
+/// buckets left out) of `filter` ([`answers_facet`], its price range
+/// removed), or `None` when the facet's bounds do not fit the histogram.
+pub(crate) async fn price_facet(
+    db: &DatabaseConnection,
+    filter: &ProductFilter,
+) -> Result<Option<Vec<(FacetKey, u64)>>, StorageError> {
+    let Some(coarse_from) = facet_coarse_from() else {
+        return Ok(None);
+    };
+    let (dim, names) = dimension(filter);
+    let part = |width: i64, lower: bool| {
+        let split = coarse_from / width;
+        let bucket = if lower {
+            col("bucket").lt(split)
+        } else {
+            col("bucket").gte(split)
+        };
+        Query::select()
+            .from(Alias::new(PRICE_SUMMARY_TABLE))
+            .expr_as(col("bucket").mul(width), "lo")
+            .expr_as(Expr::cust(counter(filter)), "n")
+            .cond_where(
+                Condition::all()
+                    .add(col("dim").eq(dim))
+                    .add(col("name").is_in(names.clone()))
+                    .add(col("width").eq(width))
+                    .add(bucket),
+            )
+            .to_owned()
+    };
+    let mut rows = part(FINE, true);
+    rows.union(UnionType::All, part(COARSE, false));
+    // The same half-open buckets as `facets::price_bucket`, on each
+    // histogram row's lowest price.
+    let mut key = Expr::case(col("lo").lt(PRICE_BOUNDS_CENTS[0]), 0i64);
+    for (i, bound) in PRICE_BOUNDS_CENTS.iter().enumerate().skip(1) {
+        key = key.case(col("lo").lt(*bound), i as i64);
+    }
+    let stmt = Query::select()
+        .expr_as(
+            Func::cast_as(
+                key.finally(PRICE_BOUNDS_CENTS.len() as i64),
+                Alias::new("BIGINT"),
+            ),
+            "k",
+        )
+        .expr_as(
+            Func::cast_as(Func::sum(col("n")), Alias::new("BIGINT")),
+            "n",
+        )
+        .from_subquery(rows, Alias::new("rows"))
+        .group_by_col(Alias::new("k"))
+        .to_owned();
+    let rows = db
+        .query_all(&stmt)
+        .await
+        .context("reading the price summary")?;
+    let mut out = Vec::new();
+    for row in &rows {
+        let n = non_negative(get_i64(row, "n")?);
+        if n > 0 {
+            out.push((FacetKey::Int(get_i64(row, "k")?), n));
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The rating-floor facet (whole stars, empty floors left out) of `filter`
+/// ([`answers_facet`], without flags: the per-floor counts are not split
+/// by them): whole buckets from the histogram, the range's edges from
+/// the products table.
+pub(crate) async fn rating_facet(
+    db: &DatabaseConnection,
+    filter: &ProductFilter,
+    backend: Backend,
+) -> Result<Vec<(FacetKey, u64)>, StorageError> {
+    const FLOORS: [&str; 6] = ["r0", "r1", "r2", "r3", "r4", "r5"];
+    let (lo, hi) = price_range(filter);
+    let cover = cover(lo, hi);
+    let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
+        .into_iter()
+        .map(|cond| {
+            let mut q = Query::select();
+            q.from(Alias::new(PRICE_SUMMARY_TABLE));
+            for (k, c) in FLOORS.iter().enumerate() {
+                q.expr_as(Expr::cust(format!("SUM(rating_{k}_count)")), Alias::new(*c));
+            }
+            q.cond_where(cond);
+            q
+        })
+        .collect();
+    if !cover.edges.is_empty() {
+        let mut q = Query::select();
+        q.from(Entity);
+        for (k, c) in FLOORS.iter().enumerate() {
+            q.expr_as(
+                Expr::cust(format!(
+                    "SUM(CASE WHEN rating_tenths / 10 = {k} THEN 1 ELSE 0 END)"
+                )),
+                Alias::new(*c),
+            );
+        }
+        q.cond_where(edge_condition(filter, &cover.edges, backend));
+        parts.push(q);
+    }
+    let row = db
+        .query_one(&sum_of(parts, &FLOORS))
+        .await
+        .context("reading the price summary")?
+        .ok_or_else(|| StorageError::internal("reading the price summary", "no row"))?;
+    let mut out = Vec::new();
+    for (k, c) in FLOORS.iter().enumerate() {
+        let n = non_negative(get_i64(&row, c)?);
+        if n > 0 {
+            out.push((FacetKey::Int(k as i64), n));
+        }
+    }
+    Ok(out)
 }
 
 /// Half-open ranges of bucket numbers, and inclusive ranges of cents.
@@ -367,6 +518,12 @@ mod tests {
         ] {
             check(lo, hi);
         }
+    }
+
+    #[test]
+    fn facet_bounds_fit_the_histogram() {
+        // Every bound is a whole dollar; $500 and $1,000 are whole $100s.
+        assert_eq!(facet_coarse_from(), Some(50_000));
     }
 
     #[test]

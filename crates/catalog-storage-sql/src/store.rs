@@ -1145,6 +1145,54 @@ impl SqlStore {
         })
     }
 
+    /// The in-stock or price facet of `filter` from the summaries, when
+    /// they answer it: two summary counts, or the histogram's buckets.
+    async fn facet_from_summaries(
+        &self,
+        filter: &ProductFilter,
+        field: FacetField,
+    ) -> Result<Option<Vec<(FacetKey, u64)>>, StorageError> {
+        match field {
+            FacetField::PriceBucket
+                if filter.min_price.is_none()
+                    && filter.max_price.is_none()
+                    && crate::histogram::answers_facet(filter) =>
+            {
+                crate::histogram::price_facet(self.reads(true), filter).await
+            }
+            FacetField::RatingFloor
+                if filter.is_active.is_none()
+                    && filter.in_stock.is_none()
+                    && crate::histogram::answers_facet(filter) =>
+            {
+                crate::histogram::rating_facet(self.reads(true), filter, self.backend)
+                    .await
+                    .map(Some)
+            }
+            FacetField::InStock if filter.in_stock.is_none() => {
+                let with = |in_stock| ProductFilter {
+                    in_stock: Some(in_stock),
+                    ..filter.clone()
+                };
+                let (yes, no) = (with(true), with(false));
+                if self.summary_count_statement(&yes).is_none()
+                    || self.summary_count_statement(&no).is_none()
+                {
+                    return Ok(None);
+                }
+                let (a, b) = futures::future::join(self.count(&yes), self.count(&no)).await;
+                Ok(Some(
+                    [(1, a?), (0, b?)]
+                        .into_iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(k, n)| (FacetKey::Int(k), n))
+                        .collect(),
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The exact count of `filter` from a summary, when one answers it: a
     /// SELECT of one value, cheap and with one plan whatever the values.
     fn summary_count_statement(&self, filter: &ProductFilter) -> Option<SelectStatement> {
@@ -1452,6 +1500,9 @@ impl ProductReader for SqlStore {
                 .into_iter()
                 .map(|c| (FacetKey::Text(c.name), c.product_count))
                 .collect());
+        }
+        if let Some(counts) = self.facet_from_summaries(filter, field).await? {
+            return Ok(counts);
         }
         let key: Expr = match field {
             FacetField::Category => Expr::col(Column::Category),
