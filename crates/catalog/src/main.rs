@@ -7,13 +7,6 @@
 mod config;
 mod seed;
 
-/// mimalloc instead of glibc's malloc: a request allocates and frees many
-/// small buffers (rows, JSON, headers) across worker threads, where glibc
-/// spent about 15% of the server's CPU under load (perf, 1M-row list
-/// benchmark).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::process::ExitCode;
 use std::sync::Arc;
 
