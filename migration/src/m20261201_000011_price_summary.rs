@@ -206,6 +206,19 @@ fn sqlite_statements() -> Vec<String> {
 /// bucket, then spread over the histogram's rows, inserted in key order so
 /// that a range of buckets sits on a few pages.
 pub fn rebuild_price_summary() -> [String; 2] {
+    [
+        format!("DELETE FROM {PRICE_SUMMARY_TABLE}"),
+        format!(
+            "INSERT INTO {PRICE_SUMMARY_TABLE} (dim, name, width, bucket, {}) {}",
+            counter_names().join(", "),
+            price_summary_select()
+        ),
+    ]
+}
+
+/// The histogram's rows computed from the products table, in key order
+/// (the columns of the table, in its order).
+pub fn price_summary_select() -> String {
     let fine = PRICE_SUMMARY_WIDTHS[0];
     let counters = price_summary_counters();
     let inner: Vec<String> = counters
@@ -219,22 +232,17 @@ pub fn rebuild_price_summary() -> [String; 2] {
     let rows = "SELECT 1 AS sign, category, brand, price_cents AS price, \
          CASE WHEN is_active THEN 1 ELSE 0 END AS active, stock_quantity AS stock, \
          rating_tenths AS rating FROM products";
-    [
-        format!("DELETE FROM {PRICE_SUMMARY_TABLE}"),
-        format!(
-            "INSERT INTO {PRICE_SUMMARY_TABLE} (dim, name, width, bucket, {}) \
-             SELECT d.dim, CASE d.dim WHEN 0 THEN '' WHEN 1 THEN g.category ELSE g.brand END, \
-             w.width, g.fine * {fine} / w.width, {} \
-             FROM (SELECT r.category, r.brand, r.price / {fine} AS fine, {} \
-                   FROM ({rows}) r GROUP BY r.category, r.brand, r.price / {fine}) g, \
-             (SELECT 0 AS dim UNION ALL SELECT 1 UNION ALL SELECT 2) d, ({}) w \
-             GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-            counter_names().join(", "),
-            outer.join(", "),
-            inner.join(", "),
-            widths()
-        ),
-    ]
+    format!(
+        "SELECT d.dim, CASE d.dim WHEN 0 THEN '' WHEN 1 THEN g.category ELSE g.brand END, \
+         w.width, g.fine * {fine} / w.width, {} \
+         FROM (SELECT r.category, r.brand, r.price / {fine} AS fine, {} \
+               FROM ({rows}) r GROUP BY r.category, r.brand, r.price / {fine}) g, \
+         (SELECT 0 AS dim UNION ALL SELECT 1 UNION ALL SELECT 2) d, ({}) w \
+         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        outer.join(", "),
+        inner.join(", "),
+        widths()
+    )
 }
 
 #[async_trait::async_trait]

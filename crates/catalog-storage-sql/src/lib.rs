@@ -5,6 +5,7 @@
 //! cents, ratings as tenths and text compared by code point, so the two
 //! answer every query identically; the contract suite checks that they do.
 
+mod bulk_summary;
 mod entity;
 mod error;
 mod histogram;
@@ -13,6 +14,7 @@ mod query;
 mod store;
 mod summary;
 
+pub use bulk_summary::BulkSummary;
 pub use query::pg_tsvector;
 pub use store::{Backend, CopyRows, PoolConfig, SqlStore};
 

@@ -23,6 +23,7 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+use crate::bulk_summary::BulkSummary;
 use crate::entity::{self, Column, Entity};
 use crate::error::{Context, storage_err};
 use crate::query::{filter_condition, keyset_condition, sort_expr};
@@ -298,7 +299,7 @@ impl SqlStore {
         txn.commit()
             .await
             .context("filling missing search vectors")?;
-        self.rebuild_derived(None).await
+        self.rebuild_derived(None, None).await
     }
 
     /// Creates any secondary index that is missing (a bulk load that was
@@ -369,17 +370,20 @@ impl SqlStore {
     /// are index-only scans from the first request). Each phase is logged
     /// with its duration.
     pub async fn finish_bulk_load(&self) -> Result<(), StorageError> {
-        self.finish_bulk_load_with(None).await
+        self.finish_bulk_load_with(None, None).await
     }
 
     /// [`SqlStore::finish_bulk_load`], given the loaded rows' vocabulary
     /// (the union of [`CopyRows::vocabulary`]) when the loader collected
     /// it: writing a few thousand words is much cheaper than extracting
     /// them from a million search vectors. With `None` the vocabulary is
-    /// rebuilt from the table.
+    /// rebuilt from the table. Likewise `summary` (the union of
+    /// [`CopyRows::take_summary`]) fills the summaries, when the table
+    /// holds exactly the loaded rows; otherwise they are rebuilt from it.
     pub async fn finish_bulk_load_with(
         &self,
         vocabulary: Option<BTreeSet<String>>,
+        summary: Option<BulkSummary>,
     ) -> Result<(), StorageError> {
         if self.backend != Backend::Postgres {
             let started = Instant::now();
@@ -415,7 +419,7 @@ impl SqlStore {
             self.build_indexes(&sql).await?;
             tracing::info!(elapsed_ms = ms(lane), "bulk load: btree indexes built");
             let lane = Instant::now();
-            self.rebuild_derived(vocabulary).await?;
+            self.rebuild_derived(vocabulary, summary).await?;
             tracing::info!(
                 elapsed_ms = ms(lane),
                 "bulk load: summary and vocabulary rebuilt"
@@ -476,7 +480,46 @@ impl SqlStore {
     async fn rebuild_derived(
         &self,
         vocabulary: Option<BTreeSet<String>>,
+        summary: Option<BulkSummary>,
     ) -> Result<(), StorageError> {
+        let summary = match summary {
+            Some(s) if self.holds_only(&s).await? => Some(s),
+            Some(_) => {
+                tracing::warn!(
+                    "products changed during the bulk load: rebuilding the summaries from the table"
+                );
+                None
+            }
+            None => None,
+        };
+        if let Some(s) = &summary {
+            self.db
+                .execute_unprepared(&format!(
+                    "TRUNCATE product_summary, {}",
+                    migration::PRICE_SUMMARY_TABLE
+                ))
+                .await
+                .context("clearing the summaries")?;
+            self.copy_in(
+                "COPY product_summary (category, brand, product_count, active_count, \
+                 in_stock_count, stock_sum, price_sum, rating_sum) FROM STDIN",
+                s.summary_copy(),
+            )
+            .await?;
+            let counters: Vec<String> = migration::price_summary_counters()
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect();
+            self.copy_in(
+                &format!(
+                    "COPY {} (dim, name, width, bucket, {}) FROM STDIN",
+                    migration::PRICE_SUMMARY_TABLE,
+                    counters.join(", ")
+                ),
+                s.price_summary_copy(),
+            )
+            .await?;
+        }
         if let Some(terms) = &vocabulary {
             // The table is the vocabulary of the (previously empty)
             // products table: anything in it is a deleted product's.
@@ -496,15 +539,17 @@ impl SqlStore {
         txn.execute_unprepared(migration::PG_NO_STATEMENT_TIMEOUT)
             .await
             .context("lifting the statement timeout for the rebuild")?;
-        for sql in migration::REBUILD_SUMMARY {
-            txn.execute_unprepared(sql)
-                .await
-                .context("rebuilding the summary")?;
-        }
-        for sql in migration::rebuild_price_summary() {
-            txn.execute_unprepared(&sql)
-                .await
-                .context("rebuilding the price summary")?;
+        if summary.is_none() {
+            for sql in migration::REBUILD_SUMMARY {
+                txn.execute_unprepared(sql)
+                    .await
+                    .context("rebuilding the summary")?;
+            }
+            for sql in migration::rebuild_price_summary() {
+                txn.execute_unprepared(&sql)
+                    .await
+                    .context("rebuilding the price summary")?;
+            }
         }
         if vocabulary.is_none() {
             txn.execute_unprepared(migration::PG_REBUILD_SEARCH_TERMS)
@@ -515,6 +560,25 @@ impl SqlStore {
             .await
             .context("resuming the summary, vocabulary and search vector triggers")?;
         txn.commit().await.context("rebuilding the summary")
+    }
+
+    /// Whether the products table holds exactly the rows `summary` counted:
+    /// as many, none with a higher id, none updated (version 1). A write
+    /// during a bulk load (its triggers paused) fails this.
+    async fn holds_only(&self, summary: &BulkSummary) -> Result<bool, StorageError> {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT count(*) AS n, COALESCE(max(id), 0) AS max_id, \
+                 COALESCE(max(version), 1)::bigint AS version FROM products",
+            ))
+            .await
+            .context("checking the loaded rows")?
+            .ok_or_else(|| StorageError::internal("checking the loaded rows", "no row"))?;
+        Ok(non_negative(get_i64(&row, "n")?) == summary.rows()
+            && get_i64(&row, "max_id")? == summary.max_id()
+            && get_i64(&row, "version")? == 1)
     }
 
     /// Inserts a batch with PostgreSQL's `COPY … FROM STDIN` (text format),
@@ -650,6 +714,7 @@ pub struct CopyRows {
     products: Vec<NewProduct>,
     text: Vec<u8>,
     vocabulary: BTreeSet<String>,
+    summary: BulkSummary,
 }
 
 impl CopyRows {
@@ -663,7 +728,9 @@ impl CopyRows {
         let ts = now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let mut text = Vec::with_capacity(products.len() * 400);
         let mut vocabulary = BTreeSet::new();
+        let mut summary = BulkSummary::default();
         for (p, id) in products.iter().zip(first_id..) {
+            summary.add(p, id);
             let doc = SearchDocument::new(&p.name, &p.description, p.sku.as_str());
             for t in doc.name.split(' ').chain(doc.body.split(' ')) {
                 if in_vocabulary(t) && !vocabulary.contains(t) {
@@ -701,6 +768,7 @@ impl CopyRows {
             products,
             text,
             vocabulary,
+            summary,
         }
     }
 
@@ -708,6 +776,12 @@ impl CopyRows {
     /// for [`SqlStore::finish_bulk_load_with`].
     pub fn vocabulary(&self) -> &BTreeSet<String> {
         &self.vocabulary
+    }
+
+    /// The batch's summary counts, for [`SqlStore::finish_bulk_load_with`]
+    /// (taken: the batch keeps none).
+    pub fn take_summary(&mut self) -> BulkSummary {
+        std::mem::take(&mut self.summary)
     }
 
     pub fn len(&self) -> usize {
@@ -720,7 +794,7 @@ impl CopyRows {
 }
 
 /// Escapes a value for COPY's text format.
-fn copy_escape(buf: &mut Vec<u8>, value: &str) {
+pub(crate) fn copy_escape(buf: &mut Vec<u8>, value: &str) {
     for b in value.bytes() {
         match b {
             b'\\' => buf.extend_from_slice(b"\\\\"),

@@ -11,7 +11,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use catalog_domain::{NewProduct, Price, ProductWriter, Rating, Sku, StorageError};
-use catalog_storage_sql::{Backend, CopyRows, SqlStore};
+use catalog_storage_sql::{Backend, BulkSummary, CopyRows, SqlStore};
 use fake::Fake;
 use fake::faker::company::en::{Bs, CatchPhrase};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -393,11 +393,13 @@ pub async fn seed(
     let progress = Progress::new(missing);
     let inserted = if bulk && store.backend() == Backend::Postgres {
         store.begin_bulk_load().await?;
-        let (inserted, vocabulary) = copy_all(store, missing, rng_seed, &progress).await?;
+        let (inserted, vocabulary, summary) = copy_all(store, missing, rng_seed, &progress).await?;
         progress.finish();
         log_rows_written(inserted, start);
         tracing::info!("building indexes");
-        store.finish_bulk_load_with(Some(vocabulary)).await?;
+        store
+            .finish_bulk_load_with(Some(vocabulary), Some(summary))
+            .await?;
         inserted
     } else {
         if bulk {
@@ -429,14 +431,14 @@ fn log_rows_written(inserted: u64, start: Instant) {
 
 /// Fills an empty PostgreSQL table, products 1..=missing, with `COPY`: one
 /// blocking thread generates and encodes batches in order while
-/// [`COPY_LANES`] connections send them. Returns the rows written and
-/// their vocabulary.
+/// [`COPY_LANES`] connections send them. Returns the rows written, their
+/// vocabulary and their summary counts.
 async fn copy_all(
     store: &SqlStore,
     missing: u64,
     rng_seed: u64,
     progress: &Progress,
-) -> Result<(u64, BTreeSet<String>), StorageError> {
+) -> Result<(u64, BTreeSet<String>, BulkSummary), StorageError> {
     // Product i gets id first + i - 1 whichever lane sends it, so a seed
     // yields the same ids on every run (and the same as a one-lane load).
     let first_id = store.reserve_ids(missing).await?;
@@ -461,11 +463,13 @@ async fn copy_all(
     let written = std::sync::atomic::AtomicU64::new(0);
     let lane = || async {
         let mut vocabulary = BTreeSet::new();
+        let mut summary = BulkSummary::default();
         loop {
-            let Some(rows) = rx.lock().await.recv().await else {
-                return Ok::<_, StorageError>(vocabulary);
+            let Some(mut rows) = rx.lock().await.recv().await else {
+                return Ok::<_, StorageError>((vocabulary, summary));
             };
             vocabulary.extend(rows.vocabulary().iter().cloned());
+            summary.merge(rows.take_summary());
             let n = store.copy_encoded(rows).await?;
             let total = written.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
             progress.set(total);
@@ -478,10 +482,12 @@ async fn copy_all(
         .await
         .map_err(|e| StorageError::internal("generating products", e))?;
     let mut vocabulary = BTreeSet::new();
-    for v in lanes? {
+    let mut summary = BulkSummary::default();
+    for (v, s) in lanes? {
         vocabulary.extend(v);
+        summary.merge(s);
     }
-    Ok((written.into_inner(), vocabulary))
+    Ok((written.into_inner(), vocabulary, summary))
 }
 
 /// Inserts products after the `before` already present, skipping taken

@@ -797,6 +797,37 @@ async fn postgres_bulk_seed_matches_a_row_by_row_seed() {
             scalar("SELECT count(*) FROM search_terms WHERE term ~ '[0-9]'").await,
             0
         );
+        // The summaries the seeder wrote from its own counts are the
+        // database's own.
+        let summary_sql = "SELECT category, brand, count(*), \
+             sum(CASE WHEN is_active THEN 1 ELSE 0 END), \
+             sum(CASE WHEN stock_quantity > 0 THEN 1 ELSE 0 END), sum(stock_quantity), \
+             sum(price_cents), sum(rating_tenths) FROM products GROUP BY 1, 2";
+        let price_sql = migration::price_summary_select();
+        for (table, own) in [
+            ("product_summary", summary_sql.to_string()),
+            (migration::PRICE_SUMMARY_TABLE, price_sql),
+        ] {
+            let conn = pg.connection().clone();
+            for sql in [
+                format!("SELECT count(*) FROM ((SELECT * FROM {table}) EXCEPT ({own})) x"),
+                format!("SELECT count(*) FROM (({own}) EXCEPT (SELECT * FROM {table})) x"),
+            ] {
+                let row = conn
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        sea_orm::DbBackend::Postgres,
+                        sql,
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    row.try_get_by_index::<i64>(0).unwrap(),
+                    0,
+                    "{table} equals what the database computes"
+                );
+            }
+        }
         // Every secondary index was rebuilt.
         assert_eq!(
             scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'products'").await,
