@@ -423,7 +423,7 @@ search_target() { awk -v t="$1" -v n="$SCALE_COUNT" 'BEGIN { print (t / n <= 0.0
 
 closed list-filtered "rps>=6000" "list: category=$CATEGORY, price $MIN_PRICE-$MAX_PRICE, sort=-price, limit 20 ($(thousands "$LIST_TOTAL") rows, exact total)" \
     "$LIST_PATH" "$BASE$LIST_PATH"
-closed list-filtered-estimated "rps>=6000" "the same list with count=estimated (planner estimate above 10,000 rows)" \
+closed list-filtered-estimated "rps>=6000" "the same list with count=estimated (planner estimate above 10,000 rows, unless a summary counts it exactly)" \
     "$LIST_PATH&count=estimated" "$BASE$LIST_PATH&count=estimated"
 closed list-filtered-nocount "rps>=6000" "the same list with count=none" \
     "$LIST_PATH&count=none" "$BASE$LIST_PATH&count=none"
@@ -460,7 +460,7 @@ closed cursor-deep-nocount "p99<=2" "cursor page at depth $(thousands "$DEPTH"),
 closed stats "p99<=2" "stats, unfiltered" "/api/v1/products/stats" "$BASE/api/v1/products/stats"
 closed stats-category "p99<=2" "stats, category=$CATEGORY" \
     "/api/v1/products/stats?category=$CAT" "$BASE/api/v1/products/stats?category=$CAT"
-closed stats-price-range "-" "stats, price $MIN_PRICE-$MAX_PRICE (no summary: an indexed aggregate)" \
+closed stats-price-range "-" "stats, price $MIN_PRICE-$MAX_PRICE (the price histogram, migration 11)" \
     "/api/v1/products/stats?min_price=$MIN_PRICE&max_price=$MAX_PRICE" \
     "$BASE/api/v1/products/stats?min_price=$MIN_PRICE&max_price=$MAX_PRICE"
 closed facets-category "-" "facets, category=$CATEGORY" \

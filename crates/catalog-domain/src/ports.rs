@@ -46,6 +46,12 @@ pub trait ProductReader: Send + Sync {
         let (rows, total) = futures::future::join(self.list(page), self.count(page.filter)).await;
         Ok((rows?, total?))
     }
+    /// Whether the exact count of `filter` costs about as little as an
+    /// estimate (a maintained summary answers it): `count=estimated` then
+    /// takes the exact total through [`ProductReader::list_counted`].
+    fn counts_cheaply(&self, _filter: &ProductFilter) -> bool {
+        false
+    }
     /// A cheap estimate of how many products match (the query planner's),
     /// or `None` when the backend has none (the caller then counts).
     async fn estimate_count(&self, _filter: &ProductFilter) -> Result<Option<u64>, StorageError> {

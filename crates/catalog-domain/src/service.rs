@@ -324,7 +324,11 @@ impl CatalogService {
             offset,
             limit: u64::from(q.limit) + 1,
         };
-        let (rows, total, total_is_exact) = match q.count {
+        let count = match q.count {
+            CountMode::Estimated if self.store.counts_cheaply(&filter) => CountMode::Exact,
+            mode => mode,
+        };
+        let (rows, total, total_is_exact) = match count {
             CountMode::Exact => {
                 let (rows, total) = self.store.list_counted(page).await?;
                 (rows, Some(total), true)

@@ -1418,6 +1418,10 @@ impl ProductReader for SqlStore {
         Ok(non_negative(n.unwrap_or(0)))
     }
 
+    fn counts_cheaply(&self, filter: &ProductFilter) -> bool {
+        self.summary_count_statement(filter).is_some()
+    }
+
     /// PostgreSQL's planner estimate (`EXPLAIN`'s row count) of the filtered
     /// count; SQLite has none.
     #[tracing::instrument(skip_all)]
