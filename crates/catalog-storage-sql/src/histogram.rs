@@ -412,7 +412,14 @@ pub(crate) async fn stats(
     filter: &ProductFilter,
     backend: Backend,
 ) -> Result<StatsRow, StorageError> {
-    const COLUMNS: [&str; 6] = ["total", "active", "in_stock", "stock", "price", "rating"];
+    const COLUMNS: [&str; 6] = [
+        "total",
+        "active",
+        "in_stock",
+        "stock",
+        "sum_price",
+        "sum_rating",
+    ];
     let (lo, hi) = price_range(filter);
     let cover = cover(lo, hi);
     let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
@@ -458,18 +465,7 @@ pub(crate) async fn stats(
         .await
         .context("reading the price summary")?
         .ok_or_else(|| StorageError::internal("reading the price summary", "no row"))?;
-    Ok(StatsRow {
-        total_products: non_negative(get_i64(&row, "total")?),
-        active_products: non_negative(get_i64(&row, "active")?),
-        in_stock_products: non_negative(get_i64(&row, "in_stock")?),
-        total_stock: get_i64(&row, "stock")?,
-        min_price_cents: None,
-        max_price_cents: None,
-        sum_price_cents: get_i64(&row, "price")?,
-        sum_rating_tenths: get_i64(&row, "rating")?,
-        categories: non_negative(get_i64(&row, "categories")?),
-        brands: non_negative(get_i64(&row, "brands")?),
-    })
+    crate::summary::stats_row(&row)
 }
 
 #[cfg(test)]

@@ -1300,19 +1300,29 @@ impl SqlStore {
             .all(self.reads(generic))
             .await
             .context("listing products with their count")?;
-        let Some(total) = rows.first().map(|r| non_negative(r.matches)) else {
-            let total = if page.offset == 0 && page.after.is_none() {
-                0
-            } else {
-                self.count(page.filter).await?
-            };
-            return Ok((Vec::new(), total));
-        };
-        let products = rows
-            .into_iter()
-            .map(|r| to_product(r.row))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((products, total))
+        self.page_with_total(&page, rows.into_iter().map(|r| (r.row, r.matches)))
+            .await
+    }
+
+    /// A page whose rows each carry the filter's total. An empty page
+    /// carries none: the first page of nothing is 0, a later one (an
+    /// offset or a cursor past the end) counts again.
+    async fn page_with_total(
+        &self,
+        page: &PageSpec<'_>,
+        rows: impl Iterator<Item = (entity::ProductRow, i64)>,
+    ) -> Result<(Vec<Product>, u64), StorageError> {
+        let mut total = None;
+        let mut products = Vec::new();
+        for (row, matches) in rows {
+            total.get_or_insert(non_negative(matches));
+            products.push(to_product(row)?);
+        }
+        match total {
+            Some(total) => Ok((products, total)),
+            None if page.offset == 0 && page.after.is_none() => Ok((products, 0)),
+            None => Ok((products, self.count(page.filter).await?)),
+        }
     }
 
     /// Category or brand counts among the products matching `filter`,
@@ -1376,20 +1386,8 @@ impl ProductReader for SqlStore {
             .all(&self.db)
             .await
             .context("listing products with their count")?;
-        let Some(matches) = rows.first().map(|r| non_negative(r.matches)) else {
-            // Past the last match, or none: count separately.
-            let total = if page.offset == 0 {
-                0
-            } else {
-                self.count(page.filter).await?
-            };
-            return Ok((Vec::new(), total));
-        };
-        let products = rows
-            .into_iter()
-            .map(|r| to_product(r.row))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((products, matches))
+        self.page_with_total(&page, rows.into_iter().map(|r| (r.row, r.matches)))
+            .await
     }
 
     #[tracing::instrument(skip_all)]

@@ -67,17 +67,24 @@ pub(crate) async fn stats(
         .await
         .context("reading the summary")?
         .ok_or_else(|| StorageError::internal("reading the summary", "no row"))?;
+    stats_row(&row)
+}
+
+/// The stats of a summary read (columns `total`, `active`, `in_stock`,
+/// `stock`, `sum_price`, `sum_rating`, `categories`, `brands`), without the
+/// price bounds.
+pub(crate) fn stats_row(row: &sea_orm::QueryResult) -> Result<StatsRow, StorageError> {
     Ok(StatsRow {
-        total_products: non_negative(get_i64(&row, "total")?),
-        active_products: non_negative(get_i64(&row, "active")?),
-        in_stock_products: non_negative(get_i64(&row, "in_stock")?),
-        total_stock: get_i64(&row, "stock")?,
+        total_products: non_negative(get_i64(row, "total")?),
+        active_products: non_negative(get_i64(row, "active")?),
+        in_stock_products: non_negative(get_i64(row, "in_stock")?),
+        total_stock: get_i64(row, "stock")?,
         min_price_cents: None,
         max_price_cents: None,
-        sum_price_cents: get_i64(&row, "sum_price")?,
-        sum_rating_tenths: get_i64(&row, "sum_rating")?,
-        categories: non_negative(get_i64(&row, "categories")?),
-        brands: non_negative(get_i64(&row, "brands")?),
+        sum_price_cents: get_i64(row, "sum_price")?,
+        sum_rating_tenths: get_i64(row, "sum_rating")?,
+        categories: non_negative(get_i64(row, "categories")?),
+        brands: non_negative(get_i64(row, "brands")?),
     })
 }
 
