@@ -752,8 +752,9 @@ async fn postgres_bulk_seed_matches_a_row_by_row_seed() {
             "the same products under the same ids on both backends"
         );
 
-        let scalar = |sql: &'static str| {
+        let scalar = |sql: &str| {
             let conn = pg.connection().clone();
+            let sql = sql.to_owned();
             async move {
                 let row = conn
                     .query_one_raw(sea_orm::Statement::from_string(
@@ -808,21 +809,12 @@ async fn postgres_bulk_seed_matches_a_row_by_row_seed() {
             ("product_summary", summary_sql.to_string()),
             (migration::PRICE_SUMMARY_TABLE, price_sql),
         ] {
-            let conn = pg.connection().clone();
             for sql in [
                 format!("SELECT count(*) FROM ((SELECT * FROM {table}) EXCEPT ({own})) x"),
                 format!("SELECT count(*) FROM (({own}) EXCEPT (SELECT * FROM {table})) x"),
             ] {
-                let row = conn
-                    .query_one_raw(sea_orm::Statement::from_string(
-                        sea_orm::DbBackend::Postgres,
-                        sql,
-                    ))
-                    .await
-                    .unwrap()
-                    .unwrap();
                 assert_eq!(
-                    row.try_get_by_index::<i64>(0).unwrap(),
+                    scalar(&sql).await,
                     0,
                     "{table} equals what the database computes"
                 );
