@@ -22,8 +22,9 @@ pub use m20261125_000005_full_text_search::{
 pub use m20261125_000007_vocabulary_words_only::PG_REBUILD_SEARCH_TERMS;
 pub use m20261201_000010_search_name_index::{PG_SEARCH_NAME_INDEX, PG_SEARCH_NAME_INDEX_NAME};
 pub use m20261201_000011_price_summary::{
-    PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS, price_summary_counters, price_summary_select,
-    rebuild_price_summary,
+    PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS, SQLITE_PRICE_SUMMARY_TRIGGERS,
+    price_summary_counters, price_summary_select, rebuild_price_summary,
+    sqlite_price_summary_triggers,
 };
 
 /// Every secondary btree index of the products table (`CREATE INDEX IF NOT

@@ -180,26 +180,43 @@ fn pg_statements() -> Vec<String> {
 }
 
 fn sqlite_statements() -> Vec<String> {
+    let mut v = vec![create_table("", " WITHOUT ROWID")];
+    v.extend(sqlite_price_summary_triggers());
+    v
+}
+
+/// SQLite's histogram triggers (`CREATE TRIGGER IF NOT EXISTS`, named
+/// [`SQLITE_PRICE_SUMMARY_TRIGGERS`]). SQLite cannot pause a trigger: a
+/// bulk load into an empty table drops these and recreates them after
+/// (one upsert statement per inserted row tripled the load's time).
+pub fn sqlite_price_summary_triggers() -> Vec<String> {
     let both = format!("{} UNION ALL {}", source("OLD", -1), source("NEW", 1));
+    let [insert, delete, update] = SQLITE_PRICE_SUMMARY_TRIGGERS;
     vec![
-        create_table("", " WITHOUT ROWID"),
         format!(
-            "CREATE TRIGGER IF NOT EXISTS products_price_summary_insert AFTER INSERT ON products \
+            "CREATE TRIGGER IF NOT EXISTS {insert} AFTER INSERT ON products \
              BEGIN {}; END",
             apply(&source("NEW", 1), false)
         ),
         format!(
-            "CREATE TRIGGER IF NOT EXISTS products_price_summary_delete AFTER DELETE ON products \
+            "CREATE TRIGGER IF NOT EXISTS {delete} AFTER DELETE ON products \
              BEGIN {}; END",
             apply(&source("OLD", -1), false)
         ),
         format!(
-            "CREATE TRIGGER IF NOT EXISTS products_price_summary_update AFTER UPDATE ON products \
+            "CREATE TRIGGER IF NOT EXISTS {update} AFTER UPDATE ON products \
              BEGIN {}; END",
             apply(&both, false)
         ),
     ]
 }
+
+/// The names of [`sqlite_price_summary_triggers`]: insert, delete, update.
+pub const SQLITE_PRICE_SUMMARY_TRIGGERS: [&str; 3] = [
+    "products_price_summary_insert",
+    "products_price_summary_delete",
+    "products_price_summary_update",
+];
 
 /// Recomputes the histogram from the products table (after a bulk load, or
 /// to repair it): the rows are first grouped by category, brand and $1
@@ -275,11 +292,9 @@ impl MigrationTrait for Migration {
             db.execute_unprepared("DROP FUNCTION IF EXISTS product_price_summary_trigger()")
                 .await?;
         } else {
-            for t in ["insert", "delete", "update"] {
-                db.execute_unprepared(&format!(
-                    "DROP TRIGGER IF EXISTS products_price_summary_{t}"
-                ))
-                .await?;
+            for t in SQLITE_PRICE_SUMMARY_TRIGGERS {
+                db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {t}"))
+                    .await?;
             }
         }
         db.execute_unprepared(&format!("DROP TABLE IF EXISTS {PRICE_SUMMARY_TABLE}"))

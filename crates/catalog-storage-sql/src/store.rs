@@ -257,6 +257,29 @@ impl SqlStore {
     /// still running: its own finish rebuilds the same tables again.
     pub async fn heal_interrupted_bulk_load(&self) -> Result<(), StorageError> {
         if self.backend != Backend::Postgres {
+            let row = self
+                .db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    format!(
+                        "SELECT count(*) AS present FROM sqlite_master \
+                         WHERE type = 'trigger' AND name IN ('{}')",
+                        migration::SQLITE_PRICE_SUMMARY_TRIGGERS.join("', '")
+                    ),
+                ))
+                .await
+                .context("checking for an interrupted bulk load")?
+                .ok_or_else(|| {
+                    StorageError::internal("checking for an interrupted bulk load", "no row")
+                })?;
+            let all = migration::SQLITE_PRICE_SUMMARY_TRIGGERS.len() as i64;
+            if get_i64(&row, "present")? != all {
+                tracing::warn!(
+                    "an interrupted bulk load left the price summary triggers dropped: \
+                     recreating them and rebuilding the price summary"
+                );
+                self.resume_sqlite_price_summary().await?;
+            }
             return Ok(());
         }
         let row = self
@@ -302,6 +325,21 @@ impl SqlStore {
         self.rebuild_derived(None, None).await
     }
 
+    /// SQLite: rebuilds the price summary from the table and recreates its
+    /// triggers, in one write transaction (no write lands between).
+    async fn resume_sqlite_price_summary(&self) -> Result<(), StorageError> {
+        let txn = self.begin_write().await?;
+        for sql in migration::rebuild_price_summary()
+            .into_iter()
+            .chain(migration::sqlite_price_summary_triggers())
+        {
+            txn.execute_unprepared(&sql)
+                .await
+                .context("rebuilding the price summary")?;
+        }
+        txn.commit().await.context("rebuilding the price summary")
+    }
+
     /// Creates any secondary index that is missing (a bulk load that was
     /// interrupted after dropping them). Cheap when they all exist.
     pub async fn ensure_indexes(&self) -> Result<(), StorageError> {
@@ -340,6 +378,17 @@ impl SqlStore {
                     .execute_unprepared(&format!("DROP INDEX IF EXISTS \"{name}\""))
                     .await
                     .context("dropping a search index for a bulk load")?;
+            }
+        }
+        if self.backend == Backend::Sqlite {
+            // SQLite cannot pause triggers: the histogram's are dropped and
+            // recreated, with a rebuild, by `finish_bulk_load` (or by
+            // `migrate` after an interrupted load).
+            for t in migration::SQLITE_PRICE_SUMMARY_TRIGGERS {
+                self.db
+                    .execute_unprepared(&format!("DROP TRIGGER IF EXISTS {t}"))
+                    .await
+                    .context("pausing the price summary triggers")?;
             }
         }
         for idx in migration::secondary_indexes() {
@@ -389,6 +438,9 @@ impl SqlStore {
             let started = Instant::now();
             self.ensure_indexes().await?;
             tracing::info!(elapsed_ms = ms(started), "bulk load: indexes built");
+            let started = Instant::now();
+            self.resume_sqlite_price_summary().await?;
+            tracing::info!(elapsed_ms = ms(started), "bulk load: price summary rebuilt");
             let started = Instant::now();
             self.analyze().await?;
             tracing::info!(elapsed_ms = ms(started), "bulk load: analyzed");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use catalog_domain::ProductWriter;
 use catalog_domain::{NewProduct, Price, Rating, Sku};
-use catalog_storage_sql::testing::PgScratch;
+use catalog_storage_sql::testing::{PgScratch, SqliteScratch};
 use catalog_storage_sql::{Backend, CopyRows, PoolConfig, SqlStore};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
@@ -151,4 +151,50 @@ async fn a_write_during_a_bulk_load_reaches_the_summaries() {
     }
     store.close().await.unwrap();
     scratch.drop_db().await;
+}
+
+/// SQLite cannot pause triggers, so a bulk load drops the price summary's
+/// and recreates them after, rebuilding the summary from the table; a
+/// load interrupted in between is healed by the next `migrate`.
+#[tokio::test]
+async fn sqlite_bulk_loads_rebuild_the_price_summary() {
+    let scratch = SqliteScratch::create();
+    let store = scratch.store().await;
+    let db = store.connection().clone();
+    let scalar = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
+                .await
+                .unwrap()
+                .unwrap()
+                .try_get_by_index::<i64>(0)
+                .unwrap()
+        }
+    };
+    let triggers = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'products_price_summary_%'";
+    let histogram = "SELECT COALESCE(SUM(product_count), 0) FROM product_price_summary \
+         WHERE dim = 0 AND width = 100";
+    let rows: Vec<NewProduct> = (0..2_000).map(product).collect();
+
+    store.begin_bulk_load().await.unwrap();
+    assert_eq!(scalar(triggers).await, 0, "paused for the load");
+    store.insert_batch(&rows[..1_000]).await.unwrap();
+    store.finish_bulk_load().await.unwrap();
+    assert_eq!(scalar(triggers).await, 3, "resumed after the load");
+    assert_eq!(scalar(histogram).await, 1_000);
+
+    // Interrupted: the triggers stay dropped until the next migrate.
+    store.begin_bulk_load().await.unwrap();
+    store.insert_batch(&rows[1_000..]).await.unwrap();
+    assert_eq!(
+        scalar(histogram).await,
+        1_000,
+        "not maintained while paused"
+    );
+    store.migrate().await.unwrap();
+    assert_eq!(scalar(triggers).await, 3, "migrate recreates them");
+    assert_eq!(scalar(histogram).await, 2_000, "and rebuilds the summary");
+    store.close().await.unwrap();
+    scratch.remove();
 }
