@@ -257,23 +257,14 @@ impl SqlStore {
     /// still running: its own finish rebuilds the same tables again.
     pub async fn heal_interrupted_bulk_load(&self) -> Result<(), StorageError> {
         if self.backend != Backend::Postgres {
-            let row = self
-                .db
-                .query_one_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Sqlite,
-                    format!(
-                        "SELECT count(*) AS present FROM sqlite_master \
-                         WHERE type = 'trigger' AND name IN ('{}')",
-                        migration::SQLITE_PRICE_SUMMARY_TRIGGERS.join("', '")
-                    ),
+            let present = self
+                .trigger_count(format!(
+                    "SELECT count(*) FROM sqlite_master \
+                     WHERE type = 'trigger' AND name IN ('{}')",
+                    migration::SQLITE_PRICE_SUMMARY_TRIGGERS.join("', '")
                 ))
-                .await
-                .context("checking for an interrupted bulk load")?
-                .ok_or_else(|| {
-                    StorageError::internal("checking for an interrupted bulk load", "no row")
-                })?;
-            let all = migration::SQLITE_PRICE_SUMMARY_TRIGGERS.len() as i64;
-            if get_i64(&row, "present")? != all {
+                .await?;
+            if present != migration::SQLITE_PRICE_SUMMARY_TRIGGERS.len() as i64 {
                 tracing::warn!(
                     "an interrupted bulk load left the price summary triggers dropped: \
                      recreating them and rebuilding the price summary"
@@ -282,23 +273,15 @@ impl SqlStore {
             }
             return Ok(());
         }
-        let row = self
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                format!(
-                    "SELECT count(*) AS paused FROM pg_trigger \
-                     WHERE tgrelid = 'products'::regclass AND tgenabled = 'D' \
-                     AND tgname IN ('{}')",
-                    BULK_PAUSED_TRIGGERS.join("', '")
-                ),
+        let paused = self
+            .trigger_count(format!(
+                "SELECT count(*) FROM pg_trigger \
+                 WHERE tgrelid = 'products'::regclass AND tgenabled = 'D' \
+                 AND tgname IN ('{}')",
+                BULK_PAUSED_TRIGGERS.join("', '")
             ))
-            .await
-            .context("checking for an interrupted bulk load")?
-            .ok_or_else(|| {
-                StorageError::internal("checking for an interrupted bulk load", "no row")
-            })?;
-        if get_i64(&row, "paused")? == 0 {
+            .await?;
+        if paused == 0 {
             return Ok(());
         }
         tracing::warn!(
@@ -323,6 +306,23 @@ impl SqlStore {
             .await
             .context("filling missing search vectors")?;
         self.rebuild_derived(None, None).await
+    }
+
+    /// The one count `sql` returns (a catalog query about triggers).
+    async fn trigger_count(&self, sql: String) -> Result<i64, StorageError> {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .context("checking for an interrupted bulk load")?
+            .ok_or_else(|| {
+                StorageError::internal("checking for an interrupted bulk load", "no row")
+            })?;
+        row.try_get_by_index::<i64>(0)
+            .context("checking for an interrupted bulk load")
     }
 
     /// SQLite: rebuilds the price summary from the table and recreates its
