@@ -25,10 +25,7 @@ const COARSE: i64 = PRICE_SUMMARY_WIDTHS[1];
 /// filter, categories or brands but not both, and something that the
 /// per-(category, brand) summary cannot answer (a price range or a flag).
 pub(crate) fn answers_count(filter: &ProductFilter) -> bool {
-    filter.search.is_none()
-        && filter.min_rating.is_none()
-        && (filter.categories.is_empty() || filter.brands.is_empty())
-        && !crate::summary::answers(filter)
+    answers_facet(filter) && !crate::summary::answers(filter)
 }
 
 /// Whether it answers `filter`'s stats: as [`answers_count`], without the
@@ -74,7 +71,6 @@ pub(crate) async fn price_facet(
     let Some(coarse_from) = facet_coarse_from() else {
         return Ok(None);
     };
-    let (dim, names) = dimension(filter);
     let part = |width: i64, lower: bool| {
         let split = coarse_from / width;
         let bucket = if lower {
@@ -86,31 +82,14 @@ pub(crate) async fn price_facet(
             .from(Alias::new(PRICE_SUMMARY_TABLE))
             .expr_as(col("bucket").mul(width), "lo")
             .expr_as(Expr::cust(counter(filter)), "n")
-            .cond_where(
-                Condition::all()
-                    .add(col("dim").eq(dim))
-                    .add(col("name").is_in(names.clone()))
-                    .add(col("width").eq(width))
-                    .add(bucket),
-            )
+            .cond_where(rows_of(filter, width).add(bucket))
             .to_owned()
     };
     let mut rows = part(FINE, true);
     rows.union(UnionType::All, part(COARSE, false));
-    // The same half-open buckets as `facets::price_bucket`, on each
-    // histogram row's lowest price.
-    let mut key = Expr::case(col("lo").lt(PRICE_BOUNDS_CENTS[0]), 0i64);
-    for (i, bound) in PRICE_BOUNDS_CENTS.iter().enumerate().skip(1) {
-        key = key.case(col("lo").lt(*bound), i as i64);
-    }
+    // `facets::price_bucket` of each histogram row's lowest price.
     let stmt = Query::select()
-        .expr_as(
-            Func::cast_as(
-                key.finally(PRICE_BOUNDS_CENTS.len() as i64),
-                Alias::new("BIGINT"),
-            ),
-            "k",
-        )
+        .expr_as(crate::query::price_bucket_sql(col("lo")), "k")
         .expr_as(
             Func::cast_as(Func::sum(col("n")), Alias::new("BIGINT")),
             "n",
@@ -142,36 +121,17 @@ pub(crate) async fn rating_facet(
     backend: Backend,
 ) -> Result<Vec<(FacetKey, u64)>, StorageError> {
     const FLOORS: [&str; 6] = ["r0", "r1", "r2", "r3", "r4", "r5"];
-    let (lo, hi) = price_range(filter);
-    let cover = cover(lo, hi);
-    let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
-        .into_iter()
-        .map(|cond| {
-            let mut q = Query::select();
-            q.from(Alias::new(PRICE_SUMMARY_TABLE));
-            for (k, c) in FLOORS.iter().enumerate() {
-                q.expr_as(Expr::cust(format!("SUM(rating_{k}_count)")), Alias::new(*c));
-            }
-            q.cond_where(cond);
-            q
+    let sums: Vec<Sum> = FLOORS
+        .iter()
+        .enumerate()
+        .map(|(k, c)| Sum {
+            alias: c,
+            buckets: format!("rating_{k}_count"),
+            products: format!("SUM(CASE WHEN rating_tenths / 10 = {k} THEN 1 ELSE 0 END)"),
         })
         .collect();
-    if !cover.edges.is_empty() {
-        let mut q = Query::select();
-        q.from(Entity);
-        for (k, c) in FLOORS.iter().enumerate() {
-            q.expr_as(
-                Expr::cust(format!(
-                    "SUM(CASE WHEN rating_tenths / 10 = {k} THEN 1 ELSE 0 END)"
-                )),
-                Alias::new(*c),
-            );
-        }
-        q.cond_where(edge_condition(filter, &cover.edges, backend));
-        parts.push(q);
-    }
     let row = db
-        .query_one(&sum_of(parts, &FLOORS))
+        .query_one(&range_sums(filter, backend, &sums))
         .await
         .context("reading the price summary")?
         .ok_or_else(|| StorageError::internal("reading the price summary", "no row"))?;
@@ -254,16 +214,21 @@ fn dimension(filter: &ProductFilter) -> (i64, Vec<String>) {
     }
 }
 
+/// The histogram rows of `filter`'s dimension and names at one width.
+fn rows_of(filter: &ProductFilter, width: i64) -> Condition {
+    let (dim, names) = dimension(filter);
+    Condition::all()
+        .add(col("dim").eq(dim))
+        .add(col("name").is_in(names))
+        .add(col("width").eq(width))
+}
+
 /// The histogram rows of `filter`'s dimension wholly inside `cover`, one
 /// condition per range of buckets: each is a range scan of the primary
 /// key (an OR of them would filter every row of the dimension).
 fn bucket_conditions(filter: &ProductFilter, cover: &Cover) -> Vec<Condition> {
-    let (dim, names) = dimension(filter);
     let within = |width: i64, (a, b): (i64, i64)| {
-        Condition::all()
-            .add(col("dim").eq(dim))
-            .add(col("name").is_in(names.clone()))
-            .add(col("width").eq(width))
+        rows_of(filter, width)
             .add(col("bucket").gte(a))
             .add(col("bucket").lt(b))
     };
@@ -314,57 +279,76 @@ fn counter(filter: &ProductFilter) -> &'static str {
     }
 }
 
-/// `SELECT CAST(COALESCE(SUM(x), 0) AS BIGINT) AS x, …` over `parts` (a
-/// UNION ALL of selects of the same columns).
-fn sum_of(mut parts: Vec<SelectStatement>, columns: &[&str]) -> SelectStatement {
-    if parts.is_empty() {
-        // An empty range (min_price > max_price is refused before here).
-        let mut none = Query::select();
-        for c in columns {
-            none.expr_as(Expr::val(0i64), Alias::new(*c));
+/// One column of [`range_sums`]: `alias`, summed over the histogram rows
+/// (`SUM(buckets)`) and the edge products (`products`, an aggregate).
+struct Sum<'a> {
+    alias: &'a str,
+    buckets: String,
+    products: String,
+}
+
+/// `SELECT CAST(COALESCE(SUM(alias), 0) AS BIGINT) AS alias, …` of each of
+/// `sums` over `filter`'s price range: the histogram rows wholly inside it
+/// (one part per bucket range), plus its edge products, as a UNION ALL.
+fn range_sums(filter: &ProductFilter, backend: Backend, sums: &[Sum<'_>]) -> SelectStatement {
+    let (lo, hi) = price_range(filter);
+    let cover = cover(lo, hi);
+    let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
+        .into_iter()
+        .map(|cond| {
+            let mut q = Query::select();
+            q.from(Alias::new(PRICE_SUMMARY_TABLE));
+            for s in sums {
+                q.expr_as(
+                    Expr::cust(format!("SUM({})", s.buckets)),
+                    Alias::new(s.alias),
+                );
+            }
+            q.cond_where(cond);
+            q
+        })
+        .collect();
+    if !cover.edges.is_empty() {
+        let mut q = Query::select();
+        q.from(Entity);
+        for s in sums {
+            q.expr_as(Expr::cust(s.products.clone()), Alias::new(s.alias));
         }
-        parts.push(none);
-    }
-    let mut union = parts.remove(0);
-    for p in parts {
-        union.union(UnionType::All, p);
+        q.cond_where(edge_condition(filter, &cover.edges, backend));
+        parts.push(q);
     }
     let mut outer = Query::select();
-    for c in columns {
-        outer.expr_as(
-            Expr::cust(format!("CAST(COALESCE(SUM(\"{c}\"), 0) AS BIGINT)")),
-            Alias::new(*c),
-        );
+    for s in sums {
+        let zero = Expr::val(0i64);
+        if parts.is_empty() {
+            // An empty range (min_price > max_price is refused before here).
+            outer.expr_as(zero, Alias::new(s.alias));
+        } else {
+            outer.expr_as(
+                Expr::cust(format!("CAST(COALESCE(SUM(\"{}\"), 0) AS BIGINT)", s.alias)),
+                Alias::new(s.alias),
+            );
+        }
     }
-    outer.from_subquery(union, Alias::new("parts"));
+    let mut parts = parts.into_iter();
+    if let Some(mut union) = parts.next() {
+        for p in parts {
+            union.union(UnionType::All, p);
+        }
+        outer.from_subquery(union, Alias::new("parts"));
+    }
     outer
 }
 
 /// The exact count of the products matching `filter` ([`answers_count`]),
 /// as one SELECT of one column, `n`.
 pub(crate) fn count_statement(filter: &ProductFilter, backend: Backend) -> SelectStatement {
-    let (lo, hi) = price_range(filter);
-    let cover = cover(lo, hi);
-    let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
-        .into_iter()
-        .map(|c| {
-            Query::select()
-                .from(Alias::new(PRICE_SUMMARY_TABLE))
-                .expr_as(Expr::cust(format!("SUM({})", counter(filter))), "n")
-                .cond_where(c)
-                .to_owned()
-        })
-        .collect();
-    if !cover.edges.is_empty() {
-        parts.push(
-            Query::select()
-                .from(Entity)
-                .expr_as(Expr::cust("COUNT(*)"), "n")
-                .cond_where(edge_condition(filter, &cover.edges, backend))
-                .to_owned(),
-        );
-    }
-    sum_of(parts, &["n"])
+    let n = Sum {
+        alias: "n",
+        buckets: counter(filter).to_string(),
+        products: "COUNT(*)".to_string(),
+    };
+    range_sums(filter, backend, &[n])
 }
 
 /// How many distinct values of `name` (`category` or `brand`) the products
@@ -412,52 +396,30 @@ pub(crate) async fn stats(
     filter: &ProductFilter,
     backend: Backend,
 ) -> Result<StatsRow, StorageError> {
-    const COLUMNS: [&str; 6] = [
-        "total",
-        "active",
-        "in_stock",
-        "stock",
-        "sum_price",
-        "sum_rating",
-    ];
-    let (lo, hi) = price_range(filter);
-    let cover = cover(lo, hi);
-    let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
-        .into_iter()
-        .map(|cond| {
-            let mut buckets = Query::select();
-            buckets.from(Alias::new(PRICE_SUMMARY_TABLE));
-            for (c, sum) in COLUMNS.iter().zip([
-                "product_count",
-                "active_count",
-                "in_stock_count",
-                "stock_sum",
-                "price_sum",
-                "rating_sum",
-            ]) {
-                buckets.expr_as(Expr::cust(format!("SUM({sum})")), Alias::new(*c));
-            }
-            buckets.cond_where(cond);
-            buckets
-        })
-        .collect();
-    if !cover.edges.is_empty() {
-        let mut edges = Query::select();
-        edges.from(Entity);
-        for (c, agg) in COLUMNS.iter().zip([
-            "COUNT(*)",
+    let sums: Vec<Sum> = [
+        ("total", "product_count", "COUNT(*)"),
+        (
+            "active",
+            "active_count",
             "SUM(CASE WHEN is_active THEN 1 ELSE 0 END)",
+        ),
+        (
+            "in_stock",
+            "in_stock_count",
             "SUM(CASE WHEN stock_quantity > 0 THEN 1 ELSE 0 END)",
-            "SUM(stock_quantity)",
-            "SUM(price_cents)",
-            "SUM(rating_tenths)",
-        ]) {
-            edges.expr_as(Expr::cust(agg), Alias::new(*c));
-        }
-        edges.cond_where(edge_condition(filter, &cover.edges, backend));
-        parts.push(edges);
-    }
-    let mut stmt = sum_of(parts, &COLUMNS);
+        ),
+        ("stock", "stock_sum", "SUM(stock_quantity)"),
+        ("sum_price", "price_sum", "SUM(price_cents)"),
+        ("sum_rating", "rating_sum", "SUM(rating_tenths)"),
+    ]
+    .into_iter()
+    .map(|(alias, buckets, products)| Sum {
+        alias,
+        buckets: buckets.to_string(),
+        products: products.to_string(),
+    })
+    .collect();
+    let mut stmt = range_sums(filter, backend, &sums);
     stmt.expr_as(distinct("category", filter, backend), "categories")
         .expr_as(distinct("brand", filter, backend), "brands");
     let row = db

@@ -171,6 +171,22 @@ fn search_condition(s: &SearchQuery, backend: Backend) -> Condition {
     Condition::any().add(words).add(exact_sku)
 }
 
+/// `facets::price_bucket` of `price` (cents) in SQL, as a BIGINT: the same
+/// half-open buckets, the top one open-ended.
+pub(crate) fn price_bucket_sql(price: Expr) -> Expr {
+    use catalog_domain::facets::PRICE_BOUNDS_CENTS;
+    use sea_orm::sea_query::{Alias, Func};
+    let mut case = Expr::case(price.clone().lt(PRICE_BOUNDS_CENTS[0]), 0i64);
+    for (i, bound) in PRICE_BOUNDS_CENTS.iter().enumerate().skip(1) {
+        case = case.case(price.clone().lt(*bound), i as i64);
+    }
+    Func::cast_as(
+        case.finally(PRICE_BOUNDS_CENTS.len() as i64),
+        Alias::new("BIGINT"),
+    )
+    .into()
+}
+
 /// The WHERE clause of a filter.
 pub(crate) fn filter_condition(f: &ProductFilter, backend: Backend) -> Condition {
     let mut c = Condition::all();

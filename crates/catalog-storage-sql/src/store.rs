@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS};
+use catalog_domain::facets::{FacetField, FacetKey};
 use catalog_domain::ports::{Created, IDEMPOTENCY_TTL_HOURS, Idempotency, PageSpec};
 use catalog_domain::product::now;
 use catalog_domain::query::{SortField, SortKey, SortValue};
@@ -1306,13 +1306,14 @@ impl SqlStore {
                     in_stock: Some(in_stock),
                     ..filter.clone()
                 };
-                let (yes, no) = (with(true), with(false));
-                if self.summary_count_statement(&yes).is_none()
-                    || self.summary_count_statement(&no).is_none()
-                {
+                let (Some(yes), Some(no)) = (
+                    self.summary_count_statement(&with(true)),
+                    self.summary_count_statement(&with(false)),
+                ) else {
                     return Ok(None);
-                }
-                let (a, b) = futures::future::join(self.count(&yes), self.count(&no)).await;
+                };
+                let (a, b) =
+                    futures::future::join(self.summary_count(&yes), self.summary_count(&no)).await;
                 Ok(Some(
                     [(1, a?), (0, b?)]
                         .into_iter()
@@ -1335,6 +1336,21 @@ impl SqlStore {
         } else {
             None
         }
+    }
+
+    /// Runs a [`SqlStore::summary_count_statement`]. The summaries are
+    /// small tables with one plan whatever the values: the generic pool.
+    async fn summary_count(&self, stmt: &SelectStatement) -> Result<u64, StorageError> {
+        let row = self
+            .reads(true)
+            .query_one(stmt)
+            .await
+            .context("reading the summary")?
+            .ok_or_else(|| StorageError::internal("reading the summary", "no row"))?;
+        let n = row
+            .try_get_by_index::<i64>(0)
+            .context("reading the summary")?;
+        Ok(non_negative(n))
     }
 
     /// A page and its total in one statement, the total from `count`
@@ -1419,14 +1435,13 @@ impl ProductReader for SqlStore {
     /// cursor) and an empty page (no row carries a total).
     #[tracing::instrument(skip_all, fields(limit = page.limit, offset = page.offset))]
     async fn list_counted(&self, page: PageSpec<'_>) -> Result<(Vec<Product>, u64), StorageError> {
+        let tiered = self.relevance_tiers(&page).is_some();
         let by_relevance = page.filter.search.is_some()
             && page.after.is_none()
             && page.sort.first().map(|k| k.field) == Some(SortField::Relevance)
-            && self.relevance_tiers(&page).is_none();
+            && !tiered;
         if !by_relevance {
-            if self.relevance_tiers(&page).is_none()
-                && let Some(count) = self.summary_count_statement(page.filter)
-            {
+            if !tiered && let Some(count) = self.summary_count_statement(page.filter) {
                 return self.list_with_summary_count(page, count).await;
             }
             let (rows, total) =
@@ -1445,17 +1460,7 @@ impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all)]
     async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError> {
         if let Some(stmt) = self.summary_count_statement(filter) {
-            // The summaries are small tables with one plan whatever the values.
-            let row = self
-                .reads(true)
-                .query_one(&stmt)
-                .await
-                .context("reading the summary")?
-                .ok_or_else(|| StorageError::internal("reading the summary", "no row"))?;
-            let n = row
-                .try_get_by_index::<i64>(0)
-                .context("reading the summary")?;
-            return Ok(non_negative(n));
+            return self.summary_count(&stmt).await;
         }
         let n: Option<i64> = Entity::find()
             .select_only()
@@ -1469,7 +1474,8 @@ impl ProductReader for SqlStore {
     }
 
     fn counts_cheaply(&self, filter: &ProductFilter) -> bool {
-        self.summary_count_statement(filter).is_some()
+        // What `summary_count_statement` answers, without building it.
+        crate::summary::answers(filter) || crate::histogram::answers_count(filter)
     }
 
     /// PostgreSQL's planner estimate (`EXPLAIN`'s row count) of the filtered
@@ -1477,10 +1483,7 @@ impl ProductReader for SqlStore {
     #[tracing::instrument(skip_all)]
     async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
         // An exact count from the summaries costs less than a plan.
-        if self.backend != Backend::Postgres
-            || crate::summary::answers(filter)
-            || crate::histogram::answers_count(filter)
-        {
+        if self.backend != Backend::Postgres || self.counts_cheaply(filter) {
             return Ok(None);
         }
         let stmt = Query::select()
@@ -1647,15 +1650,7 @@ impl ProductReader for SqlStore {
             )
             .into(),
             FacetField::PriceBucket => {
-                // The same half-open buckets as `facets::price_bucket`.
-                let mut case = Expr::case(
-                    Expr::col(Column::PriceCents).lt(PRICE_BOUNDS_CENTS[0]),
-                    0i64,
-                );
-                for (i, bound) in PRICE_BOUNDS_CENTS.iter().enumerate().skip(1) {
-                    case = case.case(Expr::col(Column::PriceCents).lt(*bound), i as i64);
-                }
-                Func::cast_as(case.finally(PRICE_BOUNDS_CENTS.len() as i64), bigint()).into()
+                crate::query::price_bucket_sql(Expr::col(Column::PriceCents))
             }
             FacetField::RatingFloor => {
                 Func::cast_as(Expr::col(Column::RatingTenths).div(10), bigint()).into()
