@@ -107,15 +107,28 @@ fn sqlite_statements() -> Vec<String> {
     ]
 }
 
+/// The summary's rows computed from the products table (the columns of
+/// the table, in its order).
+macro_rules! summary_select {
+    () => {
+        "SELECT category, brand, COUNT(*), SUM(CASE WHEN is_active THEN 1 ELSE 0 END), \
+         SUM(CASE WHEN stock_quantity > 0 THEN 1 ELSE 0 END), SUM(stock_quantity), \
+         SUM(price_cents), SUM(rating_tenths) FROM products GROUP BY category, brand"
+    };
+}
+
+/// [`summary_select`]: what `product_summary` must hold.
+pub const SUMMARY_SELECT: &str = summary_select!();
+
 /// Recomputes the summary from the products table (after a bulk load, or
 /// to repair it).
 pub const REBUILD_SUMMARY: [&str; 2] = [
     "DELETE FROM product_summary",
-    "INSERT INTO product_summary (category, brand, product_count, active_count, in_stock_count, \
-     stock_sum, price_sum, rating_sum) \
-     SELECT category, brand, COUNT(*), SUM(CASE WHEN is_active THEN 1 ELSE 0 END), \
-     SUM(CASE WHEN stock_quantity > 0 THEN 1 ELSE 0 END), SUM(stock_quantity), SUM(price_cents), \
-     SUM(rating_tenths) FROM products GROUP BY category, brand",
+    concat!(
+        "INSERT INTO product_summary (category, brand, product_count, active_count, \
+         in_stock_count, stock_sum, price_sum, rating_sum) ",
+        summary_select!()
+    ),
 ];
 
 #[async_trait::async_trait]

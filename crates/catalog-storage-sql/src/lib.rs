@@ -13,10 +13,12 @@ mod plans;
 mod query;
 mod store;
 mod summary;
+mod verify;
 
 pub use bulk_summary::BulkSummary;
 pub use query::pg_tsvector;
 pub use store::{Backend, CopyRows, PoolConfig, SqlStore};
+pub use verify::Drift;
 
 #[cfg(feature = "testing")]
 #[allow(clippy::expect_used, clippy::panic)]

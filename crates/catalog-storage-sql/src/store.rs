@@ -1220,7 +1220,7 @@ impl SqlStore {
     /// A write transaction. On SQLite it takes the write lock up front
     /// (IMMEDIATE), so two writers queue on the busy timeout instead of one
     /// failing when it upgrades a read lock.
-    async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, StorageError> {
+    pub(crate) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, StorageError> {
         let opts = TransactionOptions {
             sqlite_transaction_mode: (self.backend == Backend::Sqlite)
                 .then_some(SqliteTransactionMode::Immediate),

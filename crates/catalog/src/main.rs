@@ -59,6 +59,13 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
+    /// Check that the summaries, the price histogram and the search index
+    /// agree with the products table; exit 1 when one does not.
+    Verify {
+        /// Rebuild every derived table (writes wait meanwhile), then check again.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Print the OpenAPI document and exit.
     Openapi,
 }
@@ -75,6 +82,8 @@ enum AppError {
     Cache(String),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Drift(String),
 }
 
 fn init_tracing() {
@@ -268,7 +277,50 @@ async fn run(cli: Cli) -> Result<(), AppError> {
             println!("{token}");
             Ok(())
         }
+        Command::Verify { repair } => {
+            let store = open_store(&cfg).await?;
+            store.migrate().await?;
+            verify(&store, repair).await
+        }
         Command::Openapi => Ok(()),
+    }
+}
+
+/// `catalog verify`: one line per derived table that disagrees, then the
+/// verdict; with `repair`, rebuilds and checks once more.
+async fn verify(store: &SqlStore, repair: bool) -> Result<(), AppError> {
+    let started = std::time::Instant::now();
+    let drift = store.derived_drift().await?;
+    for d in &drift {
+        println!(
+            "{}: {} rows it should not hold, {} rows it lacks",
+            d.table, d.extra, d.missing
+        );
+    }
+    if drift.is_empty() {
+        println!(
+            "derived tables agree with the products table ({:.1} s)",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    if !repair {
+        return Err(AppError::Drift(format!(
+            "{} derived table(s) disagree with the products table; \
+             `catalog verify --repair` rebuilds them",
+            drift.len()
+        )));
+    }
+    store.repair_derived().await?;
+    let after = store.derived_drift().await?;
+    if after.is_empty() {
+        println!("repaired: derived tables agree with the products table");
+        Ok(())
+    } else {
+        Err(AppError::Drift(format!(
+            "{} derived table(s) still disagree after the repair",
+            after.len()
+        )))
     }
 }
 

@@ -719,6 +719,33 @@ fn config_errors_exit_non_zero_naming_the_variable() {
     }
 }
 
+/// `catalog verify` passes on a seeded database, fails (exit 1, naming the
+/// table) once a derived table is broken, and `--repair` mends it.
+#[tokio::test]
+async fn verify_names_a_broken_derived_table_and_repair_mends_it() {
+    let db = SqliteFile::create();
+    seed(db.url(), 300, 7);
+    let envs = [("DATABASE_URL", db.url())];
+    let done = run_ok(catalog(&["verify"], &envs));
+    assert!(done.stdout.contains("agree"), "{}", done.stdout);
+
+    let store = SqlStore::connect(db.url()).await.unwrap();
+    store
+        .connection()
+        .execute_unprepared("UPDATE product_summary SET price_sum = price_sum + 1")
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let done = run(catalog(&["verify"], &envs), Duration::from_secs(60));
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(done.stdout.contains("product_summary"), "{}", done.stdout);
+    assert!(done.stderr.contains("--repair"), "{}", done.stderr);
+
+    let done = run_ok(catalog(&["verify", "--repair"], &envs));
+    assert!(done.stdout.contains("repaired"), "{}", done.stdout);
+    run_ok(catalog(&["verify"], &envs));
+}
+
 /// A bulk seed into empty PostgreSQL (parallel COPY lanes, explicit ids,
 /// vocabulary collected by the seeder, indexes and summary rebuilt) yields
 /// exactly the catalog a row-by-row seed into SQLite does, ids included,
