@@ -15,6 +15,7 @@ mod m20261125_000008_search_vector_from_tokens;
 mod m20261125_000009_covering_facet_indexes;
 mod m20261201_000010_search_name_index;
 mod m20261201_000011_price_summary;
+mod m20261201_000012_gin_without_pending_list;
 pub use m20261125_000004_product_summary::{REBUILD_SUMMARY, SUMMARY_SELECT};
 pub use m20261125_000005_full_text_search::{
     PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME, SQLITE_INDEX_PRODUCTS,
@@ -68,6 +69,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000009_covering_facet_indexes::Migration),
             Box::new(m20261201_000010_search_name_index::Migration),
             Box::new(m20261201_000011_price_summary::Migration),
+            Box::new(m20261201_000012_gin_without_pending_list::Migration),
         ]
     }
 }

@@ -73,6 +73,17 @@ async fn maintenance_ignores_the_request_statement_timeout() {
         4 + migration::secondary_indexes().len() as i64,
         "every index was built"
     );
+    // Rebuilt with their definitions' options: no GIN pending list
+    // (migration 12).
+    assert_eq!(
+        scalar(
+            "SELECT count(*) FROM pg_class WHERE relname IN \
+             ('idx_products_search_vector', 'idx_products_search_name') \
+             AND reloptions @> ARRAY['fastupdate=off']"
+        )
+        .await,
+        2
+    );
     assert_eq!(
         scalar("SELECT COALESCE(SUM(product_count), 0)::bigint FROM product_summary").await,
         ROWS as i64
