@@ -35,6 +35,12 @@ pub struct Config {
     /// Signs pagination cursors; shared by every instance of a deployment.
     pub cursor_secret: Vec<u8>,
     pub db_max_connections: Option<u32>,
+    /// `CATALOG_DB_STATEMENT_TIMEOUT_MS` (PostgreSQL): `Some(None)` is 0,
+    /// no timeout; `None` (unset) keeps the pool's default.
+    pub db_statement_timeout: Option<Option<Duration>>,
+    /// `CATALOG_DB_ACQUIRE_TIMEOUT_MS`: how long a request waits for a
+    /// pooled connection before it is a 503; `None` keeps the default.
+    pub db_acquire_timeout: Option<Duration>,
     /// `CATALOG_MAX_OFFSET`: the deepest `offset` a list accepts (deeper is
     /// a 422 pointing to `cursor`); `None` (unset) accepts any.
     pub max_offset: Option<u64>,
@@ -152,6 +158,29 @@ impl Config {
                     })?,
             ),
         };
+        let millis = |var: &'static str, range: std::ops::RangeInclusive<u64>| {
+            non_empty(var)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .ok()
+                        .filter(|n| range.contains(n))
+                        .ok_or_else(|| {
+                            err(
+                                var,
+                                format!(
+                                    "must be {} to {} milliseconds",
+                                    range.start(),
+                                    range.end()
+                                ),
+                            )
+                        })
+                })
+                .transpose()
+        };
+        let db_statement_timeout = millis("CATALOG_DB_STATEMENT_TIMEOUT_MS", 0..=3_600_000)?
+            .map(|ms| (ms > 0).then(|| Duration::from_millis(ms)));
+        let db_acquire_timeout =
+            millis("CATALOG_DB_ACQUIRE_TIMEOUT_MS", 1..=600_000)?.map(Duration::from_millis);
         let max_offset = match non_empty("CATALOG_MAX_OFFSET") {
             None => None,
             Some(v) => Some(
@@ -236,6 +265,8 @@ impl Config {
             cors,
             cursor_secret,
             db_max_connections,
+            db_statement_timeout,
+            db_acquire_timeout,
             max_offset,
             cache,
         })
@@ -264,6 +295,33 @@ mod tests {
         assert!(c.jwt_secret.is_none());
         assert!(c.redis_url.is_none());
         assert_eq!(c.cors, CorsOrigins::DefaultReadOnly);
+    }
+
+    #[test]
+    fn database_timeouts() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.db_statement_timeout, c.db_acquire_timeout), (None, None));
+        let c = cfg(&[
+            ("CATALOG_DB_STATEMENT_TIMEOUT_MS", "2500"),
+            ("CATALOG_DB_ACQUIRE_TIMEOUT_MS", "750"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.db_statement_timeout,
+            Some(Some(Duration::from_millis(2500)))
+        );
+        assert_eq!(c.db_acquire_timeout, Some(Duration::from_millis(750)));
+        let c = cfg(&[("CATALOG_DB_STATEMENT_TIMEOUT_MS", "0")]).unwrap();
+        assert_eq!(c.db_statement_timeout, Some(None), "0 is no timeout");
+        for (var, bad) in [
+            ("CATALOG_DB_STATEMENT_TIMEOUT_MS", "-1"),
+            ("CATALOG_DB_STATEMENT_TIMEOUT_MS", "3600001"),
+            ("CATALOG_DB_STATEMENT_TIMEOUT_MS", "1s"),
+            ("CATALOG_DB_ACQUIRE_TIMEOUT_MS", "0"),
+            ("CATALOG_DB_ACQUIRE_TIMEOUT_MS", "600001"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var, "{var}={bad}");
+        }
     }
 
     #[test]

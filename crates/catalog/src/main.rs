@@ -108,6 +108,12 @@ async fn open_store(cfg: &Config) -> Result<SqlStore, AppError> {
         pool.max_connections = n;
         pool.min_connections = pool.min_connections.min(n);
     }
+    if let Some(t) = cfg.db_statement_timeout {
+        pool.statement_timeout = t;
+    }
+    if let Some(t) = cfg.db_acquire_timeout {
+        pool.acquire_timeout = t;
+    }
     // A database that is still starting (containers start together) gets a
     // few seconds before we give up.
     let mut delay = std::time::Duration::from_millis(250);

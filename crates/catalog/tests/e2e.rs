@@ -25,7 +25,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_catalog");
 
 /// Variables of the contract that must not leak from the developer's shell
 /// into the binary under test.
-const CONTRACT_VARS: [&str; 10] = [
+const CONTRACT_VARS: [&str; 12] = [
     "DATABASE_URL",
     "REDIS_URL",
     "CATALOG_ADDR",
@@ -34,6 +34,8 @@ const CONTRACT_VARS: [&str; 10] = [
     "CATALOG_CORS_ORIGINS",
     "CATALOG_CURSOR_SECRET",
     "CATALOG_DB_MAX_CONNECTIONS",
+    "CATALOG_DB_STATEMENT_TIMEOUT_MS",
+    "CATALOG_DB_ACQUIRE_TIMEOUT_MS",
     "CATALOG_LOG_FORMAT",
     "RUST_LOG",
 ];
@@ -162,21 +164,25 @@ struct Server {
 
 impl Server {
     fn spawn(database_url: &str, seed_count: u64) -> Self {
+        Self::spawn_with(database_url, seed_count, &[])
+    }
+
+    /// [`Server::spawn`] with more variables.
+    fn spawn_with(database_url: &str, seed_count: u64, more: &[(&str, &str)]) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
         let stderr = OutputFile::new("serve");
         let seed_count = seed_count.to_string();
-        let child = catalog(
-            &["serve"],
-            &[
-                ("DATABASE_URL", database_url),
-                ("CATALOG_ADDR", &addr),
-                ("CATALOG_SEED_COUNT", &seed_count),
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(stderr.stdio())
-        .spawn()
-        .expect("spawn catalog serve");
+        let mut envs = vec![
+            ("DATABASE_URL", database_url),
+            ("CATALOG_ADDR", &addr),
+            ("CATALOG_SEED_COUNT", &seed_count),
+        ];
+        envs.extend_from_slice(more);
+        let child = catalog(&["serve"], &envs)
+            .stdout(Stdio::null())
+            .stderr(stderr.stdio())
+            .spawn()
+            .expect("spawn catalog serve");
         Self {
             child: Some(child),
             stderr,
@@ -520,6 +526,70 @@ async fn serve_on_postgres_answers_the_contract_and_stops_on_sigterm() {
             "catalog serve exited with {status} on SIGTERM; stderr:\n{}",
             server.stderr.read()
         );
+    })
+    .await;
+    db.drop_db().await;
+    if let Err(e) = checks {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// A statement the database cancels at `CATALOG_DB_STATEMENT_TIMEOUT_MS`
+/// (here: waiting on a table lock) is a 503 problem with `Retry-After`,
+/// not a 500, and the next request after the lock is gone is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_timeout_is_a_503_with_retry_after() {
+    let Some(db) = PgScratch::create().await else {
+        return;
+    };
+    let url = db.url.clone();
+    let checks = tokio::spawn(async move {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut server = Server::spawn_with(
+            &url,
+            50,
+            &[
+                ("CATALOG_DB_STATEMENT_TIMEOUT_MS", "300"),
+                ("CATALOG_CACHE", "off"),
+            ],
+        );
+        server.wait_ready(&http).await;
+        let store = SqlStore::connect(&url).await.unwrap();
+        let txn = sea_orm::TransactionTrait::begin(store.connection())
+            .await
+            .unwrap();
+        txn.execute_unprepared("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let res = http
+            .get(server.url("/api/v1/products?limit=5"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "answered at the statement timeout, not at the pool's or the client's"
+        );
+        assert_eq!(header(&res, "retry-after"), Some("1"));
+        assert_eq!(
+            header(&res, "content-type"),
+            Some("application/problem+json")
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], 503);
+        txn.rollback().await.unwrap();
+        let res = http
+            .get(server.url("/api/v1/products?limit=5"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        store.close().await.unwrap();
     })
     .await;
     db.drop_db().await;
