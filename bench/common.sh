@@ -23,3 +23,33 @@ wrk_summary() {
     out=$(cat)
     echo "$(awk '/^Requests\/sec/ {printf "%.0f", $2}' <<<"$out") $(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")") $(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")"
 }
+
+log() { printf '== %s\n' "$*" >&2; }
+
+# psql_db DB ARGS...: psql on database DB at PG_HOST:PG_PORT as PG_USER,
+# quiet, stopping at the first error.
+psql_db() {
+    local db=$1
+    shift
+    PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 \
+        -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$db" "$@"
+}
+
+# The median of the numbers given as arguments ("-" for none).
+median() {
+    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+        if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
+        else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# wait_healthy PID BASE LOG: waits up to 60 s for BASE/health to answer;
+# fails with the server's LOG when the process PID exits first.
+wait_healthy() {
+    local pid=$1 base=$2 logfile=$3
+    for _ in $(seq 600); do
+        curl -fs -o /dev/null "$base/health" && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "the server exited"; }
+        sleep 0.1
+    done
+    die "the server did not answer /health in 60 s; see $logfile"
+}

@@ -60,24 +60,12 @@ SVG="$SCALE_OUT/scale-p99.svg"
 mkdir -p "$WORK" "$SCALE_OUT"
 rm -f "$WORK"/wrk-*.txt "$WORK"/oha-*.json
 
-log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'scale.sh: %s\n' "$*" >&2; exit 1; }
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
-psql_db() { # DB ARGS...
-    local db=$1
-    shift
-    PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 \
-        -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$db" "$@"
-}
 # shellcheck disable=SC2016 # jq variables, not shell ones
 uri() { jq -rn --arg v "$1" '$v | @uri'; }
 frac() { awk -v a="$1" -v n="$SCALE_COUNT" 'BEGIN { print a / n }'; }
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
-        else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 # A fraction as a percentage with enough digits for rare terms.
 pct() { awk -v f="$1" 'BEGIN { if (f < 0.001) printf "%.4f%%", f * 100; else if (f < 0.1) printf "%.2f%%", f * 100; else printf "%.1f%%", f * 100 }'; }
 thousands() { sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$1"; }
@@ -197,12 +185,7 @@ env -u REDIS_URL -u CATALOG_DB_MAX_CONNECTIONS DATABASE_URL="$DB_URL" CATALOG_CA
     CATALOG_ADDR="127.0.0.1:$PORT" CATALOG_MAX_OFFSET="$MAX_OFFSET" RUST_LOG=warn \
     "$BIN" serve >"$WORK/server.log" 2>&1 </dev/null &
 SERVER=$!
-for _ in $(seq 600); do
-    curl -fs -o /dev/null "$BASE/health" && break
-    kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the server exited"; }
-    sleep 0.1
-done
-curl -fs -o /dev/null "$BASE/health" || die "the server did not answer /health in 60 s; see $WORK/server.log"
+wait_healthy "$SERVER" "$BASE" "$WORK/server.log"
 log "server pid $SERVER"
 rss_kb() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER/status"; }
 RSS_IDLE_KB=$(rss_kb VmRSS)

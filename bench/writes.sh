@@ -56,19 +56,7 @@ MD="$WRITES_OUT/writes.md"
 mkdir -p "$WORK" "$WRITES_OUT"
 rm -f "$WORK"/wrk-*.txt
 
-log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'writes.sh: %s\n' "$*" >&2; exit 1; }
-psql_db() { # DB ARGS...
-    local db=$1
-    shift
-    PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 \
-        -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" -d "$db" "$@"
-}
-median() {
-    printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-        if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2];
-        else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 ensure_wrk
 if [ -n "${CATALOG_BIN:-}" ]; then
@@ -127,12 +115,7 @@ env -u REDIS_URL -u CATALOG_DB_MAX_CONNECTIONS DATABASE_URL="$DB_URL" CATALOG_CA
     CATALOG_ADDR="127.0.0.1:$PORT" CATALOG_JWT_SECRET="$SECRET" RUST_LOG=warn \
     "$BIN" serve >"$WORK/server.log" 2>&1 </dev/null &
 SERVER=$!
-for _ in $(seq 120); do
-    curl -fs -o /dev/null "$BASE/health" && break
-    kill -0 "$SERVER" 2>/dev/null || { cat "$WORK/server.log" >&2; die "the server exited"; }
-    sleep 0.5
-done
-curl -fs -o /dev/null "$BASE/health" || die "the server did not answer /health in 60 s"
+wait_healthy "$SERVER" "$BASE" "$WORK/server.log"
 TOKEN=$(CATALOG_JWT_SECRET="$SECRET" RUST_LOG=warn "$BIN" token --sub bench-writes --ttl 86400)
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/merge-patch+json' -d '{"stock_quantity": 5}' "$BASE/api/v1/products/1")
