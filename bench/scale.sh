@@ -338,6 +338,21 @@ scenario() { # NAME TARGET DESCRIPTION
     DESC[$1]=$3
 }
 
+# Waits (up to 60 s) until the server's database sessions are idle. wrk
+# stops without waiting for its requests in flight, and the server finishes
+# them (actix does not cancel a handler whose client left), so after a slow
+# scenario its queue would otherwise be counted against the next run, the
+# one-client run above all (a medium search's 1-client p99 read 350 ms
+# while a request alone takes 18 ms).
+settle() {
+    for _ in $(seq 600); do
+        [ "$(psql_db postgres -tAc "SELECT count(*) FROM pg_stat_activity \
+            WHERE datname = '$SCALE_DB' AND state = 'active' AND pid <> pg_backend_pid()")" = 0 ] && return 0
+        sleep 0.1
+    done
+    log "WARNING: the server was still busy 60 s after the last run"
+}
+
 # closed NAME TARGET DESCRIPTION CHECK-PATH WRK-ARGS...: wrk, closed loop.
 closed() {
     local name=$1 check=$4 run out rps p50 p99 non2xx errors
@@ -345,8 +360,10 @@ closed() {
     shift 4
     api "$check" >/dev/null || log "WARNING: $name: GET $check fails; measuring it anyway (the report flags the errors)"
     log "$name (${RUNS} × $DURATION)"
+    settle
     [ "$WARMUP" = 0s ] || wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" --timeout 30s "$@" >/dev/null
     for ((run = 1; run <= RUNS; run++)); do
+        settle
         out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 30s --latency "$@")
         echo "$out" >"$WORK/wrk-$name-$run.txt"
         read -r rps p50 p99 <<<"$(wrk_summary <<<"$out")"
@@ -357,6 +374,7 @@ closed() {
     done
     # One client, one request at a time: the latency of a request alone,
     # without the queueing 64 connections on 2 shared cores add.
+    settle
     out=$(wrk -t1 -c1 -d"$SOLO" --timeout 30s --latency "$@")
     echo "$out" >"$WORK/wrk-$name-solo.txt"
     read -r rps p50 p99 <<<"$(wrk_summary <<<"$out")"
@@ -373,6 +391,7 @@ fixed() {
     scenario "$1" "$2" "$3"
     log "$name (${RUNS} × $DURATION at $RATE req/s)"
     for ((run = 1; run <= RUNS; run++)); do
+        settle
         json="$WORK/rate-$name-$run.json"
         "$LOADGEN" --rate "$RATE" --connections "$CONNECTIONS" --duration "${DURATION%s}" \
             "$BASE$path" >"$json"
@@ -516,6 +535,8 @@ RSS_VERDICT=$(awk -v k="$RSS_HWM_KB" 'BEGIN { print (k / 1024 <= 64) ? "yes" : "
     echo "  The search target (p99 ≤ 50 ms) applies to terms matching at most 2 % of the products; the prefix"
     echo "  search sends the first letters of the most frequent long word of the names."
     echo "- Search requests use the default order (relevance), first with the exact \`total\`, then again with \`count=none\` (the page alone)."
+    echo "- Every run starts once the server's database sessions are idle: wrk leaves requests in flight when it"
+    echo "  stops and the server finishes them, which would otherwise be counted against the next run."
     echo "- *1 client*: after the closed-loop runs, one connection sends one request at a time for $SOLO"
     echo "  (\`wrk -t1 -c1\`): the latency of a request alone. Under 64 connections on 2 cores shared by"
     echo "  server, PostgreSQL and wrk, latency is mostly queueing (about 64 / throughput); the verdicts"
