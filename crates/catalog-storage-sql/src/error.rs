@@ -24,9 +24,8 @@ pub(crate) fn storage_err(context: &str, e: DbErr) -> StorageError {
 /// Whether `e` is a condition that retrying shortly can clear.
 fn is_transient(e: &DbErr) -> bool {
     use sea_orm::sqlx::Error;
-    let (DbErr::Query(RuntimeErr::SqlxError(err))
-    | DbErr::Exec(RuntimeErr::SqlxError(err))
-    | DbErr::Conn(RuntimeErr::SqlxError(err))) = e
+    // Connection errors (`DbErr::Conn`) are unavailable whatever they are.
+    let (DbErr::Query(RuntimeErr::SqlxError(err)) | DbErr::Exec(RuntimeErr::SqlxError(err))) = e
     else {
         return false;
     };

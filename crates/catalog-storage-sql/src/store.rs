@@ -292,10 +292,7 @@ impl SqlStore {
             .execute_unprepared("ALTER TABLE products ENABLE TRIGGER products_search_vector")
             .await
             .context("resuming the search vector trigger")?;
-        let txn = self.begin_write().await?;
-        txn.execute_unprepared(migration::PG_NO_STATEMENT_TIMEOUT)
-            .await
-            .context("lifting the statement timeout for the repair")?;
+        let txn = self.begin_maintenance().await?;
         txn.execute_unprepared(
             "UPDATE products SET search_vector = \
              catalog_search_vector(search_name, search_body) WHERE search_vector IS NULL",
@@ -593,10 +590,7 @@ impl SqlStore {
             self.copy_in("COPY search_terms (term) FROM STDIN", text)
                 .await?;
         }
-        let txn = self.begin_write().await?;
-        txn.execute_unprepared(migration::PG_NO_STATEMENT_TIMEOUT)
-            .await
-            .context("lifting the statement timeout for the rebuild")?;
+        let txn = self.begin_maintenance().await?;
         if summary.is_none() {
             for sql in migration::REBUILD_SUMMARY {
                 txn.execute_unprepared(sql)
@@ -1230,6 +1224,21 @@ impl SqlStore {
             .begin_with_options(opts)
             .await
             .context("starting a transaction")
+    }
+
+    /// A write transaction for maintenance (repairs, rebuilds, `verify`):
+    /// on PostgreSQL without the pool's statement timeout, which is meant
+    /// for requests.
+    pub(crate) async fn begin_maintenance(
+        &self,
+    ) -> Result<sea_orm::DatabaseTransaction, StorageError> {
+        let txn = self.begin_write().await?;
+        if self.backend == Backend::Postgres {
+            txn.execute_unprepared(migration::PG_NO_STATEMENT_TIMEOUT)
+                .await
+                .context("lifting the statement timeout for maintenance")?;
+        }
+        Ok(txn)
     }
 
     /// The lowest and highest price matching `filter`. Two statements:

@@ -111,7 +111,7 @@ impl SqlStore {
     /// not a request.
     pub async fn derived_drift(&self) -> Result<Vec<Drift>, StorageError> {
         let backend = self.backend();
-        let txn = self.begin_write_or_read(backend).await?;
+        let txn = self.begin_maintenance().await?;
         let mut drift = Vec::new();
         for (table, sql) in checks(backend) {
             let row = txn
@@ -143,7 +143,7 @@ impl SqlStore {
     /// slip between the rebuild's read and its commit.
     pub async fn repair_derived(&self) -> Result<(), StorageError> {
         let backend = self.backend();
-        let txn = self.begin_write_or_read(backend).await?;
+        let txn = self.begin_maintenance().await?;
         let mut sql: Vec<String> = Vec::new();
         if backend == Backend::Postgres {
             sql.push("LOCK TABLE products IN SHARE MODE".into());
@@ -170,21 +170,5 @@ impl SqlStore {
                 .context("repairing the derived tables")?;
         }
         txn.commit().await.context("repairing the derived tables")
-    }
-
-    /// A transaction for [`SqlStore::derived_drift`] and
-    /// [`SqlStore::repair_derived`]: on PostgreSQL without the pool's
-    /// statement timeout.
-    async fn begin_write_or_read(
-        &self,
-        backend: Backend,
-    ) -> Result<sea_orm::DatabaseTransaction, StorageError> {
-        let txn = self.begin_write().await?;
-        if backend == Backend::Postgres {
-            txn.execute_unprepared(migration::PG_NO_STATEMENT_TIMEOUT)
-                .await
-                .context("lifting the statement timeout for the check")?;
-        }
-        Ok(txn)
     }
 }
