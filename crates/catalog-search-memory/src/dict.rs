@@ -68,6 +68,11 @@ impl Dictionary {
         }
     }
 
+    /// Approximate heap bytes.
+    pub fn memory(&self) -> usize {
+        self.base.as_fst().size() + self.delta.keys().map(|k| k.len() + 48).sum::<usize>()
+    }
+
     /// How many terms have an id.
     pub fn len(&self) -> usize {
         self.next_id as usize

@@ -27,6 +27,7 @@ use catalog_domain::search::{
 use catalog_domain::{NameCount, Product, ProductFilter, StatsRow};
 use roaring::RoaringBitmap;
 
+use crate::arena::{Arena, push_varint, varints};
 use crate::dict::Dictionary;
 use crate::posting::Posting;
 
@@ -101,14 +102,6 @@ enum Part {
     Name,
 }
 
-/// Where a product's token sequence lies in the arena.
-#[derive(Debug, Clone, Copy, Default)]
-struct Span {
-    start: u32,
-    name_len: u32,
-    len: u32,
-}
-
 /// The search index of a catalog.
 #[derive(Debug, Default)]
 pub struct Index {
@@ -121,8 +114,8 @@ pub struct Index {
     updated: Vec<i64>,
     category: Vec<u32>,
     brand: Vec<u32>,
-    sku: Vec<Box<str>>,
-    name: Vec<Box<str>>,
+    sku: Arena,
+    name: Arena,
     active: RoaringBitmap,
     in_stock: RoaringBitmap,
     categories: Labels,
@@ -133,11 +126,10 @@ pub struct Index {
     /// By term id: the products holding the term anywhere, and in the name.
     all: Vec<Posting>,
     names: Vec<Posting>,
-    spans: Vec<Span>,
-    arena: Vec<u32>,
-    /// Arena entries no product points at any more (compacted when they
-    /// outnumber the live ones).
-    garbage: usize,
+    /// Each product's term ids (varint-coded, name part first) and how
+    /// many belong to the name part: what phrase clauses check adjacency on.
+    tokens: Arena,
+    name_tokens: Vec<u16>,
 }
 
 /// A relevance tier: the products of one score, in id order.
@@ -164,29 +156,61 @@ impl Index {
         }
     }
 
-    /// An index of `products`, built in one pass with the term dictionary
-    /// laid out as one transducer (the fast path of a start-up build).
-    pub fn build<'a>(products: impl Iterator<Item = &'a Product> + Clone) -> Result<Self, Refused> {
-        let mut terms: Vec<String> = Vec::new();
-        for p in products.clone() {
-            let doc = SearchDocument::of(p);
-            terms.extend(
-                doc.name
-                    .split(' ')
-                    .chain(doc.body.split(' '))
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string),
-            );
-        }
-        terms.sort_unstable();
-        terms.dedup();
+    /// An index of `products`. New terms go to the dictionary's delta,
+    /// which folds into the transducer as it grows, so products can be
+    /// streamed in pages (the start-up build reads the table in id order)
+    /// without holding them all.
+    pub fn build<'a>(products: impl Iterator<Item = &'a Product>) -> Result<Self, Refused> {
         let mut index = Self::new();
-        index.dict = Dictionary::from_sorted(terms.iter().map(String::as_str));
-        drop(terms);
         for p in products {
             index.upsert(p)?;
         }
         Ok(index)
+    }
+
+    /// Approximate heap bytes by component, for the build log and the
+    /// docs' memory figures.
+    pub fn memory(&self) -> Vec<(&'static str, usize)> {
+        let posting = |p: &Posting| match p {
+            Posting::Many(b) => b.serialized_size() + 48,
+            _ => 0,
+        };
+        let bitmaps =
+            |v: &[RoaringBitmap]| v.iter().map(RoaringBitmap::serialized_size).sum::<usize>();
+        vec![
+            (
+                "columns",
+                self.version.capacity() * 8 * 5
+                    + self.rating.capacity() * 2
+                    + self.category.capacity() * 8,
+            ),
+            ("sku and name text", self.sku.memory() + self.name.memory()),
+            (
+                "token sequences",
+                self.tokens.memory() + self.name_tokens.capacity() * 2,
+            ),
+            (
+                "posting lists",
+                (self.all.capacity() + self.names.capacity()) * std::mem::size_of::<Posting>()
+                    + self
+                        .all
+                        .iter()
+                        .chain(&self.names)
+                        .map(posting)
+                        .sum::<usize>(),
+            ),
+            (
+                "filter bitmaps",
+                bitmaps(&self.categories.docs)
+                    + bitmaps(&self.brands.docs)
+                    + bitmaps(&self.ratings)
+                    + bitmaps(&self.price_buckets)
+                    + self.live.serialized_size()
+                    + self.active.serialized_size()
+                    + self.in_stock.serialized_size(),
+            ),
+            ("dictionary", self.dict.memory()),
+        ]
     }
 
     /// How many products the index holds.
@@ -227,9 +251,7 @@ impl Index {
         grow(&mut self.rating, doc);
         grow(&mut self.category, doc);
         grow(&mut self.brand, doc);
-        grow(&mut self.sku, doc);
-        grow(&mut self.name, doc);
-        grow(&mut self.spans, doc);
+        grow(&mut self.name_tokens, doc);
         let d = doc as usize;
         self.version[d] = p.version;
         self.price[d] = p.price.cents();
@@ -237,8 +259,8 @@ impl Index {
         self.rating[d] = tenths;
         self.created[d] = p.created_at.timestamp_micros();
         self.updated[d] = p.updated_at.timestamp_micros();
-        self.sku[d] = p.sku.as_str().into();
-        self.name[d] = p.name.as_str().into();
+        self.sku.set(doc, p.sku.as_str().as_bytes());
+        self.name.set(doc, p.name.as_bytes());
         let cat = self.categories.intern(p.category.as_str());
         self.category[d] = cat;
         self.categories.docs[cat as usize].insert(doc);
@@ -255,8 +277,8 @@ impl Index {
         self.price_buckets[bucket_of(p.price.cents())].insert(doc);
 
         let text = SearchDocument::of(p);
-        let start = self.arena.len() as u32;
-        let mut name_len = 0u32;
+        let mut seq = Vec::with_capacity(64);
+        let mut name_len = 0u16;
         for (in_name, t) in text
             .name
             .split(' ')
@@ -273,15 +295,12 @@ impl Index {
             self.all[i].insert(doc);
             if in_name {
                 self.names[i].insert(doc);
-                name_len += 1;
+                name_len = name_len.saturating_add(1);
             }
-            self.arena.push(id);
+            push_varint(&mut seq, id);
         }
-        self.spans[d] = Span {
-            start,
-            name_len,
-            len: self.arena.len() as u32 - start,
-        };
+        self.tokens.set(doc, &seq);
+        self.name_tokens[d] = name_len;
         self.live.insert(doc);
         Ok(())
     }
@@ -290,9 +309,7 @@ impl Index {
     pub fn remove(&mut self, id: i64) {
         if let Some(doc) = doc_of(id).filter(|d| self.live.contains(*d)) {
             self.remove_doc(doc);
-            if self.garbage > self.arena.len() / 2 && self.garbage > 1 << 16 {
-                self.compact();
-            }
+            self.compact_if_worth_it();
         }
     }
 
@@ -314,34 +331,47 @@ impl Index {
             b.remove(doc);
         }
         self.price_buckets[bucket_of(self.price[d])].remove(doc);
-        let span = self.spans[d];
-        for k in 0..span.len {
-            let id = self.arena[(span.start + k) as usize] as usize;
-            self.all[id].remove(doc);
-            if k < span.name_len {
-                self.names[id].remove(doc);
+        let name_len = usize::from(self.name_tokens[d]);
+        for (k, id) in varints(self.tokens.get(doc)).enumerate() {
+            let id = id as usize;
+            if let Some(p) = self.all.get_mut(id) {
+                p.remove(doc);
+            }
+            if k < name_len
+                && let Some(p) = self.names.get_mut(id)
+            {
+                p.remove(doc);
             }
         }
-        self.garbage += span.len as usize;
-        self.spans[d] = Span::default();
-        self.sku[d] = Box::default();
-        self.name[d] = Box::default();
+        self.tokens.clear(doc);
+        self.sku.clear(doc);
+        self.name.clear(doc);
     }
 
-    /// Rewrites the token arena without the sequences of replaced and
-    /// deleted products.
-    fn compact(&mut self) {
-        let mut arena = Vec::with_capacity(self.arena.len() - self.garbage);
-        for doc in &self.live {
-            let span = &mut self.spans[doc as usize];
-            let start = arena.len() as u32;
-            arena.extend_from_slice(
-                &self.arena[span.start as usize..(span.start + span.len) as usize],
-            );
-            span.start = start;
+    /// Rewrites the text buffers without the values of replaced and
+    /// deleted products once those outweigh the live ones.
+    fn compact_if_worth_it(&mut self) {
+        self.tokens.maybe_compact(&self.live);
+        self.sku.maybe_compact(&self.live);
+        self.name.maybe_compact(&self.live);
+    }
+
+    /// Trims every buffer to its contents (after a build).
+    pub fn shrink(&mut self) {
+        self.tokens.compact(&self.live);
+        self.sku.compact(&self.live);
+        self.name.compact(&self.live);
+        for v in [
+            &mut self.version,
+            &mut self.price,
+            &mut self.stock,
+            &mut self.created,
+            &mut self.updated,
+        ] {
+            v.shrink_to_fit();
         }
-        self.arena = arena;
-        self.garbage = 0;
+        self.all.shrink_to_fit();
+        self.names.shrink_to_fit();
     }
 
     // --- matching --------------------------------------------------------
@@ -445,7 +475,7 @@ impl Index {
     fn sku_match(&self, s: &SearchQuery) -> Option<u32> {
         let wanted = s.sku_candidate();
         let toks = tokens(&wanted);
-        let is_it = |d: &u32| &*self.sku[*d as usize] == wanted.as_str();
+        let is_it = |d: &u32| self.sku.text(*d) == wanted.as_str();
         if toks.is_empty() {
             return self.live.iter().find(is_it);
         }
@@ -538,14 +568,14 @@ impl Index {
             self.dict.get(&c.tokens[n - 1]).into_iter().collect()
         };
         let mut out = RoaringBitmap::new();
+        let mut seq: Vec<u32> = Vec::with_capacity(64);
         for doc in &candidates {
-            let span = self.spans[doc as usize];
-            let len = if part == Part::Name {
-                span.name_len
-            } else {
-                span.len
+            let len = match part {
+                Part::Name => usize::from(self.name_tokens[doc as usize]),
+                Part::All => usize::MAX,
             };
-            let seq = &self.arena[span.start as usize..(span.start + len) as usize];
+            seq.clear();
+            seq.extend(varints(self.tokens.get(doc)).take(len));
             let found = seq
                 .windows(n)
                 .any(|w| w[..n - 1] == exact[..] && last.contains(&w[n - 1]));
@@ -737,8 +767,8 @@ impl Index {
         let (x, y) = (a as usize, b as usize);
         match field {
             SortField::Id => a.cmp(&b),
-            SortField::Sku => self.sku[x].cmp(&self.sku[y]),
-            SortField::Name => self.name[x].cmp(&self.name[y]),
+            SortField::Sku => self.sku.get(a).cmp(self.sku.get(b)),
+            SortField::Name => self.name.get(a).cmp(self.name.get(b)),
             SortField::Category => self
                 .categories
                 .name(self.category[x])
@@ -788,8 +818,8 @@ impl Index {
             (SortField::StockQuantity, SortValue::Int(i)) => self.stock[x].cmp(i),
             (SortField::Rating, SortValue::Int(i)) => i64::from(self.rating[x]).cmp(i),
             (SortField::Relevance, SortValue::Int(i)) => score(d).cmp(i),
-            (SortField::Sku, SortValue::Text(t)) => (*self.sku[x]).cmp(t.as_str()),
-            (SortField::Name, SortValue::Text(t)) => (*self.name[x]).cmp(t.as_str()),
+            (SortField::Sku, SortValue::Text(t)) => self.sku.get(d).cmp(t.as_bytes()),
+            (SortField::Name, SortValue::Text(t)) => self.name.get(d).cmp(t.as_bytes()),
             (SortField::Category, SortValue::Text(t)) => {
                 self.categories.name(self.category[x]).cmp(t.as_str())
             }

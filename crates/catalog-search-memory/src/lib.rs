@@ -9,12 +9,14 @@
 //! of every matching row. Pages hold ids; the rows come from one by-id
 //! read of the database (docs/search.md says why).
 //!
+//! - [`arena`]: per-product text in one buffer;
 //! - [`dict`]: the term dictionary and the typo automaton;
 //! - [`posting`]: a posting list that costs nothing for one product;
 //! - [`index`]: the index and its query engine;
 //! - [`store`]: [`IndexedStore`], the index in front of any storage
 //!   adapter, which the storage contract suite runs against.
 
+pub mod arena;
 pub mod dict;
 pub mod index;
 pub mod posting;
