@@ -87,9 +87,9 @@ impl BulkSummary {
         }
         let mut text = Vec::new();
         for ((cat, brand), s) in pairs {
-            crate::store::copy_escape(&mut text, cat);
+            crate::helpers::copy_escape(&mut text, cat);
             text.push(b'\t');
-            crate::store::copy_escape(&mut text, brand);
+            crate::helpers::copy_escape(&mut text, brand);
             push_numbers(&mut text, &s);
         }
         text
@@ -116,7 +116,7 @@ impl BulkSummary {
         for ((dim, name, width, bucket), c) in rows {
             text.extend_from_slice(dim.to_string().as_bytes());
             text.push(b'\t');
-            crate::store::copy_escape(&mut text, name);
+            crate::helpers::copy_escape(&mut text, name);
             push_numbers(&mut text, &[width, bucket]);
             text.pop();
             push_numbers(&mut text, &c);
