@@ -237,7 +237,7 @@ impl SqlStore {
     /// triggers, in one write transaction (no write lands between).
     async fn resume_sqlite_price_summary(&self) -> Result<(), StorageError> {
         let txn = self.begin_write().await?;
-        for sql in migration::rebuild_price_summary()
+        for sql in crate::schema::rebuild_price_summary()
             .into_iter()
             .chain(self.dialect.resume_bulk_triggers())
         {
@@ -252,7 +252,7 @@ impl SqlStore {
     /// that was interrupted after dropping them). Cheap when they all
     /// exist.
     pub async fn ensure_indexes(&self) -> Result<(), StorageError> {
-        for idx in migration::secondary_indexes() {
+        for idx in crate::schema::secondary_indexes() {
             self.db.execute(&idx).await.context("creating an index")?;
         }
         for (_, create) in self.dialect.search_indexes() {
@@ -277,7 +277,7 @@ impl SqlStore {
                 .await
                 .context("pausing the derived tables' triggers for a bulk load")?;
         }
-        for idx in migration::secondary_indexes() {
+        for idx in crate::schema::secondary_indexes() {
             let Some(name) = idx.get_index_spec().get_name() else {
                 continue;
             };
@@ -353,7 +353,7 @@ impl SqlStore {
             .iter()
             .map(|(_, create)| (*create).to_owned())
             .chain(
-                migration::secondary_indexes()
+                crate::schema::secondary_indexes()
                     .iter()
                     .map(|idx| builder.build(idx).sql),
             )
@@ -444,7 +444,7 @@ impl SqlStore {
             self.db
                 .execute_unprepared(&format!(
                     "TRUNCATE product_summary, {}",
-                    migration::PRICE_SUMMARY_TABLE
+                    crate::schema::PRICE_SUMMARY_TABLE
                 ))
                 .await
                 .context("clearing the summaries")?;
@@ -454,14 +454,14 @@ impl SqlStore {
                 s.summary_copy(),
             )
             .await?;
-            let counters: Vec<String> = migration::price_summary_counters()
+            let counters: Vec<String> = crate::schema::price_summary_counters()
                 .into_iter()
                 .map(|(c, _)| c)
                 .collect();
             self.copy_in(
                 &format!(
                     "COPY {} (dim, name, width, bucket, {}) FROM STDIN",
-                    migration::PRICE_SUMMARY_TABLE,
+                    crate::schema::PRICE_SUMMARY_TABLE,
                     counters.join(", ")
                 ),
                 s.price_summary_copy(),
@@ -485,19 +485,19 @@ impl SqlStore {
         }
         let txn = self.begin_maintenance().await?;
         if summary.is_none() {
-            for sql in migration::REBUILD_SUMMARY {
+            for sql in crate::schema::REBUILD_SUMMARY {
                 txn.execute_unprepared(sql)
                     .await
                     .context("rebuilding the summary")?;
             }
-            for sql in migration::rebuild_price_summary() {
+            for sql in crate::schema::rebuild_price_summary() {
                 txn.execute_unprepared(&sql)
                     .await
                     .context("rebuilding the price summary")?;
             }
         }
         if vocabulary.is_none() {
-            txn.execute_unprepared(migration::PG_REBUILD_SEARCH_TERMS)
+            txn.execute_unprepared(crate::schema::PG_REBUILD_SEARCH_TERMS)
                 .await
                 .context("rebuilding the search vocabulary")?;
         }

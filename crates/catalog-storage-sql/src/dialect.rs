@@ -172,6 +172,10 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug {
 /// memory; a ceiling the server allocates only as needed.
 const BULK_MAINTENANCE_WORK_MEM: &str = "256MB";
 
+/// Lifts the pool's statement timeout for the rest of a PostgreSQL
+/// transaction: rebuilds and index builds take longer than a request may.
+const PG_NO_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = 0";
+
 /// A pooled connection idle this long is pinged before it is handed out.
 const POOL_PING_IF_IDLE_FOR: Duration = Duration::from_secs(30);
 
@@ -269,7 +273,7 @@ impl Dialect for Postgres {
     }
 
     fn lift_statement_timeout(&self) -> Option<&'static str> {
-        Some(migration::PG_NO_STATEMENT_TIMEOUT)
+        Some(PG_NO_STATEMENT_TIMEOUT)
     }
 
     fn search_words(&self, s: &SearchQuery) -> Expr {
@@ -356,10 +360,13 @@ impl Dialect for Postgres {
     /// its name part's 7 s.
     fn search_indexes(&self) -> &'static [(&'static str, &'static str)] {
         &[
-            (migration::PG_SEARCH_INDEX_NAME, migration::PG_SEARCH_INDEX),
             (
-                migration::PG_SEARCH_NAME_INDEX_NAME,
-                migration::PG_SEARCH_NAME_INDEX,
+                crate::schema::PG_SEARCH_INDEX_NAME,
+                crate::schema::PG_SEARCH_INDEX,
+            ),
+            (
+                crate::schema::PG_SEARCH_NAME_INDEX_NAME,
+                crate::schema::PG_SEARCH_NAME_INDEX,
             ),
         ]
     }
@@ -370,7 +377,7 @@ impl Dialect for Postgres {
     fn index_build_settings(&self) -> Vec<String> {
         vec![
             format!("SET LOCAL maintenance_work_mem = '{BULK_MAINTENANCE_WORK_MEM}'"),
-            migration::PG_NO_STATEMENT_TIMEOUT.to_owned(),
+            PG_NO_STATEMENT_TIMEOUT.to_owned(),
         ]
     }
 
@@ -414,7 +421,7 @@ impl Dialect for Postgres {
     }
 
     fn repair_search(&self) -> Vec<String> {
-        vec![migration::PG_REBUILD_SEARCH_TERMS.into()]
+        vec![crate::schema::PG_REBUILD_SEARCH_TERMS.into()]
     }
 }
 
@@ -501,7 +508,10 @@ impl Dialect for Sqlite {
         };
         vec![
             by_id("DELETE FROM products_fts WHERE rowid = ?".into()),
-            by_id(format!("{} WHERE id = ?", migration::SQLITE_INDEX_PRODUCTS)),
+            by_id(format!(
+                "{} WHERE id = ?",
+                crate::schema::SQLITE_INDEX_PRODUCTS
+            )),
         ]
     }
 
@@ -510,7 +520,7 @@ impl Dialect for Sqlite {
     fn after_insert_batch(&self) -> Option<String> {
         Some(format!(
             "{} WHERE id > (SELECT coalesce(max(rowid), 0) FROM products_fts)",
-            migration::SQLITE_INDEX_PRODUCTS
+            crate::schema::SQLITE_INDEX_PRODUCTS
         ))
     }
 
@@ -523,22 +533,22 @@ impl Dialect for Sqlite {
     /// after an interrupted load). The summary's stay: one upsert per row
     /// of a handful of categories and brands is cheap.
     fn pause_bulk_triggers(&self) -> Vec<String> {
-        migration::SQLITE_PRICE_SUMMARY_TRIGGERS
+        crate::schema::SQLITE_PRICE_SUMMARY_TRIGGERS
             .iter()
             .map(|t| format!("DROP TRIGGER IF EXISTS {t}"))
             .collect()
     }
 
     fn resume_bulk_triggers(&self) -> Vec<String> {
-        migration::sqlite_price_summary_triggers()
+        crate::schema::sqlite_price_summary_triggers()
     }
 
     fn paused_bulk_triggers(&self) -> String {
         format!(
             "SELECT {} - count(*) FROM sqlite_master \
              WHERE type = 'trigger' AND name IN ('{}')",
-            migration::SQLITE_PRICE_SUMMARY_TRIGGERS.len(),
-            migration::SQLITE_PRICE_SUMMARY_TRIGGERS.join("', '")
+            crate::schema::SQLITE_PRICE_SUMMARY_TRIGGERS.len(),
+            crate::schema::SQLITE_PRICE_SUMMARY_TRIGGERS.join("', '")
         )
     }
 
@@ -579,7 +589,7 @@ impl Dialect for Sqlite {
     fn repair_search(&self) -> Vec<String> {
         vec![
             "DELETE FROM products_fts".into(),
-            migration::SQLITE_INDEX_PRODUCTS.into(),
+            crate::schema::SQLITE_INDEX_PRODUCTS.into(),
         ]
     }
 }

@@ -4,10 +4,10 @@
 //! about a hundred histogram rows plus the products of the two partial $1
 //! buckets at the range's edges, instead of every matching product.
 
+use crate::schema::{PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS};
 use catalog_domain::facets::{FacetKey, PRICE_BOUNDS_CENTS};
 use catalog_domain::product::MAX_PRICE_CENTS;
 use catalog_domain::{ProductFilter, StatsRow, StorageError};
-use migration::{PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS};
 use sea_orm::sea_query::{
     Alias, Condition, Expr, ExprTrait, Func, Query, SelectStatement, UnionType,
 };

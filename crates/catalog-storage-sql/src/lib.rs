@@ -4,6 +4,12 @@
 //! Both backends store the same schema (one migration set), money as integer
 //! cents, ratings as tenths and text compared by code point, so the two
 //! answer every query identically; the contract suite checks that they do.
+//!
+//! Modules by job: `connection` (pools, migrate, transactions), `reads`
+//! and `tiers` (the reader port), `writes` (the writer port), `bulk_load`,
+//! `verify`; `dialect` holds what differs between the two databases,
+//! [`schema`] the live definitions the adapter recreates, `helpers` the
+//! leaf helpers the others share.
 
 mod bulk_load;
 mod bulk_summary;
@@ -16,6 +22,7 @@ mod histogram;
 mod plans;
 mod query;
 mod reads;
+pub mod schema;
 mod summary;
 mod tiers;
 mod verify;

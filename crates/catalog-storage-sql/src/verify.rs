@@ -55,7 +55,7 @@ fn checks(dialect: &dyn Dialect) -> Vec<(&'static str, String)> {
     ]
     .map(String::from)
     .to_vec();
-    let price_counters: Vec<String> = migration::price_summary_counters()
+    let price_counters: Vec<String> = crate::schema::price_summary_counters()
         .into_iter()
         .map(|(c, _)| c)
         .collect();
@@ -64,14 +64,14 @@ fn checks(dialect: &dyn Dialect) -> Vec<(&'static str, String)> {
             "product_summary",
             both_ways(
                 &nonzero_rows("product_summary", &summary_counters),
-                migration::SUMMARY_SELECT,
+                crate::schema::SUMMARY_SELECT,
             ),
         ),
         (
-            migration::PRICE_SUMMARY_TABLE,
+            crate::schema::PRICE_SUMMARY_TABLE,
             both_ways(
-                &nonzero_rows(migration::PRICE_SUMMARY_TABLE, &price_counters),
-                &migration::price_summary_select(),
+                &nonzero_rows(crate::schema::PRICE_SUMMARY_TABLE, &price_counters),
+                &crate::schema::price_summary_select(),
             ),
         ),
     ];
@@ -119,8 +119,8 @@ impl SqlStore {
     pub async fn repair_derived(&self) -> Result<(), StorageError> {
         let txn = self.begin_maintenance().await?;
         let mut sql = self.dialect.repair_first();
-        sql.extend(migration::REBUILD_SUMMARY.map(String::from));
-        sql.extend(migration::rebuild_price_summary());
+        sql.extend(crate::schema::REBUILD_SUMMARY.map(String::from));
+        sql.extend(crate::schema::rebuild_price_summary());
         sql.extend(self.dialect.repair_search());
         for s in &sql {
             txn.execute_unprepared(s)
