@@ -9,6 +9,8 @@
 //! (`catalog_storage_sql::schema`), which is where the definitions the
 //! running adapter recreates (indexes, triggers, rebuild statements) live.
 //! A change to the schema is a new migration plus an edit there.
+//! `checksums.txt` holds every landed migration file's SHA-256, and the
+//! `checksums` test fails when one changes.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -24,6 +26,9 @@ mod m20261125_000009_covering_facet_indexes;
 mod m20261201_000010_search_name_index;
 mod m20261201_000011_price_summary;
 mod m20261201_000012_gin_without_pending_list;
+
+#[cfg(test)]
+mod checksums;
 pub struct Migrator;
 
 #[async_trait::async_trait]
