@@ -1,6 +1,16 @@
 //! Catalog's schema migrations: one set, written once with sea-orm-migration
 //! and run on PostgreSQL and SQLite alike. Backend-specific details (column
 //! collation) are branches inside a migration, never a second migration set.
+//!
+//! A landed migration is never edited: databases that ran it keep what it
+//! did, so an edit would make fresh and upgraded databases differ. Each
+//! migration carries its own SQL as it stood when it landed and imports
+//! nothing from the storage adapter's live schema
+//! (`catalog_storage_sql::schema`), which is where the definitions the
+//! running adapter recreates (indexes, triggers, rebuild statements) live.
+//! A change to the schema is a new migration plus an edit there.
+//! `checksums.txt` holds every landed migration file's SHA-256, and the
+//! `checksums` test fails when one changes.
 
 pub use sea_orm_migration::prelude::*;
 
@@ -16,42 +26,9 @@ mod m20261125_000009_covering_facet_indexes;
 mod m20261201_000010_search_name_index;
 mod m20261201_000011_price_summary;
 mod m20261201_000012_gin_without_pending_list;
-pub use m20261125_000004_product_summary::{REBUILD_SUMMARY, SUMMARY_SELECT};
-pub use m20261125_000005_full_text_search::{
-    PG_SEARCH_INDEX, PG_SEARCH_INDEX_NAME, SQLITE_INDEX_PRODUCTS,
-};
-pub use m20261125_000007_vocabulary_words_only::PG_REBUILD_SEARCH_TERMS;
-pub use m20261201_000010_search_name_index::{PG_SEARCH_NAME_INDEX, PG_SEARCH_NAME_INDEX_NAME};
-pub use m20261201_000011_price_summary::{
-    PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS, SQLITE_PRICE_SUMMARY_TRIGGERS,
-    price_summary_counters, price_summary_select, rebuild_price_summary,
-    sqlite_price_summary_triggers,
-};
 
-/// Every secondary btree index of the products table (`CREATE INDEX IF NOT
-/// EXISTS`), from all migrations. Bulk loads drop them and recreate them
-/// from this list, and startup creates any that is missing; a migration
-/// that adds an index to products adds it here too.
-pub fn secondary_indexes() -> Vec<IndexCreateStatement> {
-    let replaced = m20261125_000009_covering_facet_indexes::REPLACED;
-    let mut all: Vec<IndexCreateStatement> = m20261125_000001_create_products::indexes()
-        .into_iter()
-        .filter(|idx| {
-            idx.get_index_spec()
-                .get_name()
-                .is_none_or(|n| !replaced.contains(&n))
-        })
-        .collect();
-    all.extend(m20261125_000006_descending_sort_indexes::indexes());
-    all.extend(m20261125_000009_covering_facet_indexes::indexes());
-    all
-}
-
-/// Lifts the pool's statement timeout for the rest of a migration's
-/// transaction (PostgreSQL runs each migration in one): rewriting or
-/// indexing a large products table takes longer than a request may.
-pub const PG_NO_STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = 0";
-
+#[cfg(test)]
+mod checksums;
 pub struct Migrator;
 
 #[async_trait::async_trait]

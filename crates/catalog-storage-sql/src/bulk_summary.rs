@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 
+use crate::schema::PRICE_SUMMARY_WIDTHS;
 use catalog_domain::NewProduct;
-use migration::PRICE_SUMMARY_WIDTHS;
 
 /// The histogram counters, in the order of
-/// `migration::price_summary_counters`: counts by flag, sums, and a count
+/// `crate::schema::price_summary_counters`: counts by flag, sums, and a count
 /// per rating floor 0–5.
 const COUNTERS: usize = 13;
 type Counters = [i64; COUNTERS];
@@ -87,9 +87,9 @@ impl BulkSummary {
         }
         let mut text = Vec::new();
         for ((cat, brand), s) in pairs {
-            crate::store::copy_escape(&mut text, cat);
+            crate::helpers::copy_escape(&mut text, cat);
             text.push(b'\t');
-            crate::store::copy_escape(&mut text, brand);
+            crate::helpers::copy_escape(&mut text, brand);
             push_numbers(&mut text, &s);
         }
         text
@@ -116,7 +116,7 @@ impl BulkSummary {
         for ((dim, name, width, bucket), c) in rows {
             text.extend_from_slice(dim.to_string().as_bytes());
             text.push(b'\t');
-            crate::store::copy_escape(&mut text, name);
+            crate::helpers::copy_escape(&mut text, name);
             push_numbers(&mut text, &[width, bucket]);
             text.pop();
             push_numbers(&mut text, &c);
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn counters_follow_the_migrations_columns() {
-        let names: Vec<String> = migration::price_summary_counters()
+        let names: Vec<String> = crate::schema::price_summary_counters()
             .into_iter()
             .map(|(c, _)| c)
             .collect();

@@ -4,19 +4,20 @@
 //! about a hundred histogram rows plus the products of the two partial $1
 //! buckets at the range's edges, instead of every matching product.
 
+use crate::schema::{PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS};
 use catalog_domain::facets::{FacetKey, PRICE_BOUNDS_CENTS};
 use catalog_domain::product::MAX_PRICE_CENTS;
 use catalog_domain::{ProductFilter, StatsRow, StorageError};
-use migration::{PRICE_SUMMARY_TABLE, PRICE_SUMMARY_WIDTHS};
 use sea_orm::sea_query::{
     Alias, Condition, Expr, ExprTrait, Func, Query, SelectStatement, UnionType,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use crate::dialect::Dialect;
 use crate::entity::{Column, Entity};
 use crate::error::Context;
+use crate::helpers::{get_i64, non_negative};
 use crate::query::filter_condition;
-use crate::store::{Backend, get_i64, non_negative};
 
 const FINE: i64 = PRICE_SUMMARY_WIDTHS[0];
 const COARSE: i64 = PRICE_SUMMARY_WIDTHS[1];
@@ -118,7 +119,7 @@ pub(crate) async fn price_facet(
 pub(crate) async fn rating_facet(
     db: &DatabaseConnection,
     filter: &ProductFilter,
-    backend: Backend,
+    dialect: &dyn Dialect,
 ) -> Result<Vec<(FacetKey, u64)>, StorageError> {
     const FLOORS: [&str; 6] = ["r0", "r1", "r2", "r3", "r4", "r5"];
     let sums: Vec<Sum> = FLOORS
@@ -131,7 +132,7 @@ pub(crate) async fn rating_facet(
         })
         .collect();
     let row = db
-        .query_one(&range_sums(filter, backend, &sums))
+        .query_one(&range_sums(filter, dialect, &sums))
         .await
         .context("reading the price summary")?
         .ok_or_else(|| StorageError::internal("reading the price summary", "no row"))?;
@@ -249,7 +250,11 @@ fn price_range(filter: &ProductFilter) -> (i64, i64) {
 }
 
 /// The products of `filter` whose price is in one of `edges`.
-fn edge_condition(filter: &ProductFilter, edges: &[(i64, i64)], backend: Backend) -> Condition {
+fn edge_condition(
+    filter: &ProductFilter,
+    edges: &[(i64, i64)],
+    dialect: &dyn Dialect,
+) -> Condition {
     let rest = ProductFilter {
         min_price: None,
         max_price: None,
@@ -259,7 +264,7 @@ fn edge_condition(filter: &ProductFilter, edges: &[(i64, i64)], backend: Backend
     for (a, b) in edges {
         any = any.add(Expr::col(Column::PriceCents).between(*a, *b));
     }
-    filter_condition(&rest, backend).add(any)
+    filter_condition(&rest, dialect).add(any)
 }
 
 /// The histogram counter that counts `filter`'s flags.
@@ -290,7 +295,7 @@ struct Sum<'a> {
 /// `SELECT CAST(COALESCE(SUM(alias), 0) AS BIGINT) AS alias, …` of each of
 /// `sums` over `filter`'s price range: the histogram rows wholly inside it
 /// (one part per bucket range), plus its edge products, as a UNION ALL.
-fn range_sums(filter: &ProductFilter, backend: Backend, sums: &[Sum<'_>]) -> SelectStatement {
+fn range_sums(filter: &ProductFilter, dialect: &dyn Dialect, sums: &[Sum<'_>]) -> SelectStatement {
     let (lo, hi) = price_range(filter);
     let cover = cover(lo, hi);
     let mut parts: Vec<SelectStatement> = bucket_conditions(filter, &cover)
@@ -314,7 +319,7 @@ fn range_sums(filter: &ProductFilter, backend: Backend, sums: &[Sum<'_>]) -> Sel
         for s in sums {
             q.expr_as(Expr::cust(s.products.clone()), Alias::new(s.alias));
         }
-        q.cond_where(edge_condition(filter, &cover.edges, backend));
+        q.cond_where(edge_condition(filter, &cover.edges, dialect));
         parts.push(q);
     }
     let mut outer = Query::select();
@@ -342,20 +347,20 @@ fn range_sums(filter: &ProductFilter, backend: Backend, sums: &[Sum<'_>]) -> Sel
 
 /// The exact count of the products matching `filter` ([`answers_count`]),
 /// as one SELECT of one column, `n`.
-pub(crate) fn count_statement(filter: &ProductFilter, backend: Backend) -> SelectStatement {
+pub(crate) fn count_statement(filter: &ProductFilter, dialect: &dyn Dialect) -> SelectStatement {
     let n = Sum {
         alias: "n",
         buckets: counter(filter).to_string(),
         products: "COUNT(*)".to_string(),
     };
-    range_sums(filter, backend, &[n])
+    range_sums(filter, dialect, &[n])
 }
 
 /// How many distinct values of `name` (`category` or `brand`) the products
 /// matching `filter` hold: each value the summary lists for the filter's
 /// categories and brands, kept when one matching product has it (an index
 /// probe of `(category|brand, price)` each).
-fn distinct(name: &str, filter: &ProductFilter, backend: Backend) -> SelectStatement {
+fn distinct(name: &str, filter: &ProductFilter, dialect: &dyn Dialect) -> SelectStatement {
     let mut values = Condition::all().add(col("product_count").gt(0));
     if !filter.categories.is_empty() {
         values = values.add(col("category").is_in(filter.categories.iter().cloned()));
@@ -372,7 +377,7 @@ fn distinct(name: &str, filter: &ProductFilter, backend: Backend) -> SelectState
         .from(Entity)
         .expr(Expr::val(1))
         .cond_where(
-            filter_condition(filter, backend)
+            filter_condition(filter, dialect)
                 .add(Expr::col((Entity, column)).equals((Alias::new("v"), Alias::new("value")))),
         )
         .to_owned();
@@ -394,7 +399,7 @@ fn distinct(name: &str, filter: &ProductFilter, backend: Backend) -> SelectState
 pub(crate) async fn stats(
     db: &DatabaseConnection,
     filter: &ProductFilter,
-    backend: Backend,
+    dialect: &dyn Dialect,
 ) -> Result<StatsRow, StorageError> {
     let sums: Vec<Sum> = [
         ("total", "product_count", "COUNT(*)"),
@@ -419,9 +424,9 @@ pub(crate) async fn stats(
         products: products.to_string(),
     })
     .collect();
-    let mut stmt = range_sums(filter, backend, &sums);
-    stmt.expr_as(distinct("category", filter, backend), "categories")
-        .expr_as(distinct("brand", filter, backend), "brands");
+    let mut stmt = range_sums(filter, dialect, &sums);
+    stmt.expr_as(distinct("category", filter, dialect), "categories")
+        .expr_as(distinct("brand", filter, dialect), "brands");
     let row = db
         .query_one(&stmt)
         .await

@@ -4,20 +4,35 @@
 //! Both backends store the same schema (one migration set), money as integer
 //! cents, ratings as tenths and text compared by code point, so the two
 //! answer every query identically; the contract suite checks that they do.
+//!
+//! Modules by job: `connection` (pools, migrate, transactions), `reads`
+//! and `tiers` (the reader port), `writes` (the writer port), `bulk_load`,
+//! `verify`; `dialect` holds what differs between the two databases,
+//! [`schema`] the live definitions the adapter recreates, `helpers` the
+//! leaf helpers the others share.
 
+mod bulk_load;
 mod bulk_summary;
+mod connection;
+mod dialect;
 mod entity;
 mod error;
+mod helpers;
 mod histogram;
 mod plans;
 mod query;
-mod store;
+mod reads;
+pub mod schema;
 mod summary;
+mod tiers;
 mod verify;
+mod writes;
 
+pub use bulk_load::{BulkLoadProgress, BulkLoadReport, CopyRows};
 pub use bulk_summary::BulkSummary;
+pub use connection::{PoolConfig, SqlStore};
+pub use dialect::Backend;
 pub use query::pg_tsvector;
-pub use store::{Backend, CopyRows, PoolConfig, SqlStore};
 pub use verify::Drift;
 
 #[cfg(feature = "testing")]

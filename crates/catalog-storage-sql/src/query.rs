@@ -6,8 +6,8 @@ use catalog_domain::search::{Clause, EXACT_SKU_SCORE};
 use catalog_domain::{ProductFilter, SearchQuery};
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 
+use crate::dialect::Dialect;
 use crate::entity::Column;
-use crate::store::Backend;
 
 /// A token for PostgreSQL's `tsquery` input syntax. Tokens are
 /// alphanumeric already; quoting keeps it so whatever they hold.
@@ -126,7 +126,7 @@ fn fts_clause(c: &Clause) -> String {
 /// The search condition on SQLite: the FTS5 table answers the words
 /// (`NOT` needs a positive side, so an all-negative query is a `NOT IN`).
 /// Custom SQL takes the builder's placeholder: `?` here, `$1` on PostgreSQL.
-fn sqlite_search(s: &SearchQuery) -> Expr {
+pub(crate) fn sqlite_search(s: &SearchQuery) -> Expr {
     let excluded = s.exclude().iter().map(fts_clause).collect::<Vec<_>>();
     if s.include().is_empty() {
         return Expr::cust_with_values(
@@ -159,16 +159,12 @@ pub(crate) fn pg_words(s: &SearchQuery) -> Expr {
 }
 
 /// The search condition: the exact sku, or the words.
-fn search_condition(s: &SearchQuery, backend: Backend) -> Condition {
+fn search_condition(s: &SearchQuery, dialect: &dyn Dialect) -> Condition {
     let exact_sku = Expr::col(Column::Sku).eq(s.sku_candidate());
     if !s.has_words() {
         return Condition::all().add(exact_sku);
     }
-    let words = match backend {
-        Backend::Postgres => pg_words(s),
-        Backend::Sqlite => sqlite_search(s),
-    };
-    Condition::any().add(words).add(exact_sku)
+    Condition::any().add(dialect.search_words(s)).add(exact_sku)
 }
 
 /// `facets::price_bucket` of `price` (cents) in SQL, as a BIGINT: the same
@@ -188,7 +184,7 @@ pub(crate) fn price_bucket_sql(price: Expr) -> Expr {
 }
 
 /// The WHERE clause of a filter.
-pub(crate) fn filter_condition(f: &ProductFilter, backend: Backend) -> Condition {
+pub(crate) fn filter_condition(f: &ProductFilter, dialect: &dyn Dialect) -> Condition {
     let mut c = Condition::all();
     if !f.categories.is_empty() {
         c = c.add(Expr::col(Column::Category).is_in(f.categories.iter().cloned()));
@@ -214,7 +210,7 @@ pub(crate) fn filter_condition(f: &ProductFilter, backend: Backend) -> Condition
         c = c.add(Expr::col(Column::IsActive).eq(a));
     }
     if let Some(s) = &f.search {
-        c = c.add(search_condition(s, backend));
+        c = c.add(search_condition(s, dialect));
     }
     c
 }

@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, Order, Query, 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::error::Context;
-use crate::store::{get_i64, non_negative};
+use crate::helpers::{get_i64, non_negative};
 
 fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))

@@ -8,8 +8,9 @@
 use catalog_domain::StorageError;
 use sea_orm::{ConnectionTrait, Statement};
 
+use crate::connection::SqlStore;
+use crate::dialect::Dialect;
 use crate::error::Context;
-use crate::store::{Backend, SqlStore};
 
 /// A derived table that disagrees with the products table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +34,7 @@ fn nonzero_rows(table: &str, counters: &[String]) -> String {
 
 /// One statement (one snapshot, also beside concurrent writes): the rows
 /// of `held` not in `implied`, and the rows of `implied` not in `held`.
-fn both_ways(held: &str, implied: &str) -> String {
+pub(crate) fn both_ways(held: &str, implied: &str) -> String {
     format!(
         "SELECT (SELECT count(*) FROM (SELECT * FROM ({held}) a EXCEPT \
          SELECT * FROM ({implied}) b) x), \
@@ -42,8 +43,8 @@ fn both_ways(held: &str, implied: &str) -> String {
     )
 }
 
-/// The checks of a backend: table, statement giving (extra, missing).
-fn checks(backend: Backend) -> Vec<(&'static str, String)> {
+/// The checks of a database: table, statement giving (extra, missing).
+fn checks(dialect: &dyn Dialect) -> Vec<(&'static str, String)> {
     let summary_counters: Vec<String> = [
         "product_count",
         "active_count",
@@ -54,7 +55,7 @@ fn checks(backend: Backend) -> Vec<(&'static str, String)> {
     ]
     .map(String::from)
     .to_vec();
-    let price_counters: Vec<String> = migration::price_summary_counters()
+    let price_counters: Vec<String> = crate::schema::price_summary_counters()
         .into_iter()
         .map(|(c, _)| c)
         .collect();
@@ -63,43 +64,18 @@ fn checks(backend: Backend) -> Vec<(&'static str, String)> {
             "product_summary",
             both_ways(
                 &nonzero_rows("product_summary", &summary_counters),
-                migration::SUMMARY_SELECT,
+                crate::schema::SUMMARY_SELECT,
             ),
         ),
         (
-            migration::PRICE_SUMMARY_TABLE,
+            crate::schema::PRICE_SUMMARY_TABLE,
             both_ways(
-                &nonzero_rows(migration::PRICE_SUMMARY_TABLE, &price_counters),
-                &migration::price_summary_select(),
+                &nonzero_rows(crate::schema::PRICE_SUMMARY_TABLE, &price_counters),
+                &crate::schema::price_summary_select(),
             ),
         ),
     ];
-    match backend {
-        Backend::Postgres => {
-            v.push((
-                "products.search_vector",
-                "SELECT CAST(0 AS BIGINT), count(*) FROM products WHERE search_vector IS NULL \
-                 OR search_vector <> catalog_search_vector(search_name, search_body)"
-                    .into(),
-            ));
-            // A superset by design (a deleted product's words stay), so
-            // only missing words count.
-            v.push((
-                "search_terms",
-                "SELECT CAST(0 AS BIGINT), count(*) FROM (SELECT DISTINCT t FROM products, \
-                 unnest(tsvector_to_array(search_vector)) t WHERE t !~ '[0-9]' \
-                 EXCEPT SELECT term FROM search_terms) x"
-                    .into(),
-            ));
-        }
-        Backend::Sqlite => v.push((
-            "products_fts",
-            both_ways(
-                "SELECT rowid, doc FROM products_fts",
-                "SELECT id, search_name || ' ' || search_body FROM products",
-            ),
-        )),
-    }
+    v.extend(dialect.search_checks());
     v
 }
 
@@ -110,10 +86,9 @@ impl SqlStore {
     /// rows) without the pool's statement timeout: an operator's command,
     /// not a request.
     pub async fn derived_drift(&self) -> Result<Vec<Drift>, StorageError> {
-        let backend = self.backend();
         let txn = self.begin_maintenance().await?;
         let mut drift = Vec::new();
-        for (table, sql) in checks(backend) {
+        for (table, sql) in checks(self.dialect) {
             let row = txn
                 .query_one_raw(Statement::from_string(txn.get_database_backend(), sql))
                 .await
@@ -142,28 +117,11 @@ impl SqlStore {
     /// on products, reads go on; SQLite: the write lock), so no write can
     /// slip between the rebuild's read and its commit.
     pub async fn repair_derived(&self) -> Result<(), StorageError> {
-        let backend = self.backend();
         let txn = self.begin_maintenance().await?;
-        let mut sql: Vec<String> = Vec::new();
-        if backend == Backend::Postgres {
-            sql.push("LOCK TABLE products IN SHARE MODE".into());
-            sql.push(
-                "UPDATE products SET search_vector = \
-                 catalog_search_vector(search_name, search_body) \
-                 WHERE search_vector IS NULL \
-                 OR search_vector <> catalog_search_vector(search_name, search_body)"
-                    .into(),
-            );
-        }
-        sql.extend(migration::REBUILD_SUMMARY.map(String::from));
-        sql.extend(migration::rebuild_price_summary());
-        match backend {
-            Backend::Postgres => sql.push(migration::PG_REBUILD_SEARCH_TERMS.into()),
-            Backend::Sqlite => {
-                sql.push("DELETE FROM products_fts".into());
-                sql.push(migration::SQLITE_INDEX_PRODUCTS.into());
-            }
-        }
+        let mut sql = self.dialect.repair_first();
+        sql.extend(crate::schema::REBUILD_SUMMARY.map(String::from));
+        sql.extend(crate::schema::rebuild_price_summary());
+        sql.extend(self.dialect.repair_search());
         for s in &sql {
             txn.execute_unprepared(s)
                 .await

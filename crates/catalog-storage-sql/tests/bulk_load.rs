@@ -70,7 +70,7 @@ async fn maintenance_ignores_the_request_statement_timeout() {
     assert_eq!(
         scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'products'").await,
         // The primary key, the sku, and the two search indexes.
-        4 + migration::secondary_indexes().len() as i64,
+        4 + catalog_storage_sql::schema::secondary_indexes().len() as i64,
         "every index was built"
     );
     // Rebuilt with their definitions' options: no GIN pending list

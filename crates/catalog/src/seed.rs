@@ -6,12 +6,11 @@
 //! already present and skips any sku already taken, so re-running never
 //! duplicates and never fails.
 
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use catalog_domain::{NewProduct, Price, ProductWriter, Rating, Sku, StorageError};
-use catalog_storage_sql::{Backend, BulkSummary, CopyRows, SqlStore};
+use catalog_storage_sql::{BulkLoadProgress, SqlStore};
 use fake::Fake;
 use fake::faker::company::en::{Bs, CatchPhrase};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -311,7 +310,7 @@ fn unreachable_rating() -> Rating {
     unreachable!("generated ratings are clamped into range")
 }
 
-/// Rows handed to the store per call (one transaction or COPY each).
+/// Rows handed to the store per top-up call (one transaction each).
 const BATCH: u64 = 20_000;
 
 /// Outcome of a seeding run.
@@ -321,10 +320,6 @@ pub struct SeedReport {
     pub inserted: u64,
     pub elapsed: Duration,
 }
-
-/// COPY streams into an empty PostgreSQL table at once: the server
-/// computes each row's search vector, so two backends keep two cores busy.
-const COPY_LANES: usize = 2;
 
 /// Progress on a terminal (a bar) or in the log (a line every 2 s).
 struct Progress {
@@ -389,29 +384,29 @@ pub async fn seed(
         });
     }
     let missing = target - before;
-    let bulk = before == 0;
     let progress = Progress::new(missing);
-    let inserted = if bulk && store.backend() == Backend::Postgres {
-        store.begin_bulk_load().await?;
-        let (inserted, vocabulary, summary) = copy_all(store, missing, rng_seed, &progress).await?;
-        progress.finish();
-        log_rows_written(inserted, start);
-        tracing::info!("building indexes");
-        store
-            .finish_bulk_load_with(Some(vocabulary), Some(summary))
+    let inserted = if before == 0 {
+        // An empty table: the adapter's bulk load (COPY on PostgreSQL,
+        // indexes and derived tables built once after the rows).
+        let report = store
+            .bulk_load(
+                missing,
+                move |i| product(rng_seed, i),
+                |p| match p {
+                    BulkLoadProgress::Rows(n) => progress.set(n),
+                    BulkLoadProgress::RowsWritten(n) => {
+                        progress.finish();
+                        log_rows_written(n, start);
+                        tracing::info!("building indexes");
+                    }
+                },
+            )
             .await?;
-        inserted
+        report.inserted
     } else {
-        if bulk {
-            store.begin_bulk_load().await?;
-        }
-        let inserted = insert_all(store, before, missing, rng_seed, bulk, &progress).await?;
+        let inserted = insert_all(store, before, missing, rng_seed, &progress).await?;
         progress.finish();
         log_rows_written(inserted, start);
-        if bulk {
-            tracing::info!("building indexes");
-            store.finish_bulk_load().await?;
-        }
         inserted
     };
     Ok(SeedReport {
@@ -429,67 +424,6 @@ fn log_rows_written(inserted: u64, start: Instant) {
     );
 }
 
-/// Fills an empty PostgreSQL table, products 1..=missing, with `COPY`: one
-/// blocking thread generates and encodes batches in order while
-/// [`COPY_LANES`] connections send them. Returns the rows written, their
-/// vocabulary and their summary counts.
-async fn copy_all(
-    store: &SqlStore,
-    missing: u64,
-    rng_seed: u64,
-    progress: &Progress,
-) -> Result<(u64, BTreeSet<String>, BulkSummary), StorageError> {
-    // Product i gets id first + i - 1 whichever lane sends it, so a seed
-    // yields the same ids on every run (and the same as a one-lane load).
-    let first_id = store.reserve_ids(missing).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<CopyRows>(COPY_LANES);
-    let producer = tokio::task::spawn_blocking(move || {
-        let mut next = 1u64;
-        while next <= missing {
-            let n = (missing + 1 - next).min(BATCH);
-            let batch = (next..next + n).map(|i| product(rng_seed, i)).collect();
-            let id = first_id.saturating_add(i64::try_from(next - 1).unwrap_or(i64::MAX));
-            // A closed channel means a lane failed; its error is reported.
-            if tx
-                .blocking_send(CopyRows::from_products(batch, id))
-                .is_err()
-            {
-                break;
-            }
-            next += n;
-        }
-    });
-    let rx = tokio::sync::Mutex::new(rx);
-    let written = std::sync::atomic::AtomicU64::new(0);
-    let lane = || async {
-        let mut vocabulary = BTreeSet::new();
-        let mut summary = BulkSummary::default();
-        loop {
-            let Some(mut rows) = rx.lock().await.recv().await else {
-                return Ok::<_, StorageError>((vocabulary, summary));
-            };
-            vocabulary.extend(rows.vocabulary().iter().cloned());
-            summary.merge(rows.take_summary());
-            let n = store.copy_encoded(rows).await?;
-            let total = written.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
-            progress.set(total);
-        }
-    };
-    let lanes = futures::future::try_join_all((0..COPY_LANES).map(|_| lane())).await;
-    // Dropping the receiver (on error) unblocks the producer.
-    drop(rx);
-    producer
-        .await
-        .map_err(|e| StorageError::internal("generating products", e))?;
-    let mut vocabulary = BTreeSet::new();
-    let mut summary = BulkSummary::default();
-    for (v, s) in lanes? {
-        vocabulary.extend(v);
-        summary.merge(s);
-    }
-    Ok((written.into_inner(), vocabulary, summary))
-}
-
 /// Inserts products after the `before` already present, skipping taken
 /// skus, until `missing` went in. The next batch is generated on a
 /// blocking thread while the current one is written.
@@ -498,7 +432,6 @@ async fn insert_all(
     before: u64,
     missing: u64,
     rng_seed: u64,
-    bulk: bool,
     progress: &Progress,
 ) -> Result<u64, StorageError> {
     let prepare = move |from: u64, n: u64| {
@@ -536,11 +469,7 @@ async fn insert_all(
             pending = Some(prepare(next_index, ahead));
             next_index += ahead;
         }
-        inserted += if bulk {
-            store.copy_batch(&batch).await?
-        } else {
-            store.insert_batch(&batch).await?
-        };
+        inserted += store.insert_batch(&batch).await?;
         progress.set(inserted);
     }
     Ok(inserted)

@@ -897,10 +897,10 @@ async fn postgres_bulk_seed_matches_a_row_by_row_seed() {
              sum(CASE WHEN is_active THEN 1 ELSE 0 END), \
              sum(CASE WHEN stock_quantity > 0 THEN 1 ELSE 0 END), sum(stock_quantity), \
              sum(price_cents), sum(rating_tenths) FROM products GROUP BY 1, 2";
-        let price_sql = migration::price_summary_select();
+        let price_sql = catalog_storage_sql::schema::price_summary_select();
         for (table, own) in [
             ("product_summary", summary_sql.to_string()),
-            (migration::PRICE_SUMMARY_TABLE, price_sql),
+            (catalog_storage_sql::schema::PRICE_SUMMARY_TABLE, price_sql),
         ] {
             for sql in [
                 format!("SELECT count(*) FROM ((SELECT * FROM {table}) EXCEPT ({own})) x"),
@@ -917,7 +917,7 @@ async fn postgres_bulk_seed_matches_a_row_by_row_seed() {
         assert_eq!(
             scalar("SELECT count(*) FROM pg_indexes WHERE tablename = 'products'").await,
             // the primary key, the sku's unique index, the two search indexes
-            4 + migration::secondary_indexes().len() as i64
+            4 + catalog_storage_sql::schema::secondary_indexes().len() as i64
         );
         // The summary agrees with the table.
         assert_eq!(
