@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::query::{ProductFilter, SortKey, SortValue};
+use crate::query::{PageSize, ProductFilter, SortKey, SortValue};
 
 const VERSION: u8 = 1;
 const TAG_BYTES: usize = 16;
@@ -53,7 +53,7 @@ pub struct Cursor {
     #[serde(rename = "s")]
     pub sort: Vec<SortKey>,
     #[serde(rename = "l")]
-    pub limit: u32,
+    pub limit: PageSize,
     /// The last returned row's values for each sort key.
     #[serde(rename = "k")]
     pub after: Vec<SortValue>,
@@ -63,7 +63,7 @@ impl Cursor {
     pub fn new(
         filter: ProductFilter,
         sort: Vec<SortKey>,
-        limit: u32,
+        limit: PageSize,
         after: Vec<SortValue>,
     ) -> Self {
         Self {
@@ -113,8 +113,7 @@ impl Cursor {
                 .sort
                 .iter()
                 .zip(&cursor.after)
-                .all(|(k, v)| v.fits(k.field))
-            && (1..=crate::query::MAX_LIMIT).contains(&cursor.limit);
+                .all(|(k, v)| v.fits(k.field));
         if well_formed {
             Ok(cursor)
         } else {
@@ -130,7 +129,7 @@ mod tests {
 
     fn sample() -> Cursor {
         let filter = ProductFilter {
-            categories: vec!["Books".into()],
+            categories: vec![crate::product::Label::compared("Books").unwrap()],
             search: Some(SearchQuery::parse("red shoe").unwrap()),
             ..ProductFilter::default()
         };
@@ -143,7 +142,7 @@ mod tests {
                 },
                 SortKey::ID,
             ],
-            20,
+            PageSize::DEFAULT,
             vec![SortValue::Int(1999), SortValue::Int(42)],
         )
     }

@@ -22,10 +22,10 @@ pub use cache::{Cache, CacheError, CacheKind, CacheTtls, Rendered};
 pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
 pub use ports::{Created, Idempotency};
 pub use ports::{ProductReader, ProductStore, ProductWriter};
-pub use product::{NewProduct, Price, Product, ProductId, Rating, Sku};
+pub use product::{Label, NewProduct, Price, Product, ProductId, Rating, Sku};
 pub use query::{
-    CountMode, Field, FieldSet, ListParams, ListQuery, ProductFilter, SearchQuery, SortField,
-    SortKey, SortValue, Start,
+    CountMode, Field, FieldSet, ListParams, ListQuery, PageSize, ProductFilter, SearchQuery,
+    SortField, SortKey, SortValue, Start,
 };
 pub use service::{CacheHealth, CacheSettings, CatalogService, IfMatch, ListPage, fingerprint};
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};

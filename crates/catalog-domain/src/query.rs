@@ -10,10 +10,59 @@ use serde::{Deserialize, Serialize};
 
 use crate::cursor::{Cursor, CursorKey};
 use crate::error::ValidationErrors;
-use crate::product::{Price, Product, Rating};
+use crate::product::{Label, Price, Product, Rating};
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
+
+/// How many products a page holds: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`]
+/// unless asked. Serialized as the plain number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct PageSize(u32);
+
+impl PageSize {
+    pub const DEFAULT: PageSize = PageSize(DEFAULT_LIMIT);
+    pub const MAX: PageSize = PageSize(MAX_LIMIT);
+
+    pub fn new(n: u64) -> Result<Self, String> {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .map(Self)
+            .ok_or_else(|| format!("must be between 1 and {MAX_LIMIT}"))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for PageSize {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl TryFrom<u32> for PageSize {
+    type Error = String;
+
+    fn try_from(n: u32) -> Result<Self, String> {
+        Self::new(u64::from(n))
+    }
+}
+
+impl From<PageSize> for u32 {
+    fn from(p: PageSize) -> u32 {
+        p.0
+    }
+}
+
+impl PartialEq<u32> for PageSize {
+    fn eq(&self, other: &u32) -> bool {
+        self.0 == *other
+    }
+}
 pub const MAX_SEARCH_CHARS: usize = 200;
 /// Upper bound on repeated `category`/`brand` values in one request, so a
 /// query string cannot expand into an unbounded `IN (...)` list.
@@ -28,9 +77,9 @@ pub use crate::search::{SearchQuery, fold};
 #[serde(default)]
 pub struct ProductFilter {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub categories: Vec<String>,
+    pub categories: Vec<Label>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub brands: Vec<String>,
+    pub brands: Vec<Label>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_price: Option<Price>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,8 +199,8 @@ impl SortValue {
             SortField::Id => SortValue::Int(p.id.get()),
             SortField::Sku => SortValue::Text(p.sku.as_str().to_string()),
             SortField::Name => SortValue::Text(p.name.clone()),
-            SortField::Category => SortValue::Text(p.category.clone()),
-            SortField::Brand => SortValue::Text(p.brand.clone()),
+            SortField::Category => SortValue::Text(p.category.as_str().to_string()),
+            SortField::Brand => SortValue::Text(p.brand.as_str().to_string()),
             SortField::Price => SortValue::Int(p.price.cents()),
             SortField::StockQuantity => SortValue::Int(p.stock_quantity),
             SortField::Rating => SortValue::Int(i64::from(p.rating.tenths())),
@@ -312,7 +361,7 @@ pub struct ListQuery {
     pub filter: ProductFilter,
     /// Total order: always ends with `id` (ascending unless named).
     pub sort: Vec<SortKey>,
-    pub limit: u32,
+    pub limit: PageSize,
     pub start: Start,
     pub fields: Option<FieldSet>,
     pub count: CountMode,
@@ -414,16 +463,14 @@ impl<'a> ListParams<'a> {
         f
     }
 
-    fn names(&self, name: &str, errors: &mut ValidationErrors) -> Vec<String> {
+    fn names(&self, name: &str, errors: &mut ValidationErrors) -> Vec<Label> {
         let mut set = BTreeSet::new();
         for raw in self.all(name) {
-            let len = raw.chars().count();
-            if len == 0 || len > 100 {
-                errors.push(name, "must be 1 to 100 characters");
-            } else if raw.chars().any(char::is_control) {
-                errors.push(name, "must not contain control characters");
-            } else {
-                set.insert(raw.to_string());
+            match Label::compared(raw) {
+                Ok(label) => {
+                    set.insert(label);
+                }
+                Err(m) => errors.push(name, m),
             }
         }
         if set.len() > MAX_FILTER_VALUES {
@@ -475,14 +522,9 @@ impl<'a> ListParams<'a> {
     ) -> Result<ListQuery, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let filter = self.filter(&mut errors);
-        let limit = self.uint("limit", &mut errors).and_then(|l| {
-            if (1..=u64::from(MAX_LIMIT)).contains(&l) {
-                Some(l as u32)
-            } else {
-                errors.push("limit", format!("must be between 1 and {MAX_LIMIT}"));
-                None
-            }
-        });
+        let limit = self
+            .uint("limit", &mut errors)
+            .and_then(|l| PageSize::new(l).map_err(|m| errors.push("limit", m)).ok());
         let offset = self.uint("offset", &mut errors);
         if let (Some(o), Some(max)) = (offset, max_offset)
             && o > max
@@ -548,7 +590,7 @@ impl<'a> ListParams<'a> {
                 (
                     filter,
                     sort,
-                    limit.unwrap_or(DEFAULT_LIMIT),
+                    limit.unwrap_or_default(),
                     Start::Offset(offset.unwrap_or(0)),
                 )
             }

@@ -309,7 +309,7 @@ impl CatalogService {
     }
 
     /// One page, uncached.
-    #[tracing::instrument(skip_all, fields(limit = q.limit))]
+    #[tracing::instrument(skip_all, fields(limit = q.limit.get()))]
     pub async fn list(&self, q: &ListQuery) -> Result<ListPage, CatalogError> {
         let (after, offset) = match &q.start {
             Start::Offset(o) => (None, *o),
@@ -322,7 +322,7 @@ impl CatalogService {
             sort: &q.sort,
             after,
             offset,
-            limit: u64::from(q.limit) + 1,
+            limit: u64::from(q.limit.get()) + 1,
         };
         let count = match q.count {
             CountMode::Estimated if self.store.counts_cheaply(&filter) => CountMode::Exact,
@@ -343,8 +343,8 @@ impl CatalogService {
             CountMode::None => (self.store.list(page).await?, None, false),
         };
         let mut items = rows;
-        let more = items.len() > q.limit as usize;
-        items.truncate(q.limit as usize);
+        let more = items.len() > q.limit.get() as usize;
+        items.truncate(q.limit.get() as usize);
         let next_cursor = match items.last() {
             Some(last) if more => Some(
                 Cursor::new(
@@ -361,7 +361,7 @@ impl CatalogService {
             items,
             total,
             total_is_exact,
-            limit: q.limit,
+            limit: q.limit.get(),
             offset: q.offset(),
             next_cursor,
         })
@@ -410,7 +410,7 @@ impl CatalogService {
     }
 
     /// One page, rendered by `render`, through the cache.
-    #[tracing::instrument(skip_all, fields(limit = q.limit))]
+    #[tracing::instrument(skip_all, fields(limit = q.limit.get()))]
     pub async fn list_rendered(
         &self,
         q: &ListQuery,

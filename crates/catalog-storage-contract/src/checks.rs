@@ -15,7 +15,7 @@ use catalog_domain::error::error_chain;
 use catalog_domain::ports::PageSpec;
 use catalog_domain::query::{resolve_sort, sort_values};
 use catalog_domain::{
-    Created, Idempotency, ListParams, NameCount, NewProduct, Price, Product, ProductFilter,
+    Created, Idempotency, Label, ListParams, NameCount, NewProduct, Price, Product, ProductFilter,
     ProductId, ProductStore, Rating, SearchQuery, Sku, SortField, SortKey, SortValue, StatsRow,
     StorageError, ValidationErrors,
 };
@@ -161,8 +161,8 @@ fn search_text(filter: &ProductFilter) -> &str {
         .unwrap_or_default()
 }
 
-fn names(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_string()).collect()
+fn names(v: &[&str]) -> Vec<Label> {
+    v.iter().map(|s| Label::compared(s).unwrap()).collect()
 }
 
 /// Every public field ascending and descending, and a few multi-key sorts,
@@ -1705,8 +1705,8 @@ fn as_new(p: &Product) -> NewProduct {
         sku: p.sku.clone(),
         name: p.name.clone(),
         description: p.description.clone(),
-        category: p.category.clone(),
-        brand: p.brand.clone(),
+        category: p.category.as_str().to_string(),
+        brand: p.brand.as_str().to_string(),
         price: p.price,
         stock_quantity: p.stock_quantity,
         rating: p.rating,
@@ -2031,8 +2031,8 @@ pub async fn update_replaces_every_field_and_bumps_the_version(store: &dyn Produ
             new.sku != old.sku,
             new.name != old.name,
             new.description != old.description,
-            new.category != old.category,
-            new.brand != old.brand,
+            old.category != *new.category,
+            old.brand != *new.brand,
             new.price != old.price,
             new.stock_quantity != old.stock_quantity,
             new.rating != old.rating,
