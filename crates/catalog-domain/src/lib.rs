@@ -3,8 +3,9 @@
 //! catalog service that orchestrates it.
 //!
 //! Nothing here knows about HTTP, SQL or Redis. Adapters implement the ports in
-//! [`ports`]; the HTTP edge parses raw parameters with [`query::ListParams`]
-//! and calls [`service::CatalogService`].
+//! [`ports`]; the HTTP edge reads its wire format into the typed requests of
+//! [`query`] ([`query::ListRequest`]) and [`write`], and calls
+//! [`service::CatalogService`].
 
 pub mod cache;
 pub mod cursor;
@@ -24,8 +25,8 @@ pub use ports::{Created, Idempotency};
 pub use ports::{ProductReader, ProductStore, ProductWriter};
 pub use product::{Label, NewProduct, Price, Product, ProductId, Rating, Sku};
 pub use query::{
-    CountMode, Field, FieldSet, ListParams, ListQuery, PageSize, ProductFilter, SearchQuery,
-    SortField, SortKey, SortValue, Start,
+    CountMode, Field, FieldSet, FilterRequest, ListQuery, ListRefusal, ListRequest, PageSize,
+    ProductFilter, SearchQuery, SortField, SortKey, SortValue, Start,
 };
 pub use service::{CacheHealth, CacheSettings, CatalogService, IfMatch, ListPage, fingerprint};
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};

@@ -14,7 +14,7 @@ use crate::cursor::{Cursor, CursorKey};
 use crate::error::{CatalogError, ValidationErrors};
 use crate::ports::{Created, Idempotency, PageSpec, ProductStore};
 use crate::product::{Product, ProductId};
-use crate::query::{CountMode, ListParams, ListQuery, ProductFilter, Start, sort_values};
+use crate::query::{CountMode, ListQuery, ProductFilter, Start, sort_values};
 use crate::stats::{NameCount, Stats};
 
 /// A parsed `If-Match` header (RFC 9110: strong comparison).
@@ -226,20 +226,16 @@ impl CatalogService {
         self.cache.as_ref().map_or(0, |c| c.reporter.failures())
     }
 
-    /// Parses and validates raw list parameters (cursors are verified with
-    /// this deployment's key).
-    pub fn parse_list(&self, pairs: &[(String, String)]) -> Result<ListQuery, ValidationErrors> {
-        ListParams::new(pairs).list(&self.cursor_key, self.max_offset)
+    /// The key cursors are signed with: the edge verifies a `cursor` with
+    /// it before building a [`crate::query::ListRequest`].
+    pub fn cursor_key(&self) -> &CursorKey {
+        &self.cursor_key
     }
 
-    /// Parses the filter parameters only (stats, facets).
-    pub fn parse_filter(
-        &self,
-        pairs: &[(String, String)],
-    ) -> Result<ProductFilter, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let filter = ListParams::new(pairs).filter(&mut errors);
-        errors.into_result(filter)
+    /// The deployment's bound on `offset`, for
+    /// [`crate::query::ListRequest::build`].
+    pub fn max_offset(&self) -> Option<u64> {
+        self.max_offset
     }
 
     /// Cache-aside: the rendered answer from the cache, or computed,

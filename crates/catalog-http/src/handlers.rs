@@ -9,14 +9,21 @@ use catalog_domain::{
 use serde::Serialize;
 
 use crate::conditional::{CacheStatus, cacheable_json};
-use crate::docs::{FilterParamsDoc, ListParamsDoc};
 use crate::error::{ApiError, Problem};
+use crate::params::{FilterParams, ListParams, from_query};
 use crate::state::AppState;
 
-/// Decodes the query string into ordered pairs; undecodable input is a 400.
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .map_err(|_| ApiError::BadRequest("the query string is not valid URL encoding".into()))
+/// The list query of a request, its cursor checked with this deployment's
+/// key.
+fn list_query(req: &HttpRequest, service: &CatalogService) -> Result<ListQuery, ApiError> {
+    let params: ListParams = from_query(req.query_string())?;
+    Ok(params.into_query(service.cursor_key(), service.max_offset())?)
+}
+
+/// The filter of a stats or facets request.
+fn filter_of(req: &HttpRequest) -> Result<catalog_domain::ProductFilter, ApiError> {
+    let params: FilterParams = from_query(req.query_string())?;
+    Ok(params.into_filter()?)
 }
 
 /// Serializes a response body. Our bodies are plain data, for which
@@ -80,7 +87,7 @@ fn list_body(
 /// the keyset `cursor` returned in `next_cursor`.
 #[utoipa::path(
     get, path = "/api/v1/products", tag = "products",
-    params(ListParamsDoc, FilterParamsDoc),
+    params(ListParams, FilterParams),
     responses(
         (status = 200, description = "A page of products", body = crate::docs::ProductListDoc,
             headers(("ETag" = String, description = "Strong entity tag"), ("X-Cache" = String, description = "HIT or MISS"))),
@@ -93,8 +100,7 @@ pub async fn list_products(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let query = state.service.parse_list(&pairs)?;
+    let query = list_query(&req, &state.service)?;
     let rendered = render_list(&state.service, &query).await?;
     Ok(respond(&req, rendered))
 }
@@ -126,7 +132,7 @@ pub async fn get_product(
 /// list's filters.
 #[utoipa::path(
     get, path = "/api/v1/products/stats", tag = "products",
-    params(FilterParamsDoc),
+    params(FilterParams),
     responses(
         (status = 200, description = "Aggregates", body = crate::docs::StatsDoc),
         (status = 304, description = "Not modified"),
@@ -137,8 +143,7 @@ pub async fn product_stats(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let filter = state.service.parse_filter(&pairs)?;
+    let filter = filter_of(&req)?;
     let rendered = render_stats(&state.service, &filter).await?;
     Ok(respond(&req, rendered))
 }
@@ -150,7 +155,7 @@ pub async fn product_stats(
 /// filter except its own — what a filtering UI shows beside its options.
 #[utoipa::path(
     get, path = "/api/v1/products/facets", tag = "products",
-    params(FilterParamsDoc),
+    params(FilterParams),
     responses(
         (status = 200, description = "Facet counts", body = crate::docs::FacetsDoc),
         (status = 304, description = "Not modified"),
@@ -161,8 +166,7 @@ pub async fn product_facets(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let filter = state.service.parse_filter(&pairs)?;
+    let filter = filter_of(&req)?;
     let rendered = state.service.facets_rendered(&filter, to_json).await?;
     Ok(respond(&req, rendered))
 }
@@ -198,7 +202,8 @@ pub async fn warm_cache(service: &CatalogService) -> Result<(), ApiError> {
     service.categories_rendered(render_names).await?;
     service.brands_rendered(render_names).await?;
     render_stats(service, &catalog_domain::ProductFilter::default()).await?;
-    let first_page = service.parse_list(&[])?;
+    let first_page =
+        ListParams::default().into_query(service.cursor_key(), service.max_offset())?;
     render_list(service, &first_page).await?;
     Ok(())
 }

@@ -463,9 +463,25 @@ pub fn names_json(v: &Vec<NameCount>) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()
 }
 
+/// A list query parsed from a query string as the HTTP edge parses it.
+pub fn list_query(service: &CatalogService, query: &str) -> catalog_domain::ListQuery {
+    catalog_http::params::from_query::<catalog_http::params::ListParams>(query)
+        .unwrap()
+        .into_query(service.cursor_key(), service.max_offset())
+        .unwrap()
+}
+
+/// A filter parsed from a query string as the HTTP edge parses it.
+pub fn filter(query: &str) -> catalog_domain::ProductFilter {
+    catalog_http::params::from_query::<catalog_http::params::FilterParams>(query)
+        .unwrap()
+        .into_filter()
+        .unwrap()
+}
+
 /// The unfiltered first page, parsed as the HTTP edge would.
 pub fn first_page(service: &CatalogService) -> catalog_domain::ListQuery {
-    service.parse_list(&[]).unwrap()
+    list_query(service, "")
 }
 
 /// Whether each cacheable read is a hit right now, in the order list,
