@@ -28,5 +28,7 @@ pub use query::{
     CountMode, Field, FieldSet, FilterRequest, ListQuery, ListRefusal, ListRequest, PageSize,
     ProductFilter, SearchQuery, SortField, SortKey, SortValue, Start,
 };
-pub use service::{CacheHealth, CacheSettings, CatalogService, IfMatch, ListPage, fingerprint};
+pub use service::{
+    CacheHealth, CacheSettings, CatalogService, IfMatch, ListPage, RenderResult, fingerprint,
+};
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};

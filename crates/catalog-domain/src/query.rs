@@ -709,7 +709,8 @@ mod tests {
             first.limit,
             vec![SortValue::Int(1)],
         )
-        .encode(&key);
+        .encode(&key)
+        .unwrap();
         let cursor = || Cursor::decode(&token, &key).ok();
         let again = ListRequest {
             filter: books,

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{
     Cache, CacheKind, CacheTtls, EntryKind, ErrorReporter, Rendered, SingleFlight, key_with_digest,
-    namespaces_for, product_namespace, request_digest,
+    namespaces_for, product_namespace, request_digest, request_digest_of,
 };
 use crate::cursor::{Cursor, CursorKey};
 use crate::error::{CatalogError, ValidationErrors};
@@ -53,13 +53,19 @@ impl IfMatch {
 
 /// A fingerprint of a JSON request body, for idempotency keys: the same
 /// JSON value (whatever its whitespace or key order) gives the same print.
-pub fn fingerprint(body: &serde_json::Value) -> String {
+/// A failed rendering is an error, never the print of nothing, which every
+/// failed body would share.
+pub fn fingerprint(body: &serde_json::Value) -> Result<String, CatalogError> {
     use sha2::{Digest, Sha256};
     // serde_json's Map is ordered by key, so this rendering is canonical.
-    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    let canonical = serde_json::to_vec(body)
+        .map_err(|e| CatalogError::internal("fingerprinting a request body", e))?;
     let digest = Sha256::digest(&canonical);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// What renders a cached answer's body.
+pub type RenderResult = Result<Vec<u8>, serde_json::Error>;
 
 /// How often an unconditional PATCH is re-applied when other writers keep
 /// changing the product under it.
@@ -244,37 +250,37 @@ impl CatalogService {
         &self,
         kind: EntryKind,
         product: Option<i64>,
-        canonical: &[u8],
+        digest: String,
         compute: C,
         render: R,
     ) -> Result<Rendered, CatalogError>
     where
         C: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, CatalogError>>,
-        R: FnOnce(&T) -> (Vec<u8>, Option<String>),
+        R: FnOnce(&T) -> (RenderResult, Option<String>),
     {
         let make = |v: &T, render: R| {
             let (body, etag) = render(v);
-            match etag {
+            let body = body.map_err(|e| CatalogError::internal("rendering a response", e))?;
+            Ok::<_, CatalogError>(match etag {
                 Some(tag) => Rendered::with_etag(body, tag),
                 None => Rendered::new(body),
-            }
+            })
         };
         let Some(state) = self.cache.as_ref() else {
-            return Ok(make(&compute().await?, render));
+            return make(&compute().await?, render);
         };
         if !state.usable().await {
-            return Ok(make(&compute().await?, render));
+            return make(&compute().await?, render);
         }
         let namespaces = namespaces_for(kind, product);
-        let digest = request_digest(canonical);
         // Generations and entry in one round trip where the adapter can.
         let (generations, entry) = match state.cache.lookup(kind.name(), &namespaces, &digest).await
         {
             Ok(found) => found,
             Err(e) => {
                 state.failed(&e);
-                return Ok(make(&compute().await?, render));
+                return make(&compute().await?, render);
             }
         };
         let key = key_with_digest(kind.name(), &generations, &digest);
@@ -289,7 +295,7 @@ impl CatalogService {
             .flights
             .run(&key, || async {
                 let value = compute().await?;
-                let rendered = make(&value, render);
+                let rendered = make(&value, render)?;
                 if let Err(e) = state.cache.set(&key, &rendered.encode(), ttl).await {
                     state.failed(&e);
                 }
@@ -349,7 +355,8 @@ impl CatalogService {
                     q.limit,
                     sort_values(&q.sort, last, filter.search.as_ref()),
                 )
-                .encode(&self.cursor_key),
+                .encode(&self.cursor_key)
+                .map_err(|e| CatalogError::internal("encoding a cursor", e))?,
             ),
             _ => None,
         };
@@ -410,13 +417,12 @@ impl CatalogService {
     pub async fn list_rendered(
         &self,
         q: &ListQuery,
-        render: impl FnOnce(&ListPage) -> Vec<u8>,
+        render: impl FnOnce(&ListPage) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
-        let canonical = serde_json::to_vec(q).unwrap_or_default();
         self.cached(
             EntryKind::List,
             None,
-            &canonical,
+            request_digest_of(q),
             || self.list(q),
             |v| (render(v), None),
         )
@@ -432,13 +438,12 @@ impl CatalogService {
     pub async fn get_rendered(
         &self,
         id: ProductId,
-        render: impl FnOnce(&Product) -> Vec<u8>,
+        render: impl FnOnce(&Product) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
-        let canonical = id.get().to_be_bytes();
         self.cached(
             EntryKind::Detail,
             Some(id.get()),
-            &canonical,
+            request_digest(&id.get().to_be_bytes()),
             || self.get(id),
             |p: &Product| (render(p), Some(p.etag())),
         )
@@ -455,13 +460,12 @@ impl CatalogService {
     pub async fn stats_rendered(
         &self,
         filter: &ProductFilter,
-        render: impl FnOnce(&Stats) -> Vec<u8>,
+        render: impl FnOnce(&Stats) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
-        let canonical = serde_json::to_vec(filter).unwrap_or_default();
         self.cached(
             EntryKind::Stats,
             None,
-            &canonical,
+            request_digest_of(filter),
             || self.stats(filter),
             |v| (render(v), None),
         )
@@ -475,12 +479,12 @@ impl CatalogService {
 
     pub async fn categories_rendered(
         &self,
-        render: impl FnOnce(&Vec<NameCount>) -> Vec<u8>,
+        render: impl FnOnce(&Vec<NameCount>) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
         self.cached(
             EntryKind::Categories,
             None,
-            b"",
+            request_digest(b""),
             || self.categories(),
             |v| (render(v), None),
         )
@@ -494,12 +498,12 @@ impl CatalogService {
 
     pub async fn brands_rendered(
         &self,
-        render: impl FnOnce(&Vec<NameCount>) -> Vec<u8>,
+        render: impl FnOnce(&Vec<NameCount>) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
         self.cached(
             EntryKind::Brands,
             None,
-            b"",
+            request_digest(b""),
             || self.brands(),
             |v| (render(v), None),
         )
@@ -537,13 +541,12 @@ impl CatalogService {
     pub async fn facets_rendered(
         &self,
         filter: &ProductFilter,
-        render: impl FnOnce(&crate::facets::Facets) -> Vec<u8>,
+        render: impl FnOnce(&crate::facets::Facets) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
-        let canonical = serde_json::to_vec(filter).unwrap_or_default();
         self.cached(
             EntryKind::Facets,
             None,
-            &canonical,
+            request_digest_of(filter),
             || self.facets(filter),
             |v| (render(v), None),
         )

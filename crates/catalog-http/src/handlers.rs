@@ -4,7 +4,8 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use catalog_domain::{
-    CacheHealth, CatalogService, FieldSet, ListPage, ListQuery, NameCount, ProductId, Rendered,
+    CacheHealth, CatalogService, FieldSet, ListPage, ListQuery, NameCount, ProductId, RenderResult,
+    Rendered,
 };
 use serde::Serialize;
 
@@ -26,11 +27,10 @@ fn filter_of(req: &HttpRequest) -> Result<catalog_domain::ProductFilter, ApiErro
     Ok(params.into_filter()?)
 }
 
-/// Serializes a response body. Our bodies are plain data, for which
-/// serde_json cannot fail; should it ever, the empty body is caught by
-/// the tests rather than panicking a worker.
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+/// Serializes a response body; a failure becomes a 500 (the service maps
+/// it), never an empty body cached and tagged as if it were the answer.
+fn to_json<T: Serialize>(value: &T) -> RenderResult {
+    serde_json::to_vec(value)
 }
 
 fn respond(req: &HttpRequest, r: Rendered) -> HttpResponse {
@@ -176,7 +176,7 @@ struct NameCounts<'a> {
     items: &'a [NameCount],
 }
 
-fn render_names(items: &Vec<NameCount>) -> Vec<u8> {
+fn render_names(items: &Vec<NameCount>) -> RenderResult {
     to_json(&NameCounts { items })
 }
 

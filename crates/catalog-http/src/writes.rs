@@ -4,7 +4,9 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use catalog_domain::{Created, Idempotency, IfMatch, Product, ProductId, fingerprint};
+use catalog_domain::{
+    CatalogError, Created, Idempotency, IfMatch, Product, ProductId, fingerprint,
+};
 use futures::StreamExt;
 
 use crate::app::MAX_BODY_BYTES;
@@ -110,19 +112,20 @@ fn idempotency(
         })?;
     // Scoped by subject so two clients' keys never collide; the subject is
     // hashed to keep the stored key short whatever its length.
-    let scope = &fingerprint(&serde_json::Value::from(subject))[..16];
+    let scope = fingerprint(&serde_json::Value::from(subject))?;
     Ok(Some(Idempotency {
-        key: format!("{scope}:{key}"),
-        fingerprint: fingerprint(body),
+        key: format!("{}:{key}", &scope[..16]),
+        fingerprint: fingerprint(body)?,
     }))
 }
 
-fn product_response(status: StatusCode, product: &Product) -> HttpResponse {
-    let body = serde_json::to_vec(product).unwrap_or_default();
-    HttpResponse::build(status)
+fn product_response(status: StatusCode, product: &Product) -> Result<HttpResponse, ApiError> {
+    let body = serde_json::to_vec(product)
+        .map_err(|e| CatalogError::internal("rendering a product", e))?;
+    Ok(HttpResponse::build(status)
         .insert_header((header::ETAG, product.etag()))
         .content_type("application/json")
-        .body(body)
+        .body(body))
 }
 
 fn location(id: ProductId) -> String {
@@ -168,7 +171,7 @@ pub async fn create_product(
     match state.service.create(&body, idem).await? {
         Created::New(p) => {
             tracing::info!(id = p.id.get(), sub = %who.subject, "product created");
-            let mut res = product_response(StatusCode::CREATED, &p);
+            let mut res = product_response(StatusCode::CREATED, &p)?;
             if let Ok(v) = HeaderValue::from_str(&location(p.id)) {
                 res.headers_mut().insert(header::LOCATION, v);
             }
@@ -221,7 +224,7 @@ pub async fn replace_product(
         .replace(id, &body, if_match(&req).as_ref())
         .await?;
     tracing::info!(id = id.get(), sub = %who.subject, "product replaced");
-    Ok(product_response(StatusCode::OK, &p))
+    product_response(StatusCode::OK, &p)
 }
 
 /// Update a product partially (JSON Merge Patch, RFC 7396).
@@ -261,7 +264,7 @@ pub async fn patch_product(
         .patch(id, &body, if_match(&req).as_ref())
         .await?;
     tracing::info!(id = id.get(), sub = %who.subject, "product patched");
-    Ok(product_response(StatusCode::OK, &p))
+    product_response(StatusCode::OK, &p)
 }
 
 /// Delete a product (its sku may be used again, its id never).
