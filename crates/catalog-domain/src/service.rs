@@ -79,9 +79,10 @@ pub const ESTIMATE_THRESHOLD: u64 = 10_000;
 pub struct ListPage {
     pub items: Vec<Product>,
     pub total: Option<u64>,
-    /// Whether `total` is an exact count (false for planner estimates and
-    /// when no count was asked for).
-    pub total_is_exact: bool,
+    /// With `count=estimated` only: whether `total` is an exact count
+    /// (small results, cheap filters) or the planner's estimate. `None` for
+    /// the other modes, whose total is exact or absent by definition.
+    pub total_is_exact: Option<bool>,
     pub limit: u32,
     pub offset: u64,
     pub next_cursor: Option<String>,
@@ -326,23 +327,25 @@ impl CatalogService {
             offset,
             limit: u64::from(q.limit.get()) + 1,
         };
-        let count = match q.count {
-            CountMode::Estimated if self.store.counts_cheaply(&filter) => CountMode::Exact,
-            mode => mode,
-        };
-        let (rows, total, total_is_exact) = match count {
+        // Decided once, here: how to count, and what the answer says
+        // about it (an estimate asked for may come back exact).
+        let (rows, total, total_is_exact) = match q.count {
             CountMode::Exact => {
                 let (rows, total) = self.store.list_counted(page).await?;
-                (rows, Some(total), true)
+                (rows, Some(total), None)
+            }
+            CountMode::Estimated if self.store.counts_cheaply(&filter) => {
+                let (rows, total) = self.store.list_counted(page).await?;
+                (rows, Some(total), Some(true))
             }
             CountMode::Estimated => {
                 let (rows, total) =
                     futures::future::join(self.store.list(page), self.estimated_count(&filter))
                         .await;
                 let (total, exact) = total?;
-                (rows?, Some(total), exact)
+                (rows?, Some(total), Some(exact))
             }
-            CountMode::None => (self.store.list(page).await?, None, false),
+            CountMode::None => (self.store.list(page).await?, None, None),
         };
         let mut items = rows;
         let more = items.len() > q.limit.get() as usize;

@@ -62,19 +62,14 @@ struct ListBody<'a> {
     next_cursor: Option<&'a str>,
 }
 
-fn list_body(
-    page: &ListPage,
-    fields: Option<FieldSet>,
-    query_count: catalog_domain::CountMode,
-) -> ListBody<'_> {
+fn list_body(page: &ListPage, fields: Option<FieldSet>) -> ListBody<'_> {
     ListBody {
         items: match fields {
             None => Items::Full(&page.items),
             Some(f) => Items::Projected(page.items.iter().map(|p| f.project(p)).collect()),
         },
         total: page.total,
-        total_is_exact: (query_count == catalog_domain::CountMode::Estimated)
-            .then_some(page.total_is_exact),
+        total_is_exact: page.total_is_exact,
         limit: page.limit,
         offset: page.offset,
         next_cursor: page.next_cursor.as_deref(),
@@ -182,9 +177,8 @@ fn render_names(items: &Vec<NameCount>) -> RenderResult {
 
 async fn render_list(service: &CatalogService, query: &ListQuery) -> Result<Rendered, ApiError> {
     let fields = query.fields;
-    let count = query.count;
     Ok(service
-        .list_rendered(query, |page| to_json(&list_body(page, fields, count)))
+        .list_rendered(query, |page| to_json(&list_body(page, fields)))
         .await?)
 }
 
