@@ -23,12 +23,12 @@ pub use cache::{Cache, CacheError, CacheKind, CacheTtls, Rendered};
 pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
 pub use ports::{Created, Idempotency};
 pub use ports::{ProductReader, ProductStore, ProductWriter};
-pub use product::{Label, NewProduct, Price, Product, ProductId, Rating, Sku};
+pub use product::{Label, NewProduct, Price, Product, ProductId, ProductVersion, Rating, Sku};
 pub use query::{
     CountMode, Field, FieldSet, FilterRequest, ListQuery, ListRefusal, ListRequest, PageSize,
     ProductFilter, SearchQuery, SortField, SortKey, SortValue, Start,
 };
 pub use service::{
-    CacheHealth, CacheSettings, CatalogService, IfMatch, ListPage, RenderResult, fingerprint,
+    CacheHealth, CacheSettings, CatalogService, ListPage, Precondition, RenderResult, fingerprint,
 };
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};

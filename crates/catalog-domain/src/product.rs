@@ -286,9 +286,47 @@ pub struct Product {
 }
 
 impl Product {
+    /// The version this product is at.
+    pub fn current_version(&self) -> ProductVersion {
+        ProductVersion {
+            id: self.id,
+            version: self.version,
+        }
+    }
+
     /// The strong ETag of this product's current version.
     pub fn etag(&self) -> String {
+        self.current_version().etag()
+    }
+}
+
+/// One version of one product: what its ETag names and a conditional write
+/// names back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProductVersion {
+    pub id: ProductId,
+    pub version: i64,
+}
+
+impl ProductVersion {
+    /// The strong ETag: `"{id}-{version}"`.
+    pub fn etag(self) -> String {
         format!("\"{}-{}\"", self.id.get(), self.version)
+    }
+
+    /// The version a strong ETag names, when it is one this service issued
+    /// (exactly as [`ProductVersion::etag`] writes it). Weak and foreign
+    /// tags name none.
+    pub fn from_etag(tag: &str) -> Option<Self> {
+        let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
+        let (id, version) = inner.split_once('-')?;
+        let parsed = Self {
+            id: ProductId::parse(id).ok()?,
+            version: version.parse().ok()?,
+        };
+        // Leading zeros or a sign would parse too; only the exact tag
+        // names the version.
+        (parsed.etag() == tag).then_some(parsed)
     }
 }
 
@@ -426,6 +464,27 @@ mod tests {
         assert!(Label::compared("").is_err());
         assert!(Label::compared(&"é".repeat(101)).is_err());
         assert!(Label::compared(&"é".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn version_tags_round_trip_exactly() {
+        let v = ProductVersion {
+            id: ProductId::new(42).unwrap(),
+            version: 7,
+        };
+        assert_eq!(v.etag(), "\"42-7\"");
+        assert_eq!(ProductVersion::from_etag("\"42-7\""), Some(v));
+        for other in [
+            "W/\"42-7\"",
+            "\"042-7\"",
+            "\"42-07\"",
+            "\"42-+7\"",
+            "42-7",
+            "\"x\"",
+            "*",
+        ] {
+            assert_eq!(ProductVersion::from_etag(other), None, "{other}");
+        }
     }
 
     #[test]

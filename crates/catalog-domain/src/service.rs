@@ -13,40 +13,24 @@ use crate::cache::{
 use crate::cursor::{Cursor, CursorKey};
 use crate::error::{CatalogError, ValidationErrors};
 use crate::ports::{Created, Idempotency, PageSpec, ProductStore};
-use crate::product::{Product, ProductId};
+use crate::product::{Product, ProductId, ProductVersion};
 use crate::query::{CountMode, ListQuery, ProductFilter, Start, sort_values};
 use crate::stats::{NameCount, Stats};
 
-/// A parsed `If-Match` header (RFC 9110: strong comparison).
+/// What a conditional write requires of the product's current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IfMatch {
-    /// `*`: any current representation.
+pub enum Precondition {
+    /// Any current version.
     Any,
-    /// Entity tags as sent; weak tags never match.
-    Tags(Vec<String>),
+    /// One of these versions (none: nothing can satisfy it).
+    Versions(Vec<ProductVersion>),
 }
 
-impl IfMatch {
-    /// Parses the header's comma-separated list.
-    pub fn parse(raw: &str) -> Self {
-        if raw.trim() == "*" {
-            return IfMatch::Any;
-        }
-        IfMatch::Tags(
-            raw.split(',')
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect(),
-        )
-    }
-
+impl Precondition {
     pub fn matches(&self, p: &Product) -> bool {
         match self {
-            IfMatch::Any => true,
-            IfMatch::Tags(tags) => {
-                let current = p.etag();
-                tags.iter().any(|t| !t.starts_with("W/") && *t == current)
-            }
+            Precondition::Any => true,
+            Precondition::Versions(versions) => versions.contains(&p.current_version()),
         }
     }
 }
@@ -578,7 +562,7 @@ impl CatalogService {
         &self,
         id: ProductId,
         body: &serde_json::Value,
-        if_match: Option<&IfMatch>,
+        if_match: Option<&Precondition>,
     ) -> Result<Product, CatalogError> {
         let new = crate::write::parse_product(body)?;
         let expected = match if_match {
@@ -599,7 +583,7 @@ impl CatalogService {
         &self,
         id: ProductId,
         patch: &serde_json::Value,
-        if_match: Option<&IfMatch>,
+        if_match: Option<&Precondition>,
     ) -> Result<Product, CatalogError> {
         if !patch.is_object() {
             return Err(ValidationErrors::single("body", "must be a JSON object").into());
@@ -642,7 +626,7 @@ impl CatalogService {
     pub async fn delete(
         &self,
         id: ProductId,
-        if_match: Option<&IfMatch>,
+        if_match: Option<&Precondition>,
     ) -> Result<(), CatalogError> {
         let expected = match if_match {
             Some(m) => Some(self.checked_version(id, m).await?),
@@ -654,7 +638,7 @@ impl CatalogService {
     }
 
     /// The current version when `If-Match` matches it; 412 otherwise.
-    async fn checked_version(&self, id: ProductId, m: &IfMatch) -> Result<i64, CatalogError> {
+    async fn checked_version(&self, id: ProductId, m: &Precondition) -> Result<i64, CatalogError> {
         let current = self.get(id).await?;
         if m.matches(&current) {
             Ok(current.version)

@@ -5,7 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use catalog_domain::{
-    CatalogError, Created, Idempotency, IfMatch, Product, ProductId, fingerprint,
+    CatalogError, Created, Idempotency, Precondition, Product, ProductId, ProductVersion,
+    fingerprint,
 };
 use futures::StreamExt;
 
@@ -74,12 +75,18 @@ async fn read_json(
     serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
 }
 
-fn if_match(req: &HttpRequest) -> Option<IfMatch> {
+/// `If-Match` as a typed precondition (RFC 9110: strong comparison), or
+/// `None` without the header. `*` is any version; otherwise each entity tag
+/// this service issued names a version, and weak or foreign tags name none.
+fn if_match(req: &HttpRequest) -> Option<Precondition> {
     let values: Vec<&str> = req
         .headers()
         .get_all(header::IF_MATCH)
         .filter_map(|v| v.to_str().ok())
         .collect();
+    if values.is_empty() {
+        return None;
+    }
     // Tags of compressed representations carry a coding suffix; they name
     // the same version.
     let tags: Vec<String> = values
@@ -87,7 +94,14 @@ fn if_match(req: &HttpRequest) -> Option<IfMatch> {
         .flat_map(|v| v.split(','))
         .map(crate::middleware::strip_coding)
         .collect();
-    (!values.is_empty()).then(|| IfMatch::parse(&tags.join(",")))
+    if tags.join(",").trim() == "*" {
+        return Some(Precondition::Any);
+    }
+    Some(Precondition::Versions(
+        tags.iter()
+            .filter_map(|t| ProductVersion::from_etag(t))
+            .collect(),
+    ))
 }
 
 /// `Idempotency-Key`: 1–255 visible ASCII characters, scoped to the caller.
