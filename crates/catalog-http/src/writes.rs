@@ -150,6 +150,51 @@ fn parse_id(path: web::Path<String>) -> Result<ProductId, ApiError> {
     Ok(ProductId::parse(&path.into_inner())?)
 }
 
+/// The two ways to change a stored product.
+#[derive(Clone, Copy)]
+enum Update {
+    /// PUT: a whole product body.
+    Replace,
+    /// PATCH: a JSON Merge Patch (also sent as plain JSON).
+    Patch,
+}
+
+/// PUT and PATCH: one path from the request to the answer; only the media
+/// types accepted and the service call differ.
+async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    how: Update,
+) -> Result<HttpResponse, ApiError> {
+    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
+    let id = parse_id(path)?;
+    require_json(&req, matches!(how, Update::Patch))?;
+    let body = read_json(&req, payload).await?;
+    let precondition = if_match(&req);
+    let p = match how {
+        Update::Replace => {
+            state
+                .service
+                .replace(id, &body, precondition.as_ref())
+                .await?
+        }
+        Update::Patch => {
+            state
+                .service
+                .patch(id, &body, precondition.as_ref())
+                .await?
+        }
+    };
+    let done = match how {
+        Update::Replace => "product replaced",
+        Update::Patch => "product patched",
+    };
+    tracing::info!(id = id.get(), sub = %who.subject, "{done}");
+    product_response(StatusCode::OK, &p)
+}
+
 /// Create a product.
 ///
 /// Requires a bearer token with the `products:write` scope. An
@@ -229,16 +274,7 @@ pub async fn replace_product(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
-    let id = parse_id(path)?;
-    require_json(&req, false)?;
-    let body = read_json(&req, payload).await?;
-    let p = state
-        .service
-        .replace(id, &body, if_match(&req).as_ref())
-        .await?;
-    tracing::info!(id = id.get(), sub = %who.subject, "product replaced");
-    product_response(StatusCode::OK, &p)
+    update(req, path, payload, state, Update::Replace).await
 }
 
 /// Update a product partially (JSON Merge Patch, RFC 7396).
@@ -269,16 +305,7 @@ pub async fn patch_product(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
-    let id = parse_id(path)?;
-    require_json(&req, true)?;
-    let body = read_json(&req, payload).await?;
-    let p = state
-        .service
-        .patch(id, &body, if_match(&req).as_ref())
-        .await?;
-    tracing::info!(id = id.get(), sub = %who.subject, "product patched");
-    product_response(StatusCode::OK, &p)
+    update(req, path, payload, state, Update::Patch).await
 }
 
 /// Delete a product (its sku may be used again, its id never).
