@@ -113,6 +113,29 @@ fn assert_same_rows(got: &[Product], want: &[Product], what: &str) {
     );
 }
 
+/// Lists `page` from the store and checks it against the reference over
+/// `all`: the same rows in the same order, equal field by field. Returns
+/// the rows (which are the reference's).
+async fn assert_listing(
+    store: &dyn ProductStore,
+    all: &[Product],
+    page: PageSpec<'_>,
+    what: &str,
+) -> Vec<Product> {
+    let want = reference::list(all, page);
+    let got = list(
+        store,
+        page.filter,
+        page.sort,
+        page.after,
+        page.offset,
+        page.limit,
+    )
+    .await;
+    assert_same_rows(&got, &want, what);
+    got
+}
+
 /// A filter from a list query's filter parameters, written as a query
 /// string for brevity (`category=Books&in_stock=true`, values not
 /// URL-decoded), built with the domain's typed constructors and rules as the
@@ -522,17 +545,8 @@ pub async fn sorts_match_reference(store: &dyn ProductStore) {
     for query in PAGED_FILTERS {
         let filter = parse_filter(query);
         for sort in sorts() {
-            let page = PageSpec {
-                filter: &filter,
-                sort: &sort,
-                after: None,
-                offset: 0,
-                limit: ALL,
-            };
-            let want = reference::list(&all, page);
-            let got = list(store, &filter, &sort, None, 0, ALL).await;
             let label = format!("sort={} with {query:?}", sort_label(&sort));
-            assert_same_rows(&got, &want, &label);
+            assert_listing(store, &all, spec(&filter, &sort, None, 0, ALL), &label).await;
         }
     }
 }
@@ -761,21 +775,18 @@ pub async fn keyset_after_arbitrary_positions(store: &dyn ProductStore) {
 /// Compares `list` (by id) and `count` for a search with the reference.
 async fn assert_search(store: &dyn ProductStore, all: &[Product], q: &str) -> Vec<Product> {
     let filter = searching(q);
-    let spec = PageSpec {
-        filter: &filter,
-        sort: &[SortKey::ID],
-        after: None,
-        offset: 0,
-        limit: ALL,
-    };
-    let want = reference::list(all, spec);
-    let got = list(store, &filter, &[SortKey::ID], None, 0, ALL).await;
-    assert_same_rows(&got, &want, &format!("search={q:?}"));
+    let got = assert_listing(
+        store,
+        all,
+        spec(&filter, &[SortKey::ID], None, 0, ALL),
+        &format!("search={q:?}"),
+    )
+    .await;
     let count = store
         .count(&filter)
         .await
         .unwrap_or_else(|e| fail("count", &e));
-    assert_eq!(count, want.len() as u64, "count with search={q:?}");
+    assert_eq!(count, got.len() as u64, "count with search={q:?}");
     got
 }
 
@@ -844,16 +855,13 @@ pub async fn search_finds_exact_sku_first(store: &dyn ProductStore) {
     ] {
         let filter = searching(q);
         let sort = relevance();
-        let spec = PageSpec {
-            filter: &filter,
-            sort: &sort,
-            after: None,
-            offset: 0,
-            limit: ALL,
-        };
-        let want = reference::list(&all, spec);
-        let got = list(store, &filter, &sort, None, 0, ALL).await;
-        assert_same_rows(&got, &want, &format!("search={q:?} by relevance"));
+        let got = assert_listing(
+            store,
+            &all,
+            spec(&filter, &sort, None, 0, ALL),
+            &format!("search={q:?} by relevance"),
+        )
+        .await;
         assert_eq!(
             got.first().map(|p| p.sku.as_str()),
             Some(sku),
@@ -898,18 +906,15 @@ pub async fn search_relevance_order_matches_reference(store: &dyn ProductStore) 
     });
     for filter in &cases {
         let q = search_text(filter);
-        let spec = PageSpec {
-            filter,
-            sort: &sort,
-            after: None,
-            offset: 0,
-            limit: ALL,
-        };
-        let want = reference::list(&all, spec);
-        let got = list(store, filter, &sort, None, 0, ALL).await;
-        assert_same_rows(&got, &want, &format!("search={q:?} by relevance"));
+        let got = assert_listing(
+            store,
+            &all,
+            spec(filter, &sort, None, 0, ALL),
+            &format!("search={q:?} by relevance"),
+        )
+        .await;
         let top = list(store, filter, &sort, None, 0, 2).await;
-        let want_top: Vec<Product> = want.iter().take(2).cloned().collect();
+        let want_top: Vec<Product> = got.iter().take(2).cloned().collect();
         assert_same_rows(
             &top,
             &want_top,
@@ -939,20 +944,13 @@ pub async fn search_relevance_order_matches_reference(store: &dyn ProductStore) 
         ),
     ] {
         let filter = searching("shoe");
-        let spec = PageSpec {
-            filter: &filter,
-            sort: &sort,
-            after: None,
-            offset: 0,
-            limit: ALL,
-        };
-        let want = reference::list(&all, spec);
-        let got = list(store, &filter, &sort, None, 0, ALL).await;
-        assert_same_rows(
-            &got,
-            &want,
+        assert_listing(
+            store,
+            &all,
+            spec(&filter, &sort, None, 0, ALL),
             &format!("search=shoe sort={}", sort_label(&sort)),
-        );
+        )
+        .await;
     }
 }
 
@@ -1043,16 +1041,13 @@ pub async fn search_syntax_matches_reference(store: &dyn ProductStore) {
     for q in ["wirel", "\"red shoe\" -deluxe", "shoe -red"] {
         let filter = searching(q);
         let sort = relevance();
-        let spec = PageSpec {
-            filter: &filter,
-            sort: &sort,
-            after: None,
-            offset: 0,
-            limit: ALL,
-        };
-        let want = reference::list(&all, spec);
-        let got = list(store, &filter, &sort, None, 0, ALL).await;
-        assert_same_rows(&got, &want, &format!("search={q:?} by relevance"));
+        assert_listing(
+            store,
+            &all,
+            spec(&filter, &sort, None, 0, ALL),
+            &format!("search={q:?} by relevance"),
+        )
+        .await;
     }
 }
 
@@ -1118,16 +1113,13 @@ pub async fn fuzzy_search_expands_from_the_vocabulary(store: &dyn ProductStore) 
         ..ProductFilter::default()
     };
     let sort = relevance();
-    let spec = PageSpec {
-        filter: &filter,
-        sort: &sort,
-        after: None,
-        offset: 0,
-        limit: ALL,
-    };
-    let want = reference::list(&all, spec);
-    let got = list(store, &filter, &sort, None, 0, ALL).await;
-    assert_same_rows(&got, &want, "fuzzy search=wirelss headphnes");
+    let got = assert_listing(
+        store,
+        &all,
+        spec(&filter, &sort, None, 0, ALL),
+        "fuzzy search=wirelss headphnes",
+    )
+    .await;
     let exact = assert_search(store, &all, "wireless headphones").await;
     assert!(
         !exact.is_empty() && sku_set(&exact).is_subset(&sku_set(&got)),
@@ -1298,16 +1290,13 @@ pub async fn search_folds_non_ascii_case(store: &dyn ProductStore) {
         );
         let filter = searching(q);
         let sort = relevance();
-        let spec = PageSpec {
-            filter: &filter,
-            sort: &sort,
-            after: None,
-            offset: 0,
-            limit: ALL,
-        };
-        let want = reference::list(&all, spec);
-        let got = list(store, &filter, &sort, None, 0, ALL).await;
-        assert_same_rows(&got, &want, &format!("search={q:?} by relevance"));
+        assert_listing(
+            store,
+            &all,
+            spec(&filter, &sort, None, 0, ALL),
+            &format!("search={q:?} by relevance"),
+        )
+        .await;
     }
 }
 
