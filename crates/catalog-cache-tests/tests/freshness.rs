@@ -163,12 +163,8 @@ async fn invalidate_product_scope(backend: Backend) {
     assert!(again.iter().all(|(_, h)| *h), "{again:?}");
 
     // Filtered stats and other list pages are invalidated too.
-    let filter = svc
-        .parse_filter(&[("category".into(), "Books".into())])
-        .unwrap();
-    let page2 = svc
-        .parse_list(&[("limit".into(), "5".into()), ("offset".into(), "5".into())])
-        .unwrap();
+    let filter = common::filter("category=Books");
+    let page2 = common::list_query(&svc, "limit=5&offset=5");
     svc.stats_rendered(&filter, stats_json).await.unwrap();
     svc.list_rendered(&page2, list_json).await.unwrap();
     assert!(svc.stats_rendered(&filter, stats_json).await.unwrap().hit);

@@ -13,6 +13,7 @@
 //! looks.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -179,7 +180,31 @@ pub fn entry_key(kind: EntryKind, generations: &[u64], canonical: &[u8]) -> Stri
 
 /// The hex digest of a canonical request (the last part of its key).
 pub fn request_digest(canonical: &[u8]) -> String {
-    let digest = Sha256::digest(canonical);
+    hex16(&Sha256::digest(canonical))
+}
+
+/// The digest of a canonical request value, from its `Hash` impl fed to
+/// SHA-256. Hashing cannot fail, so no request can ever get an empty (and
+/// so shared) key, as a serialization that failed would give. Equal values
+/// hash equally; the encoding may differ between builds and platforms,
+/// which costs a miss, never a wrong answer.
+pub fn request_digest_of<T: Hash + ?Sized>(value: &T) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        // Only the SHA-256 state is used, never this 64-bit summary.
+        fn finish(&self) -> u64 {
+            0
+        }
+    }
+    let mut h = Sha(Sha256::new());
+    value.hash(&mut h);
+    hex16(&h.0.finalize())
+}
+
+fn hex16(digest: &[u8]) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -390,6 +415,15 @@ mod tests {
         assert!(Rendered::decode(b"\"z z\"\n{}").is_none());
         assert!(Rendered::decode(b"nothing-quoted\n{}").is_none());
         assert!(Rendered::decode(b"").is_none());
+    }
+
+    #[test]
+    fn value_digests_tell_values_apart() {
+        let a = request_digest_of(&("list", 1u32, vec!["a", "b"]));
+        assert_eq!(a, request_digest_of(&("list", 1u32, vec!["a", "b"])));
+        assert_ne!(a, request_digest_of(&("list", 1u32, vec!["ab"])));
+        assert_ne!(a, request_digest_of(&("list", 2u32, vec!["a", "b"])));
+        assert_eq!(a.len(), 32);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::query::{ProductFilter, SortKey, SortValue};
+use crate::query::{PageSize, ProductFilter, SortKey, SortValue};
 
 const VERSION: u8 = 1;
 const TAG_BYTES: usize = 16;
@@ -53,7 +53,7 @@ pub struct Cursor {
     #[serde(rename = "s")]
     pub sort: Vec<SortKey>,
     #[serde(rename = "l")]
-    pub limit: u32,
+    pub limit: PageSize,
     /// The last returned row's values for each sort key.
     #[serde(rename = "k")]
     pub after: Vec<SortValue>,
@@ -63,7 +63,7 @@ impl Cursor {
     pub fn new(
         filter: ProductFilter,
         sort: Vec<SortKey>,
-        limit: u32,
+        limit: PageSize,
         after: Vec<SortValue>,
     ) -> Self {
         Self {
@@ -75,17 +75,18 @@ impl Cursor {
         }
     }
 
-    pub fn encode(&self, key: &CursorKey) -> String {
-        // Serializing plain data to JSON cannot fail.
-        let json = serde_json::to_vec(self).unwrap_or_default();
+    /// The token. Plain data always serializes; should it ever fail, the
+    /// error is returned rather than an empty payload signed as a cursor.
+    pub fn encode(&self, key: &CursorKey) -> Result<String, serde_json::Error> {
+        let json = serde_json::to_vec(self)?;
         let mut mac = key.mac();
         mac.update(&json);
         let tag = mac.finalize().into_bytes();
-        format!(
+        Ok(format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(&json),
             URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])
-        )
+        ))
     }
 
     /// Verifies and decodes; the error message is safe to show to clients.
@@ -113,8 +114,7 @@ impl Cursor {
                 .sort
                 .iter()
                 .zip(&cursor.after)
-                .all(|(k, v)| v.fits(k.field))
-            && (1..=crate::query::MAX_LIMIT).contains(&cursor.limit);
+                .all(|(k, v)| v.fits(k.field));
         if well_formed {
             Ok(cursor)
         } else {
@@ -130,7 +130,7 @@ mod tests {
 
     fn sample() -> Cursor {
         let filter = ProductFilter {
-            categories: vec!["Books".into()],
+            categories: vec![crate::product::Label::compared("Books").unwrap()],
             search: Some(SearchQuery::parse("red shoe").unwrap()),
             ..ProductFilter::default()
         };
@@ -143,7 +143,7 @@ mod tests {
                 },
                 SortKey::ID,
             ],
-            20,
+            PageSize::DEFAULT,
             vec![SortValue::Int(1999), SortValue::Int(42)],
         )
     }
@@ -152,13 +152,13 @@ mod tests {
     fn round_trip() {
         let key = CursorKey::new(b"k");
         let c = sample();
-        assert_eq!(Cursor::decode(&c.encode(&key), &key), Ok(c));
+        assert_eq!(Cursor::decode(&c.encode(&key).unwrap(), &key), Ok(c));
     }
 
     #[test]
     fn tampering_is_detected() {
         let key = CursorKey::new(b"k");
-        let token = sample().encode(&key);
+        let token = sample().encode(&key).unwrap();
         // Truncated.
         assert!(Cursor::decode(&token[..token.len() - 1], &key).is_err());
         assert!(Cursor::decode(&token[..10], &key).is_err());
@@ -173,7 +173,9 @@ mod tests {
         }
         // Made up, or signed with another key.
         assert!(Cursor::decode("hello", &key).is_err());
-        assert!(Cursor::decode(&sample().encode(&CursorKey::new(b"other")), &key).is_err());
+        assert!(
+            Cursor::decode(&sample().encode(&CursorKey::new(b"other")).unwrap(), &key).is_err()
+        );
     }
 
     #[test]
@@ -181,6 +183,6 @@ mod tests {
         let key = CursorKey::new(b"k");
         let mut c = sample();
         c.after = vec![SortValue::Text("x".into()), SortValue::Int(1)];
-        assert!(Cursor::decode(&c.encode(&key), &key).is_err());
+        assert!(Cursor::decode(&c.encode(&key).unwrap(), &key).is_err());
     }
 }

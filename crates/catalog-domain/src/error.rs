@@ -126,6 +126,24 @@ pub enum CatalogError {
     PreconditionFailed,
     #[error(transparent)]
     Storage(StorageError),
+    /// Something that cannot happen with well-formed data did (a response
+    /// or a cursor failed to serialize): a 500, never a silently empty
+    /// body, cursor or key.
+    #[error("internal error: {context}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: Source,
+    },
+}
+
+impl CatalogError {
+    pub fn internal(context: &'static str, source: impl Into<Source>) -> Self {
+        Self::Internal {
+            context,
+            source: source.into(),
+        }
+    }
 }
 
 impl From<StorageError> for CatalogError {

@@ -44,8 +44,8 @@ pub fn price_bucket(cents: i64) -> i64 {
 /// The reference grouping key of `p` for `field`.
 pub fn facet_key(field: FacetField, p: &Product) -> FacetKey {
     match field {
-        FacetField::Category => FacetKey::Text(p.category.clone()),
-        FacetField::Brand => FacetKey::Text(p.brand.clone()),
+        FacetField::Category => FacetKey::Text(p.category.as_str().to_string()),
+        FacetField::Brand => FacetKey::Text(p.brand.as_str().to_string()),
         FacetField::InStock => FacetKey::Int(i64::from(p.stock_quantity > 0)),
         FacetField::PriceBucket => FacetKey::Int(price_bucket(p.price.cents())),
         FacetField::RatingFloor => FacetKey::Int(i64::from(p.rating.tenths() / 10)),

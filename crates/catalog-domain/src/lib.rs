@@ -3,8 +3,9 @@
 //! catalog service that orchestrates it.
 //!
 //! Nothing here knows about HTTP, SQL or Redis. Adapters implement the ports in
-//! [`ports`]; the HTTP edge parses raw parameters with [`query::ListParams`]
-//! and calls [`service::CatalogService`].
+//! [`ports`]; the HTTP edge reads its wire format into the typed requests of
+//! [`query`] ([`query::ListRequest`]) and [`write`], and calls
+//! [`service::CatalogService`].
 
 pub mod cache;
 pub mod cursor;
@@ -22,10 +23,12 @@ pub use cache::{Cache, CacheError, CacheKind, CacheTtls, Rendered};
 pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
 pub use ports::{Created, Idempotency};
 pub use ports::{ProductReader, ProductStore, ProductWriter};
-pub use product::{NewProduct, Price, Product, ProductId, Rating, Sku};
+pub use product::{Label, NewProduct, Price, Product, ProductId, ProductVersion, Rating, Sku};
 pub use query::{
-    CountMode, Field, FieldSet, ListParams, ListQuery, ProductFilter, SearchQuery, SortField,
-    SortKey, SortValue, Start,
+    CountMode, Field, FieldSet, FilterRequest, ListQuery, ListRefusal, ListRequest, PageSize,
+    ProductFilter, SearchQuery, SortField, SortKey, SortValue, Start,
 };
-pub use service::{CacheHealth, CacheSettings, CatalogService, IfMatch, ListPage, fingerprint};
+pub use service::{
+    CacheHealth, CacheSettings, CatalogService, ListPage, Precondition, RenderResult, fingerprint,
+};
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};

@@ -64,6 +64,85 @@ impl Sku {
     }
 }
 
+/// The longest label, in characters.
+pub const MAX_LABEL_CHARS: usize = 100;
+
+/// A category or brand name. One rule for every label a product holds: 1–100
+/// characters after trimming, with no control characters at all
+/// ([`Label::parse`]). A filter compares a value *as given* with those
+/// labels ([`Label::compared`]): it only has to fit the length, so a value no
+/// label can hold (one with a line break, say) matches nothing instead of
+/// being refused. Serialized as a plain JSON string.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Label(String);
+
+impl Label {
+    /// A label to store (writes): trimmed, 1–100 characters, no control
+    /// characters.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        let label = Self::compared(trimmed)?;
+        if trimmed.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(label)
+    }
+
+    /// A value to compare stored labels with (filters), kept as given: only
+    /// the length is checked, since whatever a value holds beyond that can at
+    /// worst match no product.
+    pub fn compared(raw: &str) -> Result<Self, String> {
+        if (1..=MAX_LABEL_CHARS).contains(&raw.chars().count()) {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(format!("must be 1 to {MAX_LABEL_CHARS} characters"))
+        }
+    }
+
+    /// A label read back from storage, as stored: not checked again, since
+    /// rows written before this rule (which let `\n` and `\t` through)
+    /// must still read.
+    pub fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Label {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Label {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Labels come back from cursors, where they were filter values: the
+/// filter rule applies.
+impl<'de> Deserialize<'de> for Label {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Label::compared(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Highest accepted price, in cents (1,000,000.00).
 pub const MAX_PRICE_CENTS: i64 = 100_000_000;
 
@@ -192,8 +271,8 @@ pub struct Product {
     pub sku: Sku,
     pub name: String,
     pub description: String,
-    pub category: String,
-    pub brand: String,
+    pub category: Label,
+    pub brand: Label,
     pub price: Price,
     pub stock_quantity: i64,
     pub rating: Rating,
@@ -207,14 +286,54 @@ pub struct Product {
 }
 
 impl Product {
+    /// The version this product is at.
+    pub fn current_version(&self) -> ProductVersion {
+        ProductVersion {
+            id: self.id,
+            version: self.version,
+        }
+    }
+
     /// The strong ETag of this product's current version.
     pub fn etag(&self) -> String {
+        self.current_version().etag()
+    }
+}
+
+/// One version of one product: what its ETag names and a conditional write
+/// names back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProductVersion {
+    pub id: ProductId,
+    pub version: i64,
+}
+
+impl ProductVersion {
+    /// The strong ETag: `"{id}-{version}"`.
+    pub fn etag(self) -> String {
         format!("\"{}-{}\"", self.id.get(), self.version)
+    }
+
+    /// The version a strong ETag names, when it is one this service issued
+    /// (exactly as [`ProductVersion::etag`] writes it). Weak and foreign
+    /// tags name none.
+    pub fn from_etag(tag: &str) -> Option<Self> {
+        let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
+        let (id, version) = inner.split_once('-')?;
+        let parsed = Self {
+            id: ProductId::parse(id).ok()?,
+            version: version.parse().ok()?,
+        };
+        // Leading zeros or a sign would parse too; only the exact tag
+        // names the version.
+        (parsed.etag() == tag).then_some(parsed)
     }
 }
 
 /// A valid product not yet stored: what a create (or the seeder) hands to
-/// the storage port, which assigns the id and timestamps.
+/// the storage port, which assigns the id and timestamps. `category` and
+/// `brand` hold a [`Label`]'s text: the write path builds them with
+/// [`Label::parse`], the seeder from its own constant labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewProduct {
     pub sku: Sku,
@@ -309,6 +428,63 @@ mod tests {
             serde_json::to_string(&Rating::from_tenths(39).unwrap()).unwrap(),
             "3.9"
         );
+    }
+
+    #[test]
+    fn labels_are_trimmed_and_free_of_control_characters() {
+        assert_eq!(
+            Label::parse(" Home ").map(Label::into_string),
+            Ok("Home".into())
+        );
+        assert_eq!(
+            Label::parse(&"a".repeat(100)).map(|l| l.as_str().len()),
+            Ok(100)
+        );
+        assert!(Label::parse(&"a".repeat(101)).is_err());
+        assert!(Label::parse("   ").is_err());
+        for bad in ["a\nb", "a\tb", "a\rb", "a\u{7f}b"] {
+            assert_eq!(
+                Label::parse(bad),
+                Err("must not contain control characters".to_string()),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn compared_labels_are_kept_as_given() {
+        assert_eq!(
+            Label::compared("a\nb").map(Label::into_string),
+            Ok("a\nb".into())
+        );
+        assert_eq!(
+            Label::compared(" Home").map(Label::into_string),
+            Ok(" Home".into())
+        );
+        assert!(Label::compared("").is_err());
+        assert!(Label::compared(&"é".repeat(101)).is_err());
+        assert!(Label::compared(&"é".repeat(100)).is_ok());
+    }
+
+    #[test]
+    fn version_tags_round_trip_exactly() {
+        let v = ProductVersion {
+            id: ProductId::new(42).unwrap(),
+            version: 7,
+        };
+        assert_eq!(v.etag(), "\"42-7\"");
+        assert_eq!(ProductVersion::from_etag("\"42-7\""), Some(v));
+        for other in [
+            "W/\"42-7\"",
+            "\"042-7\"",
+            "\"42-07\"",
+            "\"42-+7\"",
+            "42-7",
+            "\"x\"",
+            "*",
+        ] {
+            assert_eq!(ProductVersion::from_etag(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -1,19 +1,68 @@
 //! The query language of the list, stats and facet reads: filters, sort keys,
-//! pages (offset or keyset cursor), projections and count modes, parsed from
-//! raw query parameters with every offending parameter reported by its
-//! contract name.
+//! pages (offset or keyset cursor), projections and count modes, and the
+//! rules that combine them. Values arrive typed ([`FilterRequest`],
+//! [`ListRequest`]); the edge reads them off its wire format and names what
+//! a [`ListRefusal`] refuses.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::cursor::{Cursor, CursorKey};
-use crate::error::ValidationErrors;
-use crate::product::{Price, Product, Rating};
+use crate::cursor::Cursor;
+use crate::product::{Label, Price, Product, Rating};
 
 pub const DEFAULT_LIMIT: u32 = 20;
 pub const MAX_LIMIT: u32 = 100;
+
+/// How many products a page holds: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`]
+/// unless asked. Serialized as the plain number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct PageSize(u32);
+
+impl PageSize {
+    pub const DEFAULT: PageSize = PageSize(DEFAULT_LIMIT);
+    pub const MAX: PageSize = PageSize(MAX_LIMIT);
+
+    pub fn new(n: u64) -> Result<Self, String> {
+        u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .map(Self)
+            .ok_or_else(|| format!("must be between 1 and {MAX_LIMIT}"))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for PageSize {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl TryFrom<u32> for PageSize {
+    type Error = String;
+
+    fn try_from(n: u32) -> Result<Self, String> {
+        Self::new(u64::from(n))
+    }
+}
+
+impl From<PageSize> for u32 {
+    fn from(p: PageSize) -> u32 {
+        p.0
+    }
+}
+
+impl PartialEq<u32> for PageSize {
+    fn eq(&self, other: &u32) -> bool {
+        self.0 == *other
+    }
+}
 pub const MAX_SEARCH_CHARS: usize = 200;
 /// Upper bound on repeated `category`/`brand` values in one request, so a
 /// query string cannot expand into an unbounded `IN (...)` list.
@@ -28,9 +77,9 @@ pub use crate::search::{SearchQuery, fold};
 #[serde(default)]
 pub struct ProductFilter {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub categories: Vec<String>,
+    pub categories: Vec<Label>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub brands: Vec<String>,
+    pub brands: Vec<Label>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_price: Option<Price>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,8 +199,8 @@ impl SortValue {
             SortField::Id => SortValue::Int(p.id.get()),
             SortField::Sku => SortValue::Text(p.sku.as_str().to_string()),
             SortField::Name => SortValue::Text(p.name.clone()),
-            SortField::Category => SortValue::Text(p.category.clone()),
-            SortField::Brand => SortValue::Text(p.brand.clone()),
+            SortField::Category => SortValue::Text(p.category.as_str().to_string()),
+            SortField::Brand => SortValue::Text(p.brand.as_str().to_string()),
             SortField::Price => SortValue::Int(p.price.cents()),
             SortField::StockQuantity => SortValue::Int(p.stock_quantity),
             SortField::Rating => SortValue::Int(i64::from(p.rating.tenths())),
@@ -298,6 +347,18 @@ pub enum CountMode {
     None,
 }
 
+impl CountMode {
+    /// `exact`, `estimated` or `none`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "exact" => Ok(CountMode::Exact),
+            "estimated" => Ok(CountMode::Estimated),
+            "none" => Ok(CountMode::None),
+            _ => Err("must be exact, estimated or none".into()),
+        }
+    }
+}
+
 /// Where a page starts: after skipping rows, or after a keyset position.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub enum Start {
@@ -312,7 +373,7 @@ pub struct ListQuery {
     pub filter: ProductFilter,
     /// Total order: always ends with `id` (ascending unless named).
     pub sort: Vec<SortKey>,
-    pub limit: u32,
+    pub limit: PageSize,
     pub start: Start,
     pub fields: Option<FieldSet>,
     pub count: CountMode,
@@ -327,239 +388,163 @@ impl ListQuery {
     }
 }
 
-/// Raw query parameters, as received, in order. Parameters the contract does
-/// not name are ignored (cache busters, tracking tags).
-#[derive(Debug, Clone, Default)]
-pub struct ListParams<'a> {
-    pairs: &'a [(String, String)],
+/// A label filter: which of the two a refusal is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelFilter {
+    Categories,
+    Brands,
 }
 
-const FILTER_PARAMS: [&str; 9] = [
-    "category",
-    "brand",
-    "min_price",
-    "max_price",
-    "min_rating",
-    "in_stock",
-    "is_active",
-    "search",
-    "fuzzy",
-];
+/// A rule of the query language that a combination of inputs broke. The
+/// edge names the inputs as its wire format spells them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListRefusal {
+    /// More than [`MAX_FILTER_VALUES`] distinct values.
+    TooManyValues(LabelFilter),
+    /// The lower price bound is above the upper one.
+    PriceRangeReversed,
+    /// The offset is above the deployment's bound.
+    OffsetTooDeep { max: u64 },
+    /// A cursor and an offset > 0: two starts.
+    CursorWithOffset,
+    /// Filters sent beside a cursor differ from the ones it carries.
+    CursorFilterMismatch,
+    /// A sort sent beside a cursor differs from the one it carries.
+    CursorSortMismatch,
+}
 
-impl<'a> ListParams<'a> {
-    pub fn new(pairs: &'a [(String, String)]) -> Self {
-        Self { pairs }
+/// The filters of a request as typed values, before the rules that combine
+/// them. `None` (or empty) is "not given".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FilterRequest {
+    pub categories: Vec<Label>,
+    pub brands: Vec<Label>,
+    pub min_price: Option<Price>,
+    pub max_price: Option<Price>,
+    pub min_rating: Option<Rating>,
+    pub in_stock: Option<bool>,
+    pub is_active: Option<bool>,
+    pub search: Option<SearchQuery>,
+    pub fuzzy: Option<bool>,
+}
+
+impl FilterRequest {
+    /// Whether any filter was given (a cursor then checks they are its own).
+    fn is_given(&self) -> bool {
+        *self != Self::default()
     }
 
-    fn all(&self, name: &str) -> impl Iterator<Item = &'a str> + use<'a, '_> {
-        let name = name.to_string();
-        self.pairs
-            .iter()
-            .filter(move |(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The single value of `name`; a repeated scalar is an error.
-    fn one(&self, name: &str, errors: &mut ValidationErrors) -> Option<&'a str> {
-        let mut values = self.all(name);
-        let first = values.next();
-        if values.next().is_some() {
-            errors.push(name, "must be given at most once");
-            return None;
+    /// The canonical filter: values sorted and de-duplicated, bounds checked.
+    pub fn build(self) -> Result<ProductFilter, Vec<ListRefusal>> {
+        let mut refusals = Vec::new();
+        let filter = self.build_into(&mut refusals);
+        if refusals.is_empty() {
+            Ok(filter)
+        } else {
+            Err(refusals)
         }
-        first
     }
 
-    fn has(&self, name: &str) -> bool {
-        self.pairs.iter().any(|(k, _)| k == name)
-    }
-
-    /// Parses the filter parameters (list, stats and facets share them).
-    pub fn filter(&self, errors: &mut ValidationErrors) -> ProductFilter {
-        let mut f = ProductFilter {
-            categories: self.names("category", errors),
-            brands: self.names("brand", errors),
-            ..ProductFilter::default()
+    fn build_into(self, refusals: &mut Vec<ListRefusal>) -> ProductFilter {
+        let mut distinct = |values: Vec<Label>, which| {
+            let set: BTreeSet<Label> = values.into_iter().collect();
+            if set.len() > MAX_FILTER_VALUES {
+                refusals.push(ListRefusal::TooManyValues(which));
+            }
+            set.into_iter().collect::<Vec<_>>()
         };
-        f.min_price = self.one("min_price", errors).and_then(|raw| {
-            Price::parse(raw)
-                .map_err(|m| errors.push("min_price", m))
-                .ok()
-        });
-        f.max_price = self.one("max_price", errors).and_then(|raw| {
-            Price::parse(raw)
-                .map_err(|m| errors.push("max_price", m))
-                .ok()
-        });
-        if let (Some(lo), Some(hi)) = (f.min_price, f.max_price)
+        let categories = distinct(self.categories, LabelFilter::Categories);
+        let brands = distinct(self.brands, LabelFilter::Brands);
+        if let (Some(lo), Some(hi)) = (self.min_price, self.max_price)
             && lo > hi
         {
-            errors.push("min_price", "must not be greater than max_price");
+            refusals.push(ListRefusal::PriceRangeReversed);
         }
-        f.min_rating = self.one("min_rating", errors).and_then(|raw| {
-            parse_min_rating(raw)
-                .map_err(|m| errors.push("min_rating", m))
-                .ok()
-        });
-        f.in_stock = self.bool("in_stock", errors);
-        f.is_active = self.bool("is_active", errors);
-        f.search = self.one("search", errors).and_then(|raw| {
-            SearchQuery::parse(raw)
-                .map_err(|m| errors.push("search", m))
-                .ok()
-        });
         // Without a search there is nothing to be tolerant about: ignored,
         // so equal listings share one cache entry and cursor.
-        f.fuzzy = self.bool("fuzzy", errors) == Some(true) && f.search.is_some();
-        f
-    }
-
-    fn names(&self, name: &str, errors: &mut ValidationErrors) -> Vec<String> {
-        let mut set = BTreeSet::new();
-        for raw in self.all(name) {
-            let len = raw.chars().count();
-            if len == 0 || len > 100 {
-                errors.push(name, "must be 1 to 100 characters");
-            } else if raw.chars().any(char::is_control) {
-                errors.push(name, "must not contain control characters");
-            } else {
-                set.insert(raw.to_string());
-            }
-        }
-        if set.len() > MAX_FILTER_VALUES {
-            errors.push(
-                name,
-                format!("may be given at most {MAX_FILTER_VALUES} times"),
-            );
-        }
-        set.into_iter().collect()
-    }
-
-    fn bool(&self, name: &str, errors: &mut ValidationErrors) -> Option<bool> {
-        match self.one(name, errors)? {
-            "true" => Some(true),
-            "false" => Some(false),
-            _ => {
-                errors.push(name, "must be true or false");
-                None
-            }
+        let fuzzy = self.fuzzy == Some(true) && self.search.is_some();
+        ProductFilter {
+            categories,
+            brands,
+            min_price: self.min_price,
+            max_price: self.max_price,
+            min_rating: self.min_rating,
+            in_stock: self.in_stock,
+            is_active: self.is_active,
+            search: self.search,
+            fuzzy,
         }
     }
+}
 
-    fn uint(&self, name: &str, errors: &mut ValidationErrors) -> Option<u64> {
-        let raw = self.one(name, errors)?;
-        if raw.is_empty() || raw.len() > 19 || !raw.bytes().all(|b| b.is_ascii_digit()) {
-            errors.push(name, "must be a non-negative integer");
-            return None;
-        }
-        // Bounded by what SQL's BIGINT OFFSET accepts.
-        raw.parse::<u64>()
-            .ok()
-            .filter(|n| i64::try_from(*n).is_ok())
-            .or_else(|| {
-                errors.push(name, "must be a non-negative integer below 2^63");
-                None
-            })
-    }
+/// A list request as typed values, before the rules that combine them
+/// (cursor against offset and filters, the offset bound, sort completion).
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub filter: FilterRequest,
+    pub limit: Option<PageSize>,
+    pub offset: Option<u64>,
+    pub sort: Option<Vec<SortKey>>,
+    pub fields: Option<FieldSet>,
+    pub count: Option<CountMode>,
+    /// A cursor already verified with the deployment's key.
+    pub cursor: Option<Cursor>,
+}
 
-    fn has_filter_params(&self) -> bool {
-        FILTER_PARAMS.iter().any(|p| self.has(p))
-    }
-
-    /// Parses a whole list request. Every offending parameter is reported.
+impl ListRequest {
+    /// The validated query, or every rule the combination breaks.
     /// `max_offset` bounds `offset` when set.
-    pub fn list(
-        &self,
-        key: &CursorKey,
-        max_offset: Option<u64>,
-    ) -> Result<ListQuery, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let filter = self.filter(&mut errors);
-        let limit = self.uint("limit", &mut errors).and_then(|l| {
-            if (1..=u64::from(MAX_LIMIT)).contains(&l) {
-                Some(l as u32)
-            } else {
-                errors.push("limit", format!("must be between 1 and {MAX_LIMIT}"));
-                None
-            }
-        });
-        let offset = self.uint("offset", &mut errors);
-        if let (Some(o), Some(max)) = (offset, max_offset)
+    pub fn build(self, max_offset: Option<u64>) -> Result<ListQuery, Vec<ListRefusal>> {
+        let mut refusals = Vec::new();
+        let filter_given = self.filter.is_given();
+        let filter = self.filter.build_into(&mut refusals);
+        if let (Some(o), Some(max)) = (self.offset, max_offset)
             && o > max
         {
-            errors.push(
-                "offset",
-                format!(
-                    "must be at most {max}; for deeper pages follow next_cursor \
-                     (the cursor parameter), which is as fast at any depth"
-                ),
-            );
+            refusals.push(ListRefusal::OffsetTooDeep { max });
         }
-        let sort = self
-            .one("sort", &mut errors)
-            .and_then(|raw| parse_sort(raw).map_err(|m| errors.push("sort", m)).ok());
-        let fields = self
-            .one("fields", &mut errors)
-            .and_then(|raw| parse_fields(raw).map_err(|m| errors.push("fields", m)).ok());
-        let count = match self.one("count", &mut errors) {
-            None | Some("exact") => CountMode::Exact,
-            Some("none") => CountMode::None,
-            Some("estimated") => CountMode::Estimated,
-            Some(_) => {
-                errors.push("count", "must be exact, estimated or none");
-                CountMode::Exact
-            }
-        };
-        let cursor = self.one("cursor", &mut errors).and_then(|raw| {
-            Cursor::decode(raw, key)
-                .map_err(|m| errors.push("cursor", m))
-                .ok()
-        });
-        let offset_given = offset.is_some_and(|o| o > 0);
-
-        let (filter, sort, limit, start) = match cursor {
+        let (filter, sort, limit, start) = match self.cursor {
             Some(c) => {
-                if offset_given {
-                    errors.push("cursor", "cannot be combined with offset");
-                    errors.push("offset", "must be 0 or absent when a cursor is given");
+                if self.offset.is_some_and(|o| o > 0) {
+                    refusals.push(ListRefusal::CursorWithOffset);
                 }
-                if self.has_filter_params() && filter != c.filter {
-                    errors.push(
-                        "cursor",
-                        "does not match the filter parameters sent with it",
-                    );
+                if filter_given && filter != c.filter {
+                    refusals.push(ListRefusal::CursorFilterMismatch);
                 }
                 // The same sort sent again resolves to the cursor's order
                 // (with its id tie-breaker).
-                if let Some(s) = &sort
-                    && resolve_sort(Some(s.clone()), c.filter.search.is_some()) != c.sort
+                if let Some(s) = self.sort
+                    && resolve_sort(Some(s), c.filter.search.is_some()) != c.sort
                 {
-                    errors.push("cursor", "does not match the sort parameter sent with it");
+                    refusals.push(ListRefusal::CursorSortMismatch);
                 }
                 (
                     c.filter,
                     c.sort,
-                    limit.unwrap_or(c.limit),
+                    self.limit.unwrap_or(c.limit),
                     Start::After(c.after),
                 )
             }
             None => {
-                let sort = resolve_sort(sort, filter.search.is_some());
+                let sort = resolve_sort(self.sort, filter.search.is_some());
                 (
                     filter,
                     sort,
-                    limit.unwrap_or(DEFAULT_LIMIT),
-                    Start::Offset(offset.unwrap_or(0)),
+                    self.limit.unwrap_or_default(),
+                    Start::Offset(self.offset.unwrap_or(0)),
                 )
             }
         };
-        errors.into_result(ListQuery {
+        if !refusals.is_empty() {
+            return Err(refusals);
+        }
+        Ok(ListQuery {
             filter,
             sort,
             limit,
             start,
-            fields,
-            count,
+            fields: self.fields,
+            count: self.count.unwrap_or_default(),
         })
     }
 }
@@ -632,7 +617,7 @@ pub fn parse_fields(raw: &str) -> Result<FieldSet, String> {
 
 /// `min_rating`: 0–5. Ratings are tenths, so a finer bound rounds up:
 /// `3.95` keeps 4.0 and drops 3.9, exactly as the inequality says.
-fn parse_min_rating(raw: &str) -> Result<Rating, String> {
+pub fn parse_min_rating(raw: &str) -> Result<Rating, String> {
     let msg = || "must be a number between 0 and 5".to_string();
     let value: f64 = raw.trim().parse().map_err(|_| msg())?;
     if !value.is_finite() || !(0.0..=5.0).contains(&value) || raw.contains(['e', 'E']) {
@@ -649,29 +634,15 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cursor::CursorKey;
 
-    fn pairs(q: &str) -> Vec<(String, String)> {
-        q.split('&')
-            .filter(|s| !s.is_empty())
-            .map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (k.to_string(), v.to_string())
-            })
-            .collect()
-    }
-
-    fn parse(q: &str) -> Result<ListQuery, ValidationErrors> {
-        let p = pairs(q);
-        ListParams::new(&p).list(&CursorKey::new(b"test"), None)
-    }
-
-    fn fields_of(e: ValidationErrors) -> Vec<String> {
-        e.0.into_iter().map(|e| e.field).collect()
+    fn label(raw: &str) -> Label {
+        Label::compared(raw).unwrap()
     }
 
     #[test]
     fn defaults() {
-        let q = parse("").unwrap();
+        let q = ListRequest::default().build(None).unwrap();
         assert_eq!(q.limit, 20);
         assert_eq!(q.start, Start::Offset(0));
         assert_eq!(q.sort, vec![SortKey::ID]);
@@ -680,203 +651,97 @@ mod tests {
     }
 
     #[test]
-    fn limit_bounds() {
-        assert_eq!(parse("limit=1").unwrap().limit, 1);
-        assert_eq!(parse("limit=100").unwrap().limit, 100);
-        for bad in [
-            "limit=0",
-            "limit=101",
-            "limit=-1",
-            "limit=abc",
-            "limit=",
-            "limit=1&limit=2",
-        ] {
-            assert_eq!(fields_of(parse(bad).unwrap_err()), vec!["limit"], "{bad}");
+    fn filters_are_canonical() {
+        let a = FilterRequest {
+            categories: vec![label("B"), label("A"), label("B")],
+            ..FilterRequest::default()
         }
+        .build()
+        .unwrap();
+        assert_eq!(a.categories, vec!["A", "B"]);
     }
 
     #[test]
-    fn offset_must_be_non_negative() {
-        assert_eq!(parse("offset=40").unwrap().start, Start::Offset(40));
-        assert_eq!(fields_of(parse("offset=-1").unwrap_err()), vec!["offset"]);
-    }
-
-    #[test]
-    fn offset_bound_when_configured() {
-        let key = CursorKey::new(b"test");
-        let at = |q: &str| ListParams::new(&pairs(q)).list(&key, Some(10_000));
-        assert_eq!(at("offset=10000").unwrap().start, Start::Offset(10_000));
-        let e = at("offset=10001").unwrap_err();
-        assert_eq!(e.0[0].field, "offset");
-        assert!(e.0[0].message.contains("cursor"), "{}", e.0[0].message);
-        assert!(parse("offset=10000001").is_ok(), "unbounded by default");
-    }
-
-    #[test]
-    fn fuzzy_only_with_a_search() {
-        assert!(parse("search=abc&fuzzy=true").unwrap().filter.fuzzy);
-        assert!(!parse("search=abc&fuzzy=false").unwrap().filter.fuzzy);
-        assert!(!parse("fuzzy=true").unwrap().filter.fuzzy);
-        assert_eq!(
-            fields_of(parse("search=a&fuzzy=yes").unwrap_err()),
-            vec!["fuzzy"]
-        );
-    }
-
-    #[test]
-    fn every_bad_parameter_is_named() {
-        let e = parse("limit=0&min_price=x&in_stock=yes&sort=bogus&fields=nope&count=maybe&min_rating=6&search=")
-            .unwrap_err();
-        let mut f = fields_of(e);
-        f.sort();
-        assert_eq!(
-            f,
-            vec![
-                "count",
-                "fields",
-                "in_stock",
-                "limit",
-                "min_price",
-                "min_rating",
-                "search",
-                "sort"
-            ]
-        );
-    }
-
-    #[test]
-    fn price_range_must_be_ordered() {
-        assert_eq!(
-            fields_of(parse("min_price=10&max_price=5").unwrap_err()),
-            vec!["min_price"]
-        );
-        assert!(parse("min_price=5&max_price=5").is_ok());
-    }
-
-    #[test]
-    fn repeated_categories_are_canonical() {
-        let a = parse("category=B&category=A&category=B").unwrap();
-        assert_eq!(a.filter.categories, vec!["A", "B"]);
-        let b = parse("category=A&category=B").unwrap();
-        assert_eq!(a.filter, b.filter);
-    }
-
-    #[test]
-    fn sort_parsing() {
-        let q = parse("sort=-price,name").unwrap();
-        assert_eq!(
-            q.sort,
-            vec![
-                SortKey {
-                    field: SortField::Price,
-                    descending: true
-                },
-                SortKey {
-                    field: SortField::Name,
-                    descending: false
-                },
-                SortKey::ID,
-            ]
-        );
-        let q = parse("sort=-id").unwrap();
-        assert_eq!(
-            q.sort,
-            vec![SortKey {
-                field: SortField::Id,
-                descending: true
-            }]
-        );
-        // sku is unique: nothing after it can decide, not even the id.
-        let sku_desc = SortKey {
-            field: SortField::Sku,
-            descending: true,
+    fn combination_rules() {
+        let price = |c| Price::from_cents(c).ok();
+        let reversed = FilterRequest {
+            min_price: price(1000),
+            max_price: price(500),
+            ..FilterRequest::default()
         };
-        assert_eq!(parse("sort=-sku").unwrap().sort, vec![sku_desc]);
+        assert_eq!(reversed.build(), Err(vec![ListRefusal::PriceRangeReversed]));
+        let many = FilterRequest {
+            brands: (0..=MAX_FILTER_VALUES)
+                .map(|i| label(&i.to_string()))
+                .collect(),
+            ..FilterRequest::default()
+        };
         assert_eq!(
-            parse("sort=-sku,price").unwrap().sort,
-            vec![sku_desc],
-            "keys after a unique one are dropped"
+            many.build(),
+            Err(vec![ListRefusal::TooManyValues(LabelFilter::Brands)])
         );
+        let deep = ListRequest {
+            offset: Some(11),
+            ..ListRequest::default()
+        };
         assert_eq!(
-            parse("sort=rating,sku").unwrap().sort,
+            deep.build(Some(10)).unwrap_err(),
+            vec![ListRefusal::OffsetTooDeep { max: 10 }]
+        );
+    }
+
+    #[test]
+    fn a_cursor_refuses_what_contradicts_it() {
+        let key = CursorKey::new(b"k");
+        let books = FilterRequest {
+            categories: vec![label("Books")],
+            ..FilterRequest::default()
+        };
+        let first = ListRequest {
+            filter: books.clone(),
+            ..ListRequest::default()
+        }
+        .build(None)
+        .unwrap();
+        let token = Cursor::new(
+            first.filter.clone(),
+            first.sort.clone(),
+            first.limit,
+            vec![SortValue::Int(1)],
+        )
+        .encode(&key)
+        .unwrap();
+        let cursor = || Cursor::decode(&token, &key).ok();
+        let again = ListRequest {
+            filter: books,
+            cursor: cursor(),
+            offset: Some(0),
+            ..ListRequest::default()
+        };
+        assert_eq!(
+            again.build(None).unwrap().start,
+            Start::After(vec![SortValue::Int(1)])
+        );
+        let other = ListRequest {
+            filter: FilterRequest {
+                in_stock: Some(true),
+                ..FilterRequest::default()
+            },
+            offset: Some(5),
+            sort: Some(vec![SortKey {
+                field: SortField::Price,
+                descending: false,
+            }]),
+            cursor: cursor(),
+            ..ListRequest::default()
+        };
+        assert_eq!(
+            other.build(None).unwrap_err(),
             vec![
-                SortKey {
-                    field: SortField::Rating,
-                    descending: false
-                },
-                SortKey {
-                    field: SortField::Sku,
-                    descending: false
-                },
+                ListRefusal::CursorWithOffset,
+                ListRefusal::CursorFilterMismatch,
+                ListRefusal::CursorSortMismatch
             ]
         );
-        assert!(parse("sort=price,price").is_err());
-        assert!(parse("sort=relevance").is_err());
-        assert!(parse("sort=").is_err());
-        assert!(parse("sort=is_active").is_err());
-    }
-
-    #[test]
-    fn search_defaults_to_relevance() {
-        let q = parse("search=Red Shoe").unwrap();
-        assert_eq!(q.sort[0].field, SortField::Relevance);
-        assert!(parse(&format!("search={}", "a".repeat(201))).is_err());
-        assert!(parse(&format!("search={}", "a".repeat(200))).is_ok());
-        assert!(parse("search=  ").is_err());
-    }
-
-    #[test]
-    fn fields_projection() {
-        let q = parse("fields=name,price").unwrap();
-        let f = q.fields.unwrap();
-        assert!(f.contains(Field::Id) && f.contains(Field::Name) && f.contains(Field::Price));
-        assert!(!f.contains(Field::Sku));
-    }
-
-    #[test]
-    fn min_rating_rounds_up_to_tenths() {
-        assert_eq!(
-            parse("min_rating=3.95")
-                .unwrap()
-                .filter
-                .min_rating
-                .map(Rating::tenths),
-            Some(40)
-        );
-        assert_eq!(
-            parse("min_rating=4")
-                .unwrap()
-                .filter
-                .min_rating
-                .map(Rating::tenths),
-            Some(40)
-        );
-        assert!(parse("min_rating=5.5").is_err());
-        assert!(parse("min_rating=NaN").is_err());
-    }
-
-    #[test]
-    fn count_modes() {
-        assert_eq!(
-            parse("count=estimated").unwrap().count,
-            CountMode::Estimated
-        );
-        assert_eq!(parse("count=none").unwrap().count, CountMode::None);
-        assert!(parse("count=approx").is_err());
-    }
-
-    #[test]
-    fn booleans_are_strict() {
-        assert_eq!(parse("in_stock=true").unwrap().filter.in_stock, Some(true));
-        assert_eq!(
-            parse("is_active=false").unwrap().filter.is_active,
-            Some(false)
-        );
-        assert!(parse("in_stock=1").is_err());
-    }
-
-    #[test]
-    fn unknown_parameters_are_ignored() {
-        assert!(parse("_=123&utm_source=x").is_ok());
     }
 }

@@ -11,7 +11,7 @@
 //! SQLite its FTS5 row, so both databases see exactly the tokens the
 //! in-memory reference sees, whatever their own parsers and locales do.
 
-use crate::product::Product;
+use crate::product::{Product, Sku};
 use crate::query::MAX_SEARCH_CHARS;
 
 /// The case folding search uses (Unicode lower case).
@@ -156,6 +156,9 @@ pub struct SearchQuery {
     raw: String,
     include: Vec<Clause>,
     exclude: Vec<Clause>,
+    /// The sku the text is, when it has the shape of one: worked out once
+    /// here rather than for every product a match or score looks at.
+    sku: Option<Sku>,
 }
 
 impl SearchQuery {
@@ -226,10 +229,18 @@ impl SearchQuery {
         if let Some(i) = last_bare_positive {
             include[i].prefix = true;
         }
+        let raw = trimmed.split_whitespace().collect::<Vec<_>>().join(" ");
+        let candidate = raw.to_uppercase();
+        // Sku::parse also trims and upper-cases: only a text that already
+        // is its own sku can equal a stored one.
+        let sku = Sku::parse(&candidate)
+            .ok()
+            .filter(|s| s.as_str() == candidate);
         Ok(Self {
-            raw: trimmed.split_whitespace().collect::<Vec<_>>().join(" "),
+            raw,
             include,
             exclude,
+            sku,
         })
     }
 
@@ -258,6 +269,11 @@ impl SearchQuery {
     /// and comes first.
     pub fn sku_candidate(&self) -> String {
         self.raw.to_uppercase()
+    }
+
+    /// Whether `p` is the product whose sku the text names.
+    pub fn is_exact_sku(&self, p: &Product) -> bool {
+        self.sku.as_ref() == Some(&p.sku)
     }
 
     /// The words typo tolerance may expand: positive single-token clauses
@@ -293,7 +309,7 @@ impl SearchQuery {
     /// The reference semantics: the exact sku, or every included clause and
     /// no excluded one somewhere in name, sku and description.
     pub fn matches(&self, p: &Product) -> bool {
-        if p.sku.as_str() == self.sku_candidate() {
+        if self.is_exact_sku(p) {
             return true;
         }
         if !self.has_words() {
@@ -317,7 +333,7 @@ impl SearchQuery {
     /// same score.
     pub fn score(&self, p: &Product) -> i64 {
         let mut score = 0;
-        if p.sku.as_str() == self.sku_candidate() {
+        if self.is_exact_sku(p) {
             score += EXACT_SKU_SCORE;
         }
         let doc = SearchDocument::of(p);

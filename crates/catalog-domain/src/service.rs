@@ -8,58 +8,48 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{
     Cache, CacheKind, CacheTtls, EntryKind, ErrorReporter, Rendered, SingleFlight, key_with_digest,
-    namespaces_for, product_namespace, request_digest,
+    namespaces_for, product_namespace, request_digest, request_digest_of,
 };
 use crate::cursor::{Cursor, CursorKey};
 use crate::error::{CatalogError, ValidationErrors};
 use crate::ports::{Created, Idempotency, PageSpec, ProductStore};
-use crate::product::{Product, ProductId};
-use crate::query::{CountMode, ListParams, ListQuery, ProductFilter, Start, sort_values};
+use crate::product::{Product, ProductId, ProductVersion};
+use crate::query::{CountMode, ListQuery, ProductFilter, Start, sort_values};
 use crate::stats::{NameCount, Stats};
 
-/// A parsed `If-Match` header (RFC 9110: strong comparison).
+/// What a conditional write requires of the product's current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IfMatch {
-    /// `*`: any current representation.
+pub enum Precondition {
+    /// Any current version.
     Any,
-    /// Entity tags as sent; weak tags never match.
-    Tags(Vec<String>),
+    /// One of these versions (none: nothing can satisfy it).
+    Versions(Vec<ProductVersion>),
 }
 
-impl IfMatch {
-    /// Parses the header's comma-separated list.
-    pub fn parse(raw: &str) -> Self {
-        if raw.trim() == "*" {
-            return IfMatch::Any;
-        }
-        IfMatch::Tags(
-            raw.split(',')
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect(),
-        )
-    }
-
+impl Precondition {
     pub fn matches(&self, p: &Product) -> bool {
         match self {
-            IfMatch::Any => true,
-            IfMatch::Tags(tags) => {
-                let current = p.etag();
-                tags.iter().any(|t| !t.starts_with("W/") && *t == current)
-            }
+            Precondition::Any => true,
+            Precondition::Versions(versions) => versions.contains(&p.current_version()),
         }
     }
 }
 
 /// A fingerprint of a JSON request body, for idempotency keys: the same
 /// JSON value (whatever its whitespace or key order) gives the same print.
-pub fn fingerprint(body: &serde_json::Value) -> String {
+/// A failed rendering is an error, never the print of nothing, which every
+/// failed body would share.
+pub fn fingerprint(body: &serde_json::Value) -> Result<String, CatalogError> {
     use sha2::{Digest, Sha256};
     // serde_json's Map is ordered by key, so this rendering is canonical.
-    let canonical = serde_json::to_vec(body).unwrap_or_default();
+    let canonical = serde_json::to_vec(body)
+        .map_err(|e| CatalogError::internal("fingerprinting a request body", e))?;
     let digest = Sha256::digest(&canonical);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+/// What renders a cached answer's body.
+pub type RenderResult = Result<Vec<u8>, serde_json::Error>;
 
 /// How often an unconditional PATCH is re-applied when other writers keep
 /// changing the product under it.
@@ -73,9 +63,10 @@ pub const ESTIMATE_THRESHOLD: u64 = 10_000;
 pub struct ListPage {
     pub items: Vec<Product>,
     pub total: Option<u64>,
-    /// Whether `total` is an exact count (false for planner estimates and
-    /// when no count was asked for).
-    pub total_is_exact: bool,
+    /// With `count=estimated` only: whether `total` is an exact count
+    /// (small results, cheap filters) or the planner's estimate. `None` for
+    /// the other modes, whose total is exact or absent by definition.
+    pub total_is_exact: Option<bool>,
     pub limit: u32,
     pub offset: u64,
     pub next_cursor: Option<String>,
@@ -226,20 +217,16 @@ impl CatalogService {
         self.cache.as_ref().map_or(0, |c| c.reporter.failures())
     }
 
-    /// Parses and validates raw list parameters (cursors are verified with
-    /// this deployment's key).
-    pub fn parse_list(&self, pairs: &[(String, String)]) -> Result<ListQuery, ValidationErrors> {
-        ListParams::new(pairs).list(&self.cursor_key, self.max_offset)
+    /// The key cursors are signed with: the edge verifies a `cursor` with
+    /// it before building a [`crate::query::ListRequest`].
+    pub fn cursor_key(&self) -> &CursorKey {
+        &self.cursor_key
     }
 
-    /// Parses the filter parameters only (stats, facets).
-    pub fn parse_filter(
-        &self,
-        pairs: &[(String, String)],
-    ) -> Result<ProductFilter, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let filter = ListParams::new(pairs).filter(&mut errors);
-        errors.into_result(filter)
+    /// The deployment's bound on `offset`, for
+    /// [`crate::query::ListRequest::build`].
+    pub fn max_offset(&self) -> Option<u64> {
+        self.max_offset
     }
 
     /// Cache-aside: the rendered answer from the cache, or computed,
@@ -248,37 +235,37 @@ impl CatalogService {
         &self,
         kind: EntryKind,
         product: Option<i64>,
-        canonical: &[u8],
+        digest: String,
         compute: C,
         render: R,
     ) -> Result<Rendered, CatalogError>
     where
         C: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<T, CatalogError>>,
-        R: FnOnce(&T) -> (Vec<u8>, Option<String>),
+        R: FnOnce(&T) -> (RenderResult, Option<String>),
     {
         let make = |v: &T, render: R| {
             let (body, etag) = render(v);
-            match etag {
+            let body = body.map_err(|e| CatalogError::internal("rendering a response", e))?;
+            Ok::<_, CatalogError>(match etag {
                 Some(tag) => Rendered::with_etag(body, tag),
                 None => Rendered::new(body),
-            }
+            })
         };
         let Some(state) = self.cache.as_ref() else {
-            return Ok(make(&compute().await?, render));
+            return make(&compute().await?, render);
         };
         if !state.usable().await {
-            return Ok(make(&compute().await?, render));
+            return make(&compute().await?, render);
         }
         let namespaces = namespaces_for(kind, product);
-        let digest = request_digest(canonical);
         // Generations and entry in one round trip where the adapter can.
         let (generations, entry) = match state.cache.lookup(kind.name(), &namespaces, &digest).await
         {
             Ok(found) => found,
             Err(e) => {
                 state.failed(&e);
-                return Ok(make(&compute().await?, render));
+                return make(&compute().await?, render);
             }
         };
         let key = key_with_digest(kind.name(), &generations, &digest);
@@ -293,7 +280,7 @@ impl CatalogService {
             .flights
             .run(&key, || async {
                 let value = compute().await?;
-                let rendered = make(&value, render);
+                let rendered = make(&value, render)?;
                 if let Err(e) = state.cache.set(&key, &rendered.encode(), ttl).await {
                     state.failed(&e);
                 }
@@ -309,7 +296,7 @@ impl CatalogService {
     }
 
     /// One page, uncached.
-    #[tracing::instrument(skip_all, fields(limit = q.limit))]
+    #[tracing::instrument(skip_all, fields(limit = q.limit.get()))]
     pub async fn list(&self, q: &ListQuery) -> Result<ListPage, CatalogError> {
         let (after, offset) = match &q.start {
             Start::Offset(o) => (None, *o),
@@ -322,29 +309,31 @@ impl CatalogService {
             sort: &q.sort,
             after,
             offset,
-            limit: u64::from(q.limit) + 1,
+            limit: u64::from(q.limit.get()) + 1,
         };
-        let count = match q.count {
-            CountMode::Estimated if self.store.counts_cheaply(&filter) => CountMode::Exact,
-            mode => mode,
-        };
-        let (rows, total, total_is_exact) = match count {
+        // Decided once, here: how to count, and what the answer says
+        // about it (an estimate asked for may come back exact).
+        let (rows, total, total_is_exact) = match q.count {
             CountMode::Exact => {
                 let (rows, total) = self.store.list_counted(page).await?;
-                (rows, Some(total), true)
+                (rows, Some(total), None)
+            }
+            CountMode::Estimated if self.store.counts_cheaply(&filter) => {
+                let (rows, total) = self.store.list_counted(page).await?;
+                (rows, Some(total), Some(true))
             }
             CountMode::Estimated => {
                 let (rows, total) =
                     futures::future::join(self.store.list(page), self.estimated_count(&filter))
                         .await;
                 let (total, exact) = total?;
-                (rows?, Some(total), exact)
+                (rows?, Some(total), Some(exact))
             }
-            CountMode::None => (self.store.list(page).await?, None, false),
+            CountMode::None => (self.store.list(page).await?, None, None),
         };
         let mut items = rows;
-        let more = items.len() > q.limit as usize;
-        items.truncate(q.limit as usize);
+        let more = items.len() > q.limit.get() as usize;
+        items.truncate(q.limit.get() as usize);
         let next_cursor = match items.last() {
             Some(last) if more => Some(
                 Cursor::new(
@@ -353,7 +342,8 @@ impl CatalogService {
                     q.limit,
                     sort_values(&q.sort, last, filter.search.as_ref()),
                 )
-                .encode(&self.cursor_key),
+                .encode(&self.cursor_key)
+                .map_err(|e| CatalogError::internal("encoding a cursor", e))?,
             ),
             _ => None,
         };
@@ -361,7 +351,7 @@ impl CatalogService {
             items,
             total,
             total_is_exact,
-            limit: q.limit,
+            limit: q.limit.get(),
             offset: q.offset(),
             next_cursor,
         })
@@ -410,17 +400,16 @@ impl CatalogService {
     }
 
     /// One page, rendered by `render`, through the cache.
-    #[tracing::instrument(skip_all, fields(limit = q.limit))]
+    #[tracing::instrument(skip_all, fields(limit = q.limit.get()))]
     pub async fn list_rendered(
         &self,
         q: &ListQuery,
-        render: impl FnOnce(&ListPage) -> Vec<u8>,
+        render: impl FnOnce(&ListPage) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
-        let canonical = serde_json::to_vec(q).unwrap_or_default();
         self.cached(
             EntryKind::List,
             None,
-            &canonical,
+            request_digest_of(q),
             || self.list(q),
             |v| (render(v), None),
         )
@@ -436,13 +425,12 @@ impl CatalogService {
     pub async fn get_rendered(
         &self,
         id: ProductId,
-        render: impl FnOnce(&Product) -> Vec<u8>,
+        render: impl FnOnce(&Product) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
-        let canonical = id.get().to_be_bytes();
         self.cached(
             EntryKind::Detail,
             Some(id.get()),
-            &canonical,
+            request_digest(&id.get().to_be_bytes()),
             || self.get(id),
             |p: &Product| (render(p), Some(p.etag())),
         )
@@ -459,13 +447,12 @@ impl CatalogService {
     pub async fn stats_rendered(
         &self,
         filter: &ProductFilter,
-        render: impl FnOnce(&Stats) -> Vec<u8>,
+        render: impl FnOnce(&Stats) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
-        let canonical = serde_json::to_vec(filter).unwrap_or_default();
         self.cached(
             EntryKind::Stats,
             None,
-            &canonical,
+            request_digest_of(filter),
             || self.stats(filter),
             |v| (render(v), None),
         )
@@ -479,12 +466,12 @@ impl CatalogService {
 
     pub async fn categories_rendered(
         &self,
-        render: impl FnOnce(&Vec<NameCount>) -> Vec<u8>,
+        render: impl FnOnce(&Vec<NameCount>) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
         self.cached(
             EntryKind::Categories,
             None,
-            b"",
+            request_digest(b""),
             || self.categories(),
             |v| (render(v), None),
         )
@@ -498,12 +485,12 @@ impl CatalogService {
 
     pub async fn brands_rendered(
         &self,
-        render: impl FnOnce(&Vec<NameCount>) -> Vec<u8>,
+        render: impl FnOnce(&Vec<NameCount>) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
         self.cached(
             EntryKind::Brands,
             None,
-            b"",
+            request_digest(b""),
             || self.brands(),
             |v| (render(v), None),
         )
@@ -541,13 +528,12 @@ impl CatalogService {
     pub async fn facets_rendered(
         &self,
         filter: &ProductFilter,
-        render: impl FnOnce(&crate::facets::Facets) -> Vec<u8>,
+        render: impl FnOnce(&crate::facets::Facets) -> RenderResult,
     ) -> Result<Rendered, CatalogError> {
-        let canonical = serde_json::to_vec(filter).unwrap_or_default();
         self.cached(
             EntryKind::Facets,
             None,
-            &canonical,
+            request_digest_of(filter),
             || self.facets(filter),
             |v| (render(v), None),
         )
@@ -576,7 +562,7 @@ impl CatalogService {
         &self,
         id: ProductId,
         body: &serde_json::Value,
-        if_match: Option<&IfMatch>,
+        if_match: Option<&Precondition>,
     ) -> Result<Product, CatalogError> {
         let new = crate::write::parse_product(body)?;
         let expected = match if_match {
@@ -597,7 +583,7 @@ impl CatalogService {
         &self,
         id: ProductId,
         patch: &serde_json::Value,
-        if_match: Option<&IfMatch>,
+        if_match: Option<&Precondition>,
     ) -> Result<Product, CatalogError> {
         if !patch.is_object() {
             return Err(ValidationErrors::single("body", "must be a JSON object").into());
@@ -640,7 +626,7 @@ impl CatalogService {
     pub async fn delete(
         &self,
         id: ProductId,
-        if_match: Option<&IfMatch>,
+        if_match: Option<&Precondition>,
     ) -> Result<(), CatalogError> {
         let expected = match if_match {
             Some(m) => Some(self.checked_version(id, m).await?),
@@ -652,7 +638,7 @@ impl CatalogService {
     }
 
     /// The current version when `If-Match` matches it; 412 otherwise.
-    async fn checked_version(&self, id: ProductId, m: &IfMatch) -> Result<i64, CatalogError> {
+    async fn checked_version(&self, id: ProductId, m: &Precondition) -> Result<i64, CatalogError> {
         let current = self.get(id).await?;
         if m.matches(&current) {
             Ok(current.version)

@@ -1,7 +1,11 @@
 //! Aggregates over products: what storage computes (`StatsRow`) and what the
 //! API returns (`Stats`), with the rounding rules of the contract.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
+
+use crate::product::Product;
 
 /// Raw aggregates a storage adapter computes over the matching products.
 /// Sums are exact integers (cents, tenths); the domain divides and rounds.
@@ -17,6 +21,33 @@ pub struct StatsRow {
     pub sum_rating_tenths: i64,
     pub categories: u64,
     pub brands: u64,
+}
+
+impl StatsRow {
+    /// The aggregates of `products` (already filtered), tallied in Rust:
+    /// the in-memory adapter's answer and the contract's reference. For no
+    /// product, zero counts and sums and no min/max.
+    pub fn tally<'a>(products: impl IntoIterator<Item = &'a Product>) -> Self {
+        let mut row = StatsRow::default();
+        let mut categories = BTreeSet::new();
+        let mut brands = BTreeSet::new();
+        for p in products {
+            row.total_products += 1;
+            row.active_products += u64::from(p.is_active);
+            row.in_stock_products += u64::from(p.stock_quantity > 0);
+            row.total_stock += p.stock_quantity;
+            let cents = p.price.cents();
+            row.min_price_cents = Some(row.min_price_cents.map_or(cents, |m| m.min(cents)));
+            row.max_price_cents = Some(row.max_price_cents.map_or(cents, |m| m.max(cents)));
+            row.sum_price_cents += cents;
+            row.sum_rating_tenths += i64::from(p.rating.tenths());
+            categories.insert(p.category.as_str());
+            brands.insert(p.brand.as_str());
+        }
+        row.categories = categories.len() as u64;
+        row.brands = brands.len() as u64;
+        row
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,6 +113,24 @@ impl From<StatsRow> for Stats {
 pub struct NameCount {
     pub name: String,
     pub product_count: u64,
+}
+
+impl NameCount {
+    /// Distinct names with their counts, by name in code-point order
+    /// (`str`'s `Ord` compares UTF-8 bytes, which is code-point order).
+    pub fn tally<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<NameCount> {
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for n in names {
+            *counts.entry(n).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|(name, product_count)| NameCount {
+                name: name.to_string(),
+                product_count,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]

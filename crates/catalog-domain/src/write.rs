@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ValidationErrors;
-use crate::product::{NewProduct, Price, Product, Rating, Sku, check_text};
+use crate::product::{Label, NewProduct, Price, Product, Rating, Sku, check_text};
 
 const WRITABLE: [&str; 9] = [
     "sku",
@@ -81,8 +81,22 @@ fn draft(map: &Map<String, Value>, errors: &mut ValidationErrors) -> Option<NewP
     };
     let name = text(errors, "name", 1, 200, true);
     let description = text(errors, "description", 0, 5000, false);
-    let category = text(errors, "category", 1, 100, true);
-    let brand = text(errors, "brand", 1, 100, true);
+    let label = |errors: &mut ValidationErrors, field: &str| match map.get(field) {
+        None => {
+            errors.push(field, "is required");
+            None
+        }
+        Some(Value::String(s)) => Label::parse(s)
+            .map(Label::into_string)
+            .map_err(|m| errors.push(field, m))
+            .ok(),
+        Some(v) => {
+            errors.push(field, format!("must be a string, not {}", type_name(v)));
+            None
+        }
+    };
+    let category = label(errors, "category");
+    let brand = label(errors, "brand");
     let price = match map.get("price") {
         None => {
             errors.push("price", "is required");

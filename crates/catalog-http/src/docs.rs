@@ -1,7 +1,7 @@
 //! OpenAPI schemas of the HTTP bodies and the document itself. The schema
 //! structs describe what the handlers serialize; a test checks they agree.
 
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::error::{Problem, ProblemField};
 
@@ -111,80 +111,6 @@ pub struct ProductListDoc {
     pub offset: u64,
     /// Opaque token for the next page; null on the last page.
     pub next_cursor: Option<String>,
-}
-
-/// Parameters of the product list.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct ListParamsDoc {
-    /// Page size, 1–100.
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    pub limit: Option<u32>,
-    /// Rows to skip, ≥ 0. Not combinable with `cursor`. A deployment may
-    /// bound it (`CATALOG_MAX_OFFSET`): deeper is a 422 naming `offset` that
-    /// points to `cursor`, which is as fast at any depth.
-    #[param(minimum = 0, default = 0)]
-    pub offset: Option<u64>,
-    /// Opaque token from a previous `next_cursor`: continues that listing
-    /// (its filters and sort) by keyset, without an OFFSET scan.
-    pub cursor: Option<String>,
-    /// Comma list of fields from id, sku, name, category, brand, price,
-    /// stock_quantity, rating, created_at, updated_at; `-` prefix for
-    /// descending. Default `id` (relevance when `search` is given); `id`
-    /// ascending is always the final tie-breaker.
-    #[param(example = "-price,name")]
-    pub sort: Option<String>,
-    /// Comma list of product fields to return (id is always included).
-    #[param(example = "name,price")]
-    pub fields: Option<String>,
-    /// `exact` (default), `estimated` (the planner's estimate when above
-    /// 10,000 rows, exact below; see `total_is_exact`) or `none` (then
-    /// `total` is null and no count query runs).
-    #[param(pattern = "^(exact|estimated|none)$")]
-    pub count: Option<String>,
-}
-
-/// Filters shared by the list and stats.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct FilterParamsDoc {
-    /// Exact, case-sensitive match; repeat for any of several.
-    pub category: Option<Vec<String>>,
-    /// Exact match; repeat for any of several.
-    pub brand: Option<Vec<String>>,
-    /// Inclusive lower price bound.
-    #[param(minimum = 0, maximum = 1000000)]
-    pub min_price: Option<f64>,
-    /// Inclusive upper price bound.
-    #[param(minimum = 0, maximum = 1000000)]
-    pub max_price: Option<f64>,
-    /// Minimum rating, 0–5.
-    #[param(minimum = 0, maximum = 5)]
-    pub min_rating: Option<f64>,
-    /// `true`: stock_quantity > 0; `false`: stock_quantity = 0.
-    pub in_stock: Option<bool>,
-    pub is_active: Option<bool>,
-    /// 1–200 chars; case-insensitive full-text search over name,
-    /// description and sku. Words (runs of letters and digits) are ANDed;
-    /// `"quoted words"` must be adjacent, in order; `-word` excludes; the
-    /// last word also matches as a prefix (`headph` finds headphones). A
-    /// product whose sku equals the search always matches and comes first.
-    /// Results by relevance (exact sku, then how many words are in the
-    /// name) unless `sort` is given.
-    #[param(
-        min_length = 1,
-        max_length = 200,
-        example = "wireless \"noise cancelling\" -refurbished"
-    )]
-    pub search: Option<String>,
-    /// `true`: typo-tolerant `search`. Each word of 4 or more letters also
-    /// matches indexed words within 1 edit (2 from 8 letters); exact
-    /// matches rank first. Phrases, exclusions and the sku stay exact.
-    /// Ignored without `search`. Default `false`: exact and predictable.
-    #[param(default = false)]
-    pub fuzzy: Option<bool>,
 }
 
 /// Aggregates over the matching products.

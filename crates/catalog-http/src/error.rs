@@ -92,6 +92,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::PreconditionFailed => ApiError::PreconditionFailed,
             CatalogError::Storage(s @ StorageError::Unavailable { .. }) => ApiError::Unavailable(s),
             CatalogError::Storage(s) => ApiError::Internal(Box::new(s)),
+            e @ CatalogError::Internal { .. } => ApiError::Internal(Box::new(e)),
         }
     }
 }

@@ -4,26 +4,33 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use catalog_domain::{
-    CacheHealth, CatalogService, FieldSet, ListPage, ListQuery, NameCount, ProductId, Rendered,
+    CacheHealth, CatalogService, FieldSet, ListPage, ListQuery, NameCount, ProductId, RenderResult,
+    Rendered,
 };
 use serde::Serialize;
 
 use crate::conditional::{CacheStatus, cacheable_json};
-use crate::docs::{FilterParamsDoc, ListParamsDoc};
 use crate::error::{ApiError, Problem};
+use crate::params::{FilterParams, ListParams, from_query};
 use crate::state::AppState;
 
-/// Decodes the query string into ordered pairs; undecodable input is a 400.
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .map_err(|_| ApiError::BadRequest("the query string is not valid URL encoding".into()))
+/// The list query of a request, its cursor checked with this deployment's
+/// key.
+fn list_query(req: &HttpRequest, service: &CatalogService) -> Result<ListQuery, ApiError> {
+    let params: ListParams = from_query(req.query_string())?;
+    Ok(params.into_query(service.cursor_key(), service.max_offset())?)
 }
 
-/// Serializes a response body. Our bodies are plain data, for which
-/// serde_json cannot fail; should it ever, the empty body is caught by
-/// the tests rather than panicking a worker.
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+/// The filter of a stats or facets request.
+fn filter_of(req: &HttpRequest) -> Result<catalog_domain::ProductFilter, ApiError> {
+    let params: FilterParams = from_query(req.query_string())?;
+    Ok(params.into_filter()?)
+}
+
+/// Serializes a response body; a failure becomes a 500 (the service maps
+/// it), never an empty body cached and tagged as if it were the answer.
+fn to_json<T: Serialize>(value: &T) -> RenderResult {
+    serde_json::to_vec(value)
 }
 
 fn respond(req: &HttpRequest, r: Rendered) -> HttpResponse {
@@ -55,19 +62,14 @@ struct ListBody<'a> {
     next_cursor: Option<&'a str>,
 }
 
-fn list_body(
-    page: &ListPage,
-    fields: Option<FieldSet>,
-    query_count: catalog_domain::CountMode,
-) -> ListBody<'_> {
+fn list_body(page: &ListPage, fields: Option<FieldSet>) -> ListBody<'_> {
     ListBody {
         items: match fields {
             None => Items::Full(&page.items),
             Some(f) => Items::Projected(page.items.iter().map(|p| f.project(p)).collect()),
         },
         total: page.total,
-        total_is_exact: (query_count == catalog_domain::CountMode::Estimated)
-            .then_some(page.total_is_exact),
+        total_is_exact: page.total_is_exact,
         limit: page.limit,
         offset: page.offset,
         next_cursor: page.next_cursor.as_deref(),
@@ -80,7 +82,7 @@ fn list_body(
 /// the keyset `cursor` returned in `next_cursor`.
 #[utoipa::path(
     get, path = "/api/v1/products", tag = "products",
-    params(ListParamsDoc, FilterParamsDoc),
+    params(ListParams, FilterParams),
     responses(
         (status = 200, description = "A page of products", body = crate::docs::ProductListDoc,
             headers(("ETag" = String, description = "Strong entity tag"), ("X-Cache" = String, description = "HIT or MISS"))),
@@ -93,8 +95,7 @@ pub async fn list_products(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let query = state.service.parse_list(&pairs)?;
+    let query = list_query(&req, &state.service)?;
     let rendered = render_list(&state.service, &query).await?;
     Ok(respond(&req, rendered))
 }
@@ -126,7 +127,7 @@ pub async fn get_product(
 /// list's filters.
 #[utoipa::path(
     get, path = "/api/v1/products/stats", tag = "products",
-    params(FilterParamsDoc),
+    params(FilterParams),
     responses(
         (status = 200, description = "Aggregates", body = crate::docs::StatsDoc),
         (status = 304, description = "Not modified"),
@@ -137,8 +138,7 @@ pub async fn product_stats(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let filter = state.service.parse_filter(&pairs)?;
+    let filter = filter_of(&req)?;
     let rendered = render_stats(&state.service, &filter).await?;
     Ok(respond(&req, rendered))
 }
@@ -150,7 +150,7 @@ pub async fn product_stats(
 /// filter except its own — what a filtering UI shows beside its options.
 #[utoipa::path(
     get, path = "/api/v1/products/facets", tag = "products",
-    params(FilterParamsDoc),
+    params(FilterParams),
     responses(
         (status = 200, description = "Facet counts", body = crate::docs::FacetsDoc),
         (status = 304, description = "Not modified"),
@@ -161,8 +161,7 @@ pub async fn product_facets(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let filter = state.service.parse_filter(&pairs)?;
+    let filter = filter_of(&req)?;
     let rendered = state.service.facets_rendered(&filter, to_json).await?;
     Ok(respond(&req, rendered))
 }
@@ -172,15 +171,14 @@ struct NameCounts<'a> {
     items: &'a [NameCount],
 }
 
-fn render_names(items: &Vec<NameCount>) -> Vec<u8> {
+fn render_names(items: &Vec<NameCount>) -> RenderResult {
     to_json(&NameCounts { items })
 }
 
 async fn render_list(service: &CatalogService, query: &ListQuery) -> Result<Rendered, ApiError> {
     let fields = query.fields;
-    let count = query.count;
     Ok(service
-        .list_rendered(query, |page| to_json(&list_body(page, fields, count)))
+        .list_rendered(query, |page| to_json(&list_body(page, fields)))
         .await?)
 }
 
@@ -198,7 +196,8 @@ pub async fn warm_cache(service: &CatalogService) -> Result<(), ApiError> {
     service.categories_rendered(render_names).await?;
     service.brands_rendered(render_names).await?;
     render_stats(service, &catalog_domain::ProductFilter::default()).await?;
-    let first_page = service.parse_list(&[])?;
+    let first_page =
+        ListParams::default().into_query(service.cursor_key(), service.max_offset())?;
     render_list(service, &first_page).await?;
     Ok(())
 }

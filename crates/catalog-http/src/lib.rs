@@ -9,6 +9,7 @@ pub mod docs;
 mod error;
 mod handlers;
 mod middleware;
+pub mod params;
 mod state;
 mod writes;
 

@@ -4,7 +4,10 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use catalog_domain::{Created, Idempotency, IfMatch, Product, ProductId, fingerprint};
+use catalog_domain::{
+    CatalogError, Created, Idempotency, Precondition, Product, ProductId, ProductVersion,
+    fingerprint,
+};
 use futures::StreamExt;
 
 use crate::app::MAX_BODY_BYTES;
@@ -72,12 +75,18 @@ async fn read_json(
     serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
 }
 
-fn if_match(req: &HttpRequest) -> Option<IfMatch> {
+/// `If-Match` as a typed precondition (RFC 9110: strong comparison), or
+/// `None` without the header. `*` is any version; otherwise each entity tag
+/// this service issued names a version, and weak or foreign tags name none.
+fn if_match(req: &HttpRequest) -> Option<Precondition> {
     let values: Vec<&str> = req
         .headers()
         .get_all(header::IF_MATCH)
         .filter_map(|v| v.to_str().ok())
         .collect();
+    if values.is_empty() {
+        return None;
+    }
     // Tags of compressed representations carry a coding suffix; they name
     // the same version.
     let tags: Vec<String> = values
@@ -85,7 +94,14 @@ fn if_match(req: &HttpRequest) -> Option<IfMatch> {
         .flat_map(|v| v.split(','))
         .map(crate::middleware::strip_coding)
         .collect();
-    (!values.is_empty()).then(|| IfMatch::parse(&tags.join(",")))
+    if tags.join(",").trim() == "*" {
+        return Some(Precondition::Any);
+    }
+    Some(Precondition::Versions(
+        tags.iter()
+            .filter_map(|t| ProductVersion::from_etag(t))
+            .collect(),
+    ))
 }
 
 /// `Idempotency-Key`: 1–255 visible ASCII characters, scoped to the caller.
@@ -110,19 +126,20 @@ fn idempotency(
         })?;
     // Scoped by subject so two clients' keys never collide; the subject is
     // hashed to keep the stored key short whatever its length.
-    let scope = &fingerprint(&serde_json::Value::from(subject))[..16];
+    let scope = fingerprint(&serde_json::Value::from(subject))?;
     Ok(Some(Idempotency {
-        key: format!("{scope}:{key}"),
-        fingerprint: fingerprint(body),
+        key: format!("{}:{key}", &scope[..16]),
+        fingerprint: fingerprint(body)?,
     }))
 }
 
-fn product_response(status: StatusCode, product: &Product) -> HttpResponse {
-    let body = serde_json::to_vec(product).unwrap_or_default();
-    HttpResponse::build(status)
+fn product_response(status: StatusCode, product: &Product) -> Result<HttpResponse, ApiError> {
+    let body = serde_json::to_vec(product)
+        .map_err(|e| CatalogError::internal("rendering a product", e))?;
+    Ok(HttpResponse::build(status)
         .insert_header((header::ETAG, product.etag()))
         .content_type("application/json")
-        .body(body)
+        .body(body))
 }
 
 fn location(id: ProductId) -> String {
@@ -131,6 +148,51 @@ fn location(id: ProductId) -> String {
 
 fn parse_id(path: web::Path<String>) -> Result<ProductId, ApiError> {
     Ok(ProductId::parse(&path.into_inner())?)
+}
+
+/// The two ways to change a stored product.
+#[derive(Clone, Copy)]
+enum Update {
+    /// PUT: a whole product body.
+    Replace,
+    /// PATCH: a JSON Merge Patch (also sent as plain JSON).
+    Patch,
+}
+
+/// PUT and PATCH: one path from the request to the answer; only the media
+/// types accepted and the service call differ.
+async fn update(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    how: Update,
+) -> Result<HttpResponse, ApiError> {
+    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
+    let id = parse_id(path)?;
+    require_json(&req, matches!(how, Update::Patch))?;
+    let body = read_json(&req, payload).await?;
+    let precondition = if_match(&req);
+    let p = match how {
+        Update::Replace => {
+            state
+                .service
+                .replace(id, &body, precondition.as_ref())
+                .await?
+        }
+        Update::Patch => {
+            state
+                .service
+                .patch(id, &body, precondition.as_ref())
+                .await?
+        }
+    };
+    let done = match how {
+        Update::Replace => "product replaced",
+        Update::Patch => "product patched",
+    };
+    tracing::info!(id = id.get(), sub = %who.subject, "{done}");
+    product_response(StatusCode::OK, &p)
 }
 
 /// Create a product.
@@ -168,7 +230,7 @@ pub async fn create_product(
     match state.service.create(&body, idem).await? {
         Created::New(p) => {
             tracing::info!(id = p.id.get(), sub = %who.subject, "product created");
-            let mut res = product_response(StatusCode::CREATED, &p);
+            let mut res = product_response(StatusCode::CREATED, &p)?;
             if let Ok(v) = HeaderValue::from_str(&location(p.id)) {
                 res.headers_mut().insert(header::LOCATION, v);
             }
@@ -212,16 +274,7 @@ pub async fn replace_product(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
-    let id = parse_id(path)?;
-    require_json(&req, false)?;
-    let body = read_json(&req, payload).await?;
-    let p = state
-        .service
-        .replace(id, &body, if_match(&req).as_ref())
-        .await?;
-    tracing::info!(id = id.get(), sub = %who.subject, "product replaced");
-    Ok(product_response(StatusCode::OK, &p))
+    update(req, path, payload, state, Update::Replace).await
 }
 
 /// Update a product partially (JSON Merge Patch, RFC 7396).
@@ -252,16 +305,7 @@ pub async fn patch_product(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
-    let id = parse_id(path)?;
-    require_json(&req, true)?;
-    let body = read_json(&req, payload).await?;
-    let p = state
-        .service
-        .patch(id, &body, if_match(&req).as_ref())
-        .await?;
-    tracing::info!(id = id.get(), sub = %who.subject, "product patched");
-    Ok(product_response(StatusCode::OK, &p))
+    update(req, path, payload, state, Update::Patch).await
 }
 
 /// Delete a product (its sku may be used again, its id never).

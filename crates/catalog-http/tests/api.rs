@@ -670,6 +670,21 @@ async fn list_validation_errors() {
     assert_eq!(r.status, StatusCode::OK);
 }
 
+/// A filter value is compared as given: one no label can hold (a line
+/// break) matches nothing rather than being refused.
+#[actix_web::test]
+async fn filter_values_no_label_can_hold_match_nothing() {
+    let app = app().await;
+    for query in ["category=a%0Ab", "brand=Acme%0D%0A", "category=Books%09"] {
+        let body = list_ok(&app.get(&format!("{LIST}?{query}")).await);
+        assert_eq!(body["items"], json!([]), "{query}");
+        assert_eq!(body["total"], 0, "{query}");
+        let r = app.get(&format!("{LIST}/stats?{query}")).await;
+        assert_eq!(r.status, StatusCode::OK, "stats?{query}");
+        assert_eq!(r.json()["total_products"], 0, "stats?{query}");
+    }
+}
+
 #[actix_web::test]
 async fn min_price_above_max_price_is_refused() {
     let app = app().await;

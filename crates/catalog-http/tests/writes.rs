@@ -692,6 +692,28 @@ async fn each_invalid_field_is_422_naming_it() {
     assert_eq!(total(&app).await, 0, "no invalid product was stored");
 }
 
+/// One label rule for category and brand: a write holding a control
+/// character, even a line break or a tab, is refused naming the field.
+#[actix_web::test]
+async fn labels_with_control_characters_are_422() {
+    let app = app().await;
+    for field in ["category", "brand"] {
+        for value in ["Home\nGarden", "Home\tGarden", "Home\u{7}"] {
+            let r = app.send(post(&with(field, json!(value)))).await;
+            invalid(&r, &[field]);
+            let body = r.json();
+            assert_eq!(
+                body["errors"][0]["message"], "must not contain control characters",
+                "{field}={value:?}: {body}"
+            );
+        }
+    }
+    // Surrounding white space is trimmed, as for every text field.
+    let p = create(&app, &with("category", json!("  Garden\t "))).await;
+    assert_eq!(p["category"], "Garden");
+    assert_eq!(total(&app).await, 1, "only the trimmed label was stored");
+}
+
 #[actix_web::test]
 async fn boundary_values_are_accepted() {
     let app = app().await;

@@ -12,7 +12,7 @@ use catalog_domain::product::now;
 use catalog_domain::query::{compare_keys, sort_values};
 use catalog_domain::search::{SearchDocument, in_vocabulary};
 use catalog_domain::{
-    NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
+    Label, NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
     StatsRow, StorageError,
 };
 use tokio::sync::RwLock;
@@ -46,8 +46,8 @@ fn stored(
         sku: new.sku.clone(),
         name: new.name.clone(),
         description: new.description.clone(),
-        category: new.category.clone(),
-        brand: new.brand.clone(),
+        category: Label::from_stored(new.category.clone()),
+        brand: Label::from_stored(new.brand.clone()),
         price: new.price,
         stock_quantity: new.stock_quantity,
         rating: new.rating,
@@ -75,20 +75,6 @@ fn matching<'a>(
     filter: &'a ProductFilter,
 ) -> impl Iterator<Item = &'a Product> + 'a {
     products.values().filter(move |p| filter.matches(p))
-}
-
-fn name_counts<'a>(names: impl Iterator<Item = &'a str>) -> Vec<NameCount> {
-    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-    for n in names {
-        *counts.entry(n).or_default() += 1;
-    }
-    counts
-        .into_iter()
-        .map(|(name, product_count)| NameCount {
-            name: name.to_string(),
-            product_count,
-        })
-        .collect()
 }
 
 #[async_trait]
@@ -141,35 +127,21 @@ impl ProductReader for MemoryStore {
 
     async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {
         let products = self.products.read().await;
-        let mut row = StatsRow::default();
-        let mut categories = BTreeSet::new();
-        let mut brands = BTreeSet::new();
-        for p in matching(&products, filter) {
-            row.total_products += 1;
-            row.active_products += u64::from(p.is_active);
-            row.in_stock_products += u64::from(p.stock_quantity > 0);
-            row.total_stock += p.stock_quantity;
-            let cents = p.price.cents();
-            row.min_price_cents = Some(row.min_price_cents.map_or(cents, |m| m.min(cents)));
-            row.max_price_cents = Some(row.max_price_cents.map_or(cents, |m| m.max(cents)));
-            row.sum_price_cents += cents;
-            row.sum_rating_tenths += i64::from(p.rating.tenths());
-            categories.insert(p.category.as_str());
-            brands.insert(p.brand.as_str());
-        }
-        row.categories = categories.len() as u64;
-        row.brands = brands.len() as u64;
-        Ok(row)
+        Ok(StatsRow::tally(matching(&products, filter)))
     }
 
     async fn categories(&self) -> Result<Vec<NameCount>, StorageError> {
         let products = self.products.read().await;
-        Ok(name_counts(products.values().map(|p| p.category.as_str())))
+        Ok(NameCount::tally(
+            products.values().map(|p| p.category.as_str()),
+        ))
     }
 
     async fn brands(&self) -> Result<Vec<NameCount>, StorageError> {
         let products = self.products.read().await;
-        Ok(name_counts(products.values().map(|p| p.brand.as_str())))
+        Ok(NameCount::tally(
+            products.values().map(|p| p.brand.as_str()),
+        ))
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

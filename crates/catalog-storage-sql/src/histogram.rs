@@ -207,9 +207,23 @@ fn col(name: &str) -> Expr {
 /// The histogram's `dim` and names for `filter` (which it answers).
 fn dimension(filter: &ProductFilter) -> (i64, Vec<String>) {
     if !filter.categories.is_empty() {
-        (1, filter.categories.clone())
+        (
+            1,
+            filter
+                .categories
+                .iter()
+                .map(|l| l.as_str().to_string())
+                .collect(),
+        )
     } else if !filter.brands.is_empty() {
-        (2, filter.brands.clone())
+        (
+            2,
+            filter
+                .brands
+                .iter()
+                .map(|l| l.as_str().to_string())
+                .collect(),
+        )
     } else {
         (0, vec![String::new()])
     }
@@ -363,10 +377,13 @@ pub(crate) fn count_statement(filter: &ProductFilter, dialect: &dyn Dialect) -> 
 fn distinct(name: &str, filter: &ProductFilter, dialect: &dyn Dialect) -> SelectStatement {
     let mut values = Condition::all().add(col("product_count").gt(0));
     if !filter.categories.is_empty() {
-        values = values.add(col("category").is_in(filter.categories.iter().cloned()));
+        values = values.add(
+            col("category").is_in(filter.categories.iter().map(catalog_domain::Label::as_str)),
+        );
     }
     if !filter.brands.is_empty() {
-        values = values.add(col("brand").is_in(filter.brands.iter().cloned()));
+        values =
+            values.add(col("brand").is_in(filter.brands.iter().map(catalog_domain::Label::as_str)));
     }
     let column = if name == "category" {
         Column::Category

@@ -98,7 +98,11 @@ pub(crate) fn local_without_sslmode(url: &str, pgsslmode: Option<&str>) -> bool 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use catalog_domain::{Price, Rating};
+    use catalog_domain::{Label, Price, Rating};
+
+    fn label(raw: &str) -> Label {
+        Label::compared(raw).unwrap()
+    }
 
     fn key(field: SortField, descending: bool) -> Vec<SortKey> {
         vec![SortKey { field, descending }]
@@ -106,7 +110,7 @@ mod tests {
 
     fn books() -> ProductFilter {
         ProductFilter {
-            categories: vec!["Books".into()],
+            categories: vec![label("Books")],
             ..ProductFilter::default()
         }
     }
@@ -181,12 +185,12 @@ mod tests {
             false
         ));
         let two = ProductFilter {
-            categories: vec!["Books".into(), "Toys".into()],
+            categories: vec![label("Books"), label("Toys")],
             ..ProductFilter::default()
         };
         assert!(!filter_is_plan_stable(&two));
         let both = ProductFilter {
-            brands: vec!["Acme".into()],
+            brands: vec![label("Acme")],
             ..books()
         };
         assert!(!filter_is_plan_stable(&both));

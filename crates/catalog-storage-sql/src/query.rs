@@ -187,10 +187,15 @@ pub(crate) fn price_bucket_sql(price: Expr) -> Expr {
 pub(crate) fn filter_condition(f: &ProductFilter, dialect: &dyn Dialect) -> Condition {
     let mut c = Condition::all();
     if !f.categories.is_empty() {
-        c = c.add(Expr::col(Column::Category).is_in(f.categories.iter().cloned()));
+        c = c.add(
+            Expr::col(Column::Category)
+                .is_in(f.categories.iter().map(catalog_domain::Label::as_str)),
+        );
     }
     if !f.brands.is_empty() {
-        c = c.add(Expr::col(Column::Brand).is_in(f.brands.iter().cloned()));
+        c = c.add(
+            Expr::col(Column::Brand).is_in(f.brands.iter().map(catalog_domain::Label::as_str)),
+        );
     }
     if let Some(p) = f.min_price {
         c = c.add(Expr::col(Column::PriceCents).gte(p.cents()));

@@ -32,10 +32,12 @@ pub(crate) fn answers(filter: &ProductFilter) -> bool {
 fn condition(filter: &ProductFilter) -> Condition {
     let mut c = Condition::all().add(col("product_count").gt(0));
     if !filter.categories.is_empty() {
-        c = c.add(col("category").is_in(filter.categories.iter().cloned()));
+        c = c.add(
+            col("category").is_in(filter.categories.iter().map(catalog_domain::Label::as_str)),
+        );
     }
     if !filter.brands.is_empty() {
-        c = c.add(col("brand").is_in(filter.brands.iter().cloned()));
+        c = c.add(col("brand").is_in(filter.brands.iter().map(catalog_domain::Label::as_str)));
     }
     c
 }

@@ -22,6 +22,10 @@ use catalog_domain::{NewProduct, Price, ProductFilter, ProductReader, Rating, Sk
 use catalog_storage_sql::SqlStore;
 use catalog_storage_sql::testing::PgScratch;
 
+fn label(raw: &str) -> catalog_domain::Label {
+    catalog_domain::Label::compared(raw).unwrap()
+}
+
 /// Rows in the seeded table.
 const ROWS: usize = 200_000;
 /// Rows per COPY batch.
@@ -239,7 +243,7 @@ fn shapes() -> Vec<Shape> {
         shape(
             "category",
             ProductFilter {
-                categories: vec!["Electronics".into()],
+                categories: vec![label("Electronics")],
                 ..f()
             },
             None,
@@ -247,7 +251,7 @@ fn shapes() -> Vec<Shape> {
         shape(
             "two categories",
             ProductFilter {
-                categories: vec!["Books".into(), "Electronics".into()],
+                categories: vec![label("Books"), label("Electronics")],
                 ..f()
             },
             None,
@@ -255,7 +259,7 @@ fn shapes() -> Vec<Shape> {
         shape(
             "brand",
             ProductFilter {
-                brands: vec!["Acme".into()],
+                brands: vec![label("Acme")],
                 ..f()
             },
             None,
@@ -328,7 +332,7 @@ fn shapes() -> Vec<Shape> {
         shape(
             "category + price range, sort=-price",
             ProductFilter {
-                categories: vec!["Electronics".into()],
+                categories: vec![label("Electronics")],
                 min_price: price("100.00"),
                 max_price: price("2000.00"),
                 ..f()
@@ -338,7 +342,7 @@ fn shapes() -> Vec<Shape> {
         shape(
             "brand + price range, sort=-price",
             ProductFilter {
-                brands: vec!["Acme".into()],
+                brands: vec![label("Acme")],
                 min_price: price("10.00"),
                 max_price: price("200.00"),
                 ..f()
@@ -348,7 +352,7 @@ fn shapes() -> Vec<Shape> {
         shape(
             "category, sort=-price",
             ProductFilter {
-                categories: vec!["Books".into()],
+                categories: vec![label("Books")],
                 ..f()
             },
             Some(vec![key(SortField::Price, true)]),
@@ -365,7 +369,7 @@ fn shapes() -> Vec<Shape> {
         shape(
             "brand, sort=name",
             ProductFilter {
-                brands: vec!["Acme".into()],
+                brands: vec![label("Acme")],
                 ..f()
             },
             Some(vec![key(SortField::Name, false)]),

@@ -447,25 +447,41 @@ pub async fn uncached_service() -> CatalogService {
 
 // Renderers for the service-level tests (any deterministic bytes will do).
 
-pub fn product_json(p: &Product) -> Vec<u8> {
-    serde_json::to_vec(p).unwrap()
+pub fn product_json(p: &Product) -> catalog_domain::RenderResult {
+    serde_json::to_vec(p)
 }
 
-pub fn list_json(page: &catalog_domain::ListPage) -> Vec<u8> {
-    serde_json::to_vec(&page.items).unwrap()
+pub fn list_json(page: &catalog_domain::ListPage) -> catalog_domain::RenderResult {
+    serde_json::to_vec(&page.items)
 }
 
-pub fn stats_json(s: &catalog_domain::Stats) -> Vec<u8> {
-    serde_json::to_vec(s).unwrap()
+pub fn stats_json(s: &catalog_domain::Stats) -> catalog_domain::RenderResult {
+    serde_json::to_vec(s)
 }
 
-pub fn names_json(v: &Vec<NameCount>) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap()
+pub fn names_json(v: &Vec<NameCount>) -> catalog_domain::RenderResult {
+    serde_json::to_vec(v)
+}
+
+/// A list query parsed from a query string as the HTTP edge parses it.
+pub fn list_query(service: &CatalogService, query: &str) -> catalog_domain::ListQuery {
+    catalog_http::params::from_query::<catalog_http::params::ListParams>(query)
+        .unwrap()
+        .into_query(service.cursor_key(), service.max_offset())
+        .unwrap()
+}
+
+/// A filter parsed from a query string as the HTTP edge parses it.
+pub fn filter(query: &str) -> catalog_domain::ProductFilter {
+    catalog_http::params::from_query::<catalog_http::params::FilterParams>(query)
+        .unwrap()
+        .into_filter()
+        .unwrap()
 }
 
 /// The unfiltered first page, parsed as the HTTP edge would.
 pub fn first_page(service: &CatalogService) -> catalog_domain::ListQuery {
-    service.parse_list(&[]).unwrap()
+    list_query(service, "")
 }
 
 /// Whether each cacheable read is a hit right now, in the order list,
