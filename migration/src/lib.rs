@@ -26,6 +26,7 @@ mod m20261125_000009_covering_facet_indexes;
 mod m20261201_000010_search_name_index;
 mod m20261201_000011_price_summary;
 mod m20261201_000012_gin_without_pending_list;
+mod m20261203_000013_product_changes;
 
 #[cfg(test)]
 mod checksums;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000010_search_name_index::Migration),
             Box::new(m20261201_000011_price_summary::Migration),
             Box::new(m20261201_000012_gin_without_pending_list::Migration),
+            Box::new(m20261203_000013_product_changes::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@
 //! [`service::CatalogService`].
 
 pub mod cache;
+pub mod changes;
 pub mod cursor;
 pub mod error;
 pub mod facets;
@@ -20,6 +21,7 @@ pub mod stats;
 pub mod write;
 
 pub use cache::{Cache, CacheError, CacheKind, CacheTtls, Rendered};
+pub use changes::{ChangeBatch, ChangeCursor, ChangeLog};
 pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
 pub use ports::{Created, Idempotency};
 pub use ports::{ProductReader, ProductStore, ProductWriter};

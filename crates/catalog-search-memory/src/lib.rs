@@ -12,15 +12,18 @@
 //! - [`arena`]: per-product text in one buffer;
 //! - [`dict`]: the term dictionary and the typo automaton;
 //! - [`posting`]: a posting list that costs nothing for one product;
+//! - [`follow`]: [`Follower`], the index kept exact by the change log;
 //! - [`index`]: the index and its query engine;
 //! - [`store`]: [`IndexedStore`], the index in front of any storage
 //!   adapter, which the storage contract suite runs against.
 
 pub mod arena;
 pub mod dict;
+pub mod follow;
 pub mod index;
 pub mod posting;
 pub mod store;
 
+pub use follow::{CatchUp, Follower};
 pub use index::{Index, Refused};
 pub use store::IndexedStore;

@@ -240,6 +240,7 @@ impl SqlStore {
         for sql in crate::schema::rebuild_price_summary()
             .into_iter()
             .chain(self.dialect.resume_bulk_triggers())
+            .chain([crate::schema::CHANGE_LOG_RELOAD.to_string()])
         {
             txn.execute_unprepared(&sql)
                 .await
@@ -506,6 +507,10 @@ impl SqlStore {
                 .await
                 .context("resuming the summary, vocabulary and search vector triggers")?;
         }
+        // The load wrote no change row per product: followers rebuild.
+        txn.execute_unprepared(crate::schema::CHANGE_LOG_RELOAD)
+            .await
+            .context("marking the bulk load in the change log")?;
         txn.commit().await.context("rebuilding the summary")
     }
 

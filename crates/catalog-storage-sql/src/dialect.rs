@@ -533,22 +533,24 @@ impl Dialect for Sqlite {
     /// after an interrupted load). The summary's stay: one upsert per row
     /// of a handful of categories and brands is cheap.
     fn pause_bulk_triggers(&self) -> Vec<String> {
-        crate::schema::SQLITE_PRICE_SUMMARY_TRIGGERS
-            .iter()
+        sqlite_bulk_triggers()
             .map(|t| format!("DROP TRIGGER IF EXISTS {t}"))
             .collect()
     }
 
     fn resume_bulk_triggers(&self) -> Vec<String> {
-        crate::schema::sqlite_price_summary_triggers()
+        let mut v = crate::schema::sqlite_price_summary_triggers();
+        v.extend(crate::schema::sqlite_change_triggers());
+        v
     }
 
     fn paused_bulk_triggers(&self) -> String {
+        let names: Vec<&str> = sqlite_bulk_triggers().collect();
         format!(
             "SELECT {} - count(*) FROM sqlite_master \
              WHERE type = 'trigger' AND name IN ('{}')",
-            crate::schema::SQLITE_PRICE_SUMMARY_TRIGGERS.len(),
-            crate::schema::SQLITE_PRICE_SUMMARY_TRIGGERS.join("', '")
+            names.len(),
+            names.join("', '")
         )
     }
 
@@ -594,10 +596,19 @@ impl Dialect for Sqlite {
     }
 }
 
+/// The triggers a SQLite bulk load drops and recreates: the histogram's
+/// and the change log's.
+fn sqlite_bulk_triggers() -> impl Iterator<Item = &'static str> {
+    crate::schema::SQLITE_PRICE_SUMMARY_TRIGGERS
+        .into_iter()
+        .chain(crate::schema::SQLITE_CHANGE_TRIGGERS)
+}
+
 /// The triggers a PostgreSQL bulk load pauses: each keeps derived data row
-/// by row (summary, vocabulary, search vector) that the load rebuilds in
-/// one pass.
-const BULK_PAUSED_TRIGGERS: [&str; 4] = [
+/// by row (change log, summary, vocabulary, search vector) that the load
+/// rebuilds in one pass (the change log gets one `reload` row).
+const BULK_PAUSED_TRIGGERS: [&str; 5] = [
+    "products_changes",
     "products_summary",
     "products_price_summary",
     "products_search_terms",

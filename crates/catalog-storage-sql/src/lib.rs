@@ -7,12 +7,13 @@
 //!
 //! Modules by job: `connection` (pools, migrate, transactions), `reads`
 //! and `tiers` (the reader port), `writes` (the writer port), `bulk_load`,
-//! `verify`; `dialect` holds what differs between the two databases,
+//! `verify`, `changes` (the change log port); `dialect` holds what differs between the two databases,
 //! [`schema`] the live definitions the adapter recreates, `helpers` the
 //! leaf helpers the others share.
 
 mod bulk_load;
 mod bulk_summary;
+mod changes;
 mod connection;
 mod dialect;
 mod entity;

@@ -362,3 +362,81 @@ pub fn price_summary_select() -> String {
         widths()
     )
 }
+
+/// The change log's marker for a bulk load, which pauses the per-row
+/// change triggers: followers rebuild from the products table.
+pub const CHANGE_LOG_RELOAD: &str = "INSERT INTO product_changes (op) VALUES ('reload')";
+
+/// SQLite's JSON of a product row (`NEW` or `OLD`) in the change log.
+macro_rules! sqlite_change_state {
+    ($row:literal) => {
+        concat!(
+            "json_object('id', ",
+            $row,
+            ".id, 'sku', ",
+            $row,
+            ".sku, 'name', ",
+            $row,
+            ".name, ",
+            "'description', ",
+            $row,
+            ".description, 'category', ",
+            $row,
+            ".category, ",
+            "'brand', ",
+            $row,
+            ".brand, 'price_cents', ",
+            $row,
+            ".price_cents, ",
+            "'stock_quantity', ",
+            $row,
+            ".stock_quantity, 'rating_tenths', ",
+            $row,
+            ".rating_tenths, ",
+            "'is_active', json(CASE WHEN ",
+            $row,
+            ".is_active THEN 'true' ELSE 'false' END), ",
+            "'created_at', ",
+            $row,
+            ".created_at, 'updated_at', ",
+            $row,
+            ".updated_at, ",
+            "'version', ",
+            $row,
+            ".version)"
+        )
+    };
+}
+
+/// SQLite's change-log triggers (migration 13), named
+/// [`SQLITE_CHANGE_TRIGGERS`]. A bulk load drops them like the histogram's
+/// and appends [`CHANGE_LOG_RELOAD`] instead of a row per product.
+pub fn sqlite_change_triggers() -> Vec<String> {
+    vec![
+        concat!(
+            "CREATE TRIGGER IF NOT EXISTS products_changes_insert AFTER INSERT ON products BEGIN ",
+            "INSERT INTO product_changes (op, product_id, version, product) VALUES ('create', NEW.id, NEW.version, ",
+            sqlite_change_state!("NEW"),
+            "); END"
+        )
+        .to_string(),
+        concat!(
+            "CREATE TRIGGER IF NOT EXISTS products_changes_update AFTER UPDATE OF sku, name, description, ",
+            "category, brand, price_cents, stock_quantity, rating_tenths, is_active, version ON products BEGIN ",
+            "INSERT INTO product_changes (op, product_id, version, product) VALUES ('update', NEW.id, NEW.version, ",
+            sqlite_change_state!("NEW"),
+            "); END"
+        )
+        .to_string(),
+        "CREATE TRIGGER IF NOT EXISTS products_changes_delete AFTER DELETE ON products BEGIN \
+         INSERT INTO product_changes (op, product_id, version) VALUES ('delete', OLD.id, OLD.version); END"
+            .to_string(),
+    ]
+}
+
+/// The names of [`sqlite_change_triggers`].
+pub const SQLITE_CHANGE_TRIGGERS: [&str; 3] = [
+    "products_changes_insert",
+    "products_changes_update",
+    "products_changes_delete",
+];

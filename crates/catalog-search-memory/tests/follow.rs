@@ -1,0 +1,299 @@
+//! The search index following the change log of the SQL adapter, on
+//! SQLite and on a scratch PostgreSQL database (skipped loudly when
+//! absent, failing under CI): writes through the store reach the index at
+//! the next catch-up; a transaction that takes its sequence number first
+//! and commits last is never skipped; after concurrent writers stop, the
+//! index equals the table; a bulk load makes the follower rebuild.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use catalog_domain::ports::PageSpec;
+use catalog_domain::query::{SortKey, SortValue};
+use catalog_domain::{
+    NewProduct, Price, ProductFilter, ProductId, ProductReader, ProductWriter, SearchQuery, Sku,
+};
+use catalog_search_memory::Follower;
+use catalog_storage_contract::dataset;
+use catalog_storage_sql::SqlStore;
+use catalog_storage_sql::testing::{PgScratch, SqliteScratch};
+use rand::RngExt;
+use sea_orm::{ConnectionTrait, TransactionTrait};
+
+/// Every (id, version) of the table, by id.
+async fn table(store: &SqlStore) -> Vec<(i64, i64)> {
+    let all = ProductFilter::default();
+    let sort = [SortKey::ID];
+    let mut out = Vec::new();
+    loop {
+        let after = out
+            .last()
+            .map(|(id, _): &(i64, i64)| vec![SortValue::Int(*id)]);
+        let page = store
+            .list(PageSpec {
+                filter: &all,
+                sort: &sort,
+                after: after.as_deref(),
+                offset: 0,
+                limit: 1000,
+            })
+            .await
+            .unwrap();
+        let done = page.len() < 1000;
+        out.extend(page.iter().map(|p| (p.id.get(), p.version)));
+        if done {
+            return out;
+        }
+    }
+}
+
+/// The index holds exactly the table's products at their versions, and
+/// counts a search as the database does.
+async fn assert_index_equals_table(follower: &Follower, store: &SqlStore) {
+    let rows = table(store).await;
+    let (len, versions) = follower
+        .read(|i| {
+            (
+                i.len(),
+                rows.iter()
+                    .map(|(id, _)| i.version_of(*id))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .unwrap();
+    assert_eq!(len, rows.len() as u64, "indexed products");
+    for ((id, version), indexed) in rows.iter().zip(versions) {
+        assert_eq!(indexed, Some(*version), "product {id}");
+    }
+    for words in ["widget", "lamp", "ever", "batch 3"] {
+        let filter = ProductFilter {
+            search: Some(SearchQuery::parse(words).unwrap()),
+            ..ProductFilter::default()
+        };
+        let expected = store.count(&filter).await.unwrap();
+        let indexed = follower.read(|i| i.matches(&filter).len()).unwrap();
+        assert_eq!(indexed, expected, "matches of {words:?}");
+    }
+}
+
+fn changed(p: &NewProduct, n: i64) -> NewProduct {
+    let mut p = p.clone();
+    p.stock_quantity = n % 50;
+    p.price = Price::from_cents(100 + n % 10_000).unwrap();
+    p.name = format!("{} renamed {}", p.name, n % 7);
+    p
+}
+
+async fn writes_reach_the_index(store: &SqlStore) {
+    let data = dataset();
+    store.insert_batch(&data[..40]).await.unwrap();
+    let follower = Follower::build(store, store).await.unwrap();
+    assert_index_equals_table(&follower, store).await;
+
+    let first = ProductId::new(1).unwrap();
+    let p = store.get(first).await.unwrap().unwrap();
+    store
+        .update(first, &changed(&data[0], 3), Some(p.version))
+        .await
+        .unwrap();
+    store
+        .delete(ProductId::new(2).unwrap(), None)
+        .await
+        .unwrap();
+    let mut fresh = data[41].clone();
+    fresh.sku = Sku::parse("FOLLOW-1").unwrap();
+    fresh.name = "Brand new lamp".into();
+    store.create(&fresh, None).await.unwrap();
+
+    let caught = follower.catch_up(store, store).await.unwrap();
+    assert!(caught.applied >= 3, "{caught:?}");
+    assert!(!caught.rebuilt);
+    assert_index_equals_table(&follower, store).await;
+    // Nothing new. SQLite's cursor moved past the entries: nothing is
+    // applied again. PostgreSQL's horizon is the cluster's oldest open
+    // transaction (other tests' too), so entries above it may be read
+    // again, which changes nothing.
+    let again = follower.catch_up(store, store).await.unwrap();
+    if store.backend() == catalog_storage_sql::Backend::Sqlite {
+        assert_eq!(again.applied, 0, "{again:?}");
+    }
+    assert_index_equals_table(&follower, store).await;
+}
+
+async fn bulk_load_rebuilds(store: &SqlStore) {
+    let follower = Follower::build(store, store).await.unwrap();
+    assert_eq!(follower.read(|i| i.len()).unwrap(), 0);
+    let data = dataset();
+    let n = data.len() as u64;
+    store
+        .bulk_load(n, move |i| data[(i - 1) as usize].clone(), |_| {})
+        .await
+        .unwrap();
+    let caught = follower.catch_up(store, store).await.unwrap();
+    assert!(caught.rebuilt, "{caught:?}");
+    assert_index_equals_table(&follower, store).await;
+}
+
+#[tokio::test]
+async fn sqlite_writes_reach_the_index() {
+    let scratch = SqliteScratch::create();
+    let store = scratch.store().await;
+    writes_reach_the_index(&store).await;
+    let _ = store.close().await;
+    scratch.remove();
+}
+
+#[tokio::test]
+async fn sqlite_bulk_load_rebuilds() {
+    let scratch = SqliteScratch::create();
+    let store = scratch.store().await;
+    bulk_load_rebuilds(&store).await;
+    let _ = store.close().await;
+    scratch.remove();
+}
+
+/// Runs `check` on a scratch PostgreSQL database, dropping it after.
+async fn on_pg<F, Fut>(check: F)
+where
+    F: FnOnce(Arc<SqlStore>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let Some(scratch) = PgScratch::create().await else {
+        return;
+    };
+    let store = Arc::new(scratch.store().await);
+    let outcome = tokio::spawn(check(store.clone())).await;
+    drop(store);
+    scratch.drop_db().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn postgres_writes_reach_the_index() {
+    on_pg(|store| async move { writes_reach_the_index(&store).await }).await;
+}
+
+#[tokio::test]
+async fn postgres_bulk_load_rebuilds() {
+    on_pg(|store| async move { bulk_load_rebuilds(&store).await }).await;
+}
+
+/// A transaction updates product 1 (its change entry takes sequence
+/// number n) and stays open while another updates product 2 and commits
+/// (n + 1). A follower that remembered "last sequence read = n + 1" would
+/// never read n; the horizon holds it back until it commits.
+#[tokio::test]
+async fn postgres_horizon_never_skips_a_late_commit() {
+    on_pg(|store| async move {
+        let data = dataset();
+        store.insert_batch(&data[..10]).await.unwrap();
+        let follower = Follower::build(&*store, &*store).await.unwrap();
+
+        let late = store.connection().begin().await.unwrap();
+        late.execute_unprepared(
+            "UPDATE products SET stock_quantity = stock_quantity + 1000, version = version + 1 WHERE id = 1",
+        )
+        .await
+        .unwrap();
+        let two = ProductId::new(2).unwrap();
+        store.update(two, &changed(&data[1], 9), None).await.unwrap();
+
+        let caught = follower.catch_up(&*store, &*store).await.unwrap();
+        assert!(caught.applied >= 1);
+        let (v1, v2) = follower.read(|i| (i.version_of(1), i.version_of(2))).unwrap();
+        assert_eq!((v1, v2), (Some(1), Some(2)), "the open transaction is not visible yet");
+
+        late.commit().await.unwrap();
+        let seqs = store
+            .connection()
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT product_id, seq FROM product_changes WHERE op = 'update' ORDER BY seq",
+            ))
+            .await
+            .unwrap();
+        let order: Vec<i64> = seqs.iter().map(|r| r.try_get("", "product_id").unwrap()).collect();
+        assert_eq!(order, vec![1, 2], "product 1's entry took the lower sequence number");
+
+        follower.catch_up(&*store, &*store).await.unwrap();
+        let v1 = follower.read(|i| i.version_of(1)).unwrap();
+        assert_eq!(v1, Some(2), "the late commit reached the index");
+        assert_index_equals_table(&follower, &store).await;
+    })
+    .await;
+}
+
+/// Four writers create, update and delete at random for a while; a
+/// follower catches up in a loop meanwhile. Once they stop and it catches
+/// up once more, the index equals the table.
+#[tokio::test]
+async fn postgres_concurrent_writers_then_index_equals_table() {
+    on_pg(|store| async move {
+        let data = dataset();
+        store.insert_batch(&data).await.unwrap();
+        let follower = Arc::new(Follower::build(&*store, &*store).await.unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let tail = {
+            let (store, follower, stop) = (store.clone(), follower.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut rounds = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    follower.catch_up(&*store, &*store).await.unwrap();
+                    rounds += 1;
+                }
+                rounds
+            })
+        };
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let (store, data) = (store.clone(), data.clone());
+                tokio::spawn(async move {
+                    // Drawn up front: the thread-local generator cannot
+                    // cross an await.
+                    let plan: Vec<(i64, u32)> = {
+                        let mut rng = rand::rng();
+                        (0..120)
+                            .map(|_| {
+                                (
+                                    rng.random_range(1..=data.len() as i64),
+                                    rng.random_range(0..10),
+                                )
+                            })
+                            .collect()
+                    };
+                    for (n, (id, action)) in plan.into_iter().enumerate() {
+                        let n = n as i64;
+                        let id = ProductId::new(id).unwrap();
+                        let base = &data[(id.get() - 1) as usize];
+                        match action {
+                            0 => {
+                                let _ = store.delete(id, None).await;
+                            }
+                            1 => {
+                                let mut p = changed(base, n);
+                                p.sku = Sku::parse(&format!("W{w}-{n}")).unwrap();
+                                store.create(&p, None).await.unwrap();
+                            }
+                            _ => {
+                                let _ = store.update(id, &changed(base, n), None).await;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.await.unwrap();
+        }
+        stop.store(true, Ordering::SeqCst);
+        let rounds = tail.await.unwrap();
+        assert!(rounds > 1, "the follower caught up while writers ran");
+        follower.catch_up(&*store, &*store).await.unwrap();
+        assert_index_equals_table(&follower, &store).await;
+    })
+    .await;
+}
