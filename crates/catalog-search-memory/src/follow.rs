@@ -9,6 +9,7 @@
 //! `reload` entry (a bulk load) rebuilds from the table.
 
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use catalog_domain::ports::PageSpec;
@@ -30,6 +31,9 @@ pub struct CatchUp {
     pub rebuilt: bool,
     /// The log's highest sequence number seen so far.
     pub head: Option<i64>,
+    /// Whether this call found a catch-up that began after it was called
+    /// already done, and so read nothing itself.
+    pub shared: bool,
 }
 
 /// An index that follows the change log.
@@ -39,6 +43,11 @@ pub struct Follower {
     /// The next read's cursor; held across a catch-up, so catch-ups run
     /// one at a time.
     cursor: Mutex<(ChangeCursor, Option<i64>)>,
+    /// Catch-ups begun, and the number of the last one finished: a caller
+    /// that arrived when `begun` was n is served by any catch-up numbered
+    /// above n, which began after it arrived.
+    begun: AtomicU64,
+    finished: AtomicU64,
 }
 
 fn poisoned() -> StorageError {
@@ -96,6 +105,8 @@ impl Follower {
         let follower = Self {
             index: RwLock::new(index),
             cursor: Mutex::new((cursor, None)),
+            begun: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
         };
         follower.catch_up(log, reader).await?;
         Ok(follower)
@@ -103,12 +114,39 @@ impl Follower {
 
     /// Applies every change committed since the last catch-up (every
     /// change committed before this call began, at the least).
+    ///
+    /// Concurrent callers share: one that waited while another caught up
+    /// returns at once when that catch-up began after it was called (it
+    /// read every change committed before). So a burst of requests costs
+    /// about two reads of the log, not one each.
     pub async fn catch_up(
         &self,
         log: &dyn ChangeLog,
         reader: &dyn ProductReader,
     ) -> Result<CatchUp, StorageError> {
+        let arrived = self.begun.load(Ordering::SeqCst);
         let mut position = self.cursor.lock().await;
+        if self.finished.load(Ordering::SeqCst) > arrived {
+            return Ok(CatchUp {
+                head: position.1,
+                shared: true,
+                ..CatchUp::default()
+            });
+        }
+        let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+        let outcome = self.apply_next(&mut position, log, reader).await;
+        if outcome.is_ok() {
+            self.finished.store(number, Ordering::SeqCst);
+        }
+        outcome
+    }
+
+    async fn apply_next(
+        &self,
+        position: &mut (ChangeCursor, Option<i64>),
+        log: &dyn ChangeLog,
+        reader: &dyn ProductReader,
+    ) -> Result<CatchUp, StorageError> {
         let batch = log.changes_since(position.0).await?;
         let head = batch.head.or(position.1);
         if batch.reload {
@@ -119,9 +157,9 @@ impl Follower {
             // catch-up, from the cursor taken before it.
             *position = (cursor, head);
             return Ok(CatchUp {
-                applied: 0,
                 rebuilt: true,
                 head,
+                ..CatchUp::default()
             });
         }
         let rows = if batch.products.is_empty() {
@@ -153,9 +191,15 @@ impl Follower {
         *position = (batch.next, head);
         Ok(CatchUp {
             applied: batch.products.len(),
-            rebuilt: false,
             head,
+            ..CatchUp::default()
         })
+    }
+
+    /// The products indexed and the log's highest sequence number applied.
+    pub async fn position(&self) -> (u64, Option<i64>) {
+        let head = self.cursor.lock().await.1;
+        (self.read(Index::len).unwrap_or(0), head)
     }
 
     /// Runs `f` on the index as of the last catch-up.

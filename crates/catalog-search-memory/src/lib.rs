@@ -14,6 +14,8 @@
 //! - [`posting`]: a posting list that costs nothing for one product;
 //! - [`follow`]: [`Follower`], the index kept exact by the change log;
 //! - [`index`]: the index and its query engine;
+//! - [`routed`]: [`SearchRouted`], what the server runs: searches to the
+//!   index, the rest to the database;
 //! - [`store`]: [`IndexedStore`], the index in front of any storage
 //!   adapter, which the storage contract suite runs against.
 
@@ -22,8 +24,10 @@ pub mod dict;
 pub mod follow;
 pub mod index;
 pub mod posting;
+pub mod routed;
 pub mod store;
 
 pub use follow::{CatchUp, Follower};
 pub use index::{Index, Refused};
+pub use routed::{IndexState, Routed, SearchRouted};
 pub use store::IndexedStore;

@@ -44,7 +44,19 @@ pub struct Config {
     /// `CATALOG_MAX_OFFSET`: the deepest `offset` a list accepts (deeper is
     /// a 422 pointing to `cursor`); `None` (unset) accepts any.
     pub max_offset: Option<u64>,
+    /// `CATALOG_SEARCH_INDEX`: `memory` (the default) answers searches from
+    /// the in-process index; `sql` from the database alone.
+    pub search_index: SearchIndexMode,
     pub cache: CacheConfig,
+}
+
+/// Where searches are answered (`CATALOG_SEARCH_INDEX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchIndexMode {
+    /// The in-process index, kept exact by the change log.
+    Memory,
+    /// The database's full-text search.
+    Sql,
 }
 
 /// Cache settings (`CATALOG_CACHE_*`).
@@ -189,6 +201,11 @@ impl Config {
                     .ok_or_else(|| err("CATALOG_MAX_OFFSET", "must be a non-negative integer"))?,
             ),
         };
+        let search_index = match non_empty("CATALOG_SEARCH_INDEX").as_deref() {
+            None | Some("memory") => SearchIndexMode::Memory,
+            Some("sql") => SearchIndexMode::Sql,
+            Some(_) => return Err(err("CATALOG_SEARCH_INDEX", "must be memory or sql")),
+        };
         let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match non_empty(var) {
                 None => Ok(default),
@@ -268,6 +285,7 @@ impl Config {
             db_statement_timeout,
             db_acquire_timeout,
             max_offset,
+            search_index,
             cache,
         })
     }

@@ -214,8 +214,24 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
     if cfg.jwt_secret.is_none() {
         tracing::info!("CATALOG_JWT_SECRET is unset: writes are refused");
     }
+    let store: Arc<dyn catalog_domain::ProductStore> = match cfg.search_index {
+        config::SearchIndexMode::Memory => {
+            tracing::info!(
+                "search index: building in the background (CATALOG_SEARCH_INDEX=memory)"
+            );
+            Arc::new(catalog_search_memory::Routed(
+                catalog_search_memory::SearchRouted::start(Arc::new(store)),
+            ))
+        }
+        config::SearchIndexMode::Sql => {
+            tracing::info!(
+                "search index: off, the database answers searches (CATALOG_SEARCH_INDEX=sql)"
+            );
+            Arc::new(store)
+        }
+    };
     let service = with_cache(
-        CatalogService::new(Arc::new(store), CursorKey::new(&cfg.cursor_secret))
+        CatalogService::new(store, CursorKey::new(&cfg.cursor_secret))
             .with_max_offset(cfg.max_offset),
         &cfg,
     )?;

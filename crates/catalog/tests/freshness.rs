@@ -32,6 +32,7 @@ use catalog_domain::{
 };
 use catalog_http::auth::mint_token;
 use catalog_http::{AppState, HttpConfig, build_app};
+use catalog_search_memory::{Routed, SearchRouted};
 use catalog_storage_sql::SqlStore;
 use catalog_storage_sql::testing::{PgScratch, service_absent};
 use deadpool_redis::redis;
@@ -165,7 +166,14 @@ impl Instance {
             generation_ttl: Duration::from_secs(7200),
         })
         .unwrap();
-        let service = CatalogService::new(Arc::new(store), CursorKey::new(b"freshness"))
+        // As `serve` runs it by default: searches from the in-process
+        // index, which follows the change log.
+        let routed = SearchRouted::start(Arc::new(store));
+        assert!(
+            routed.ready(Duration::from_secs(30)).await,
+            "the search index of instance {name} was not built in 30 s"
+        );
+        let service = CatalogService::new(Arc::new(Routed(routed)), CursorKey::new(b"freshness"))
             .with_cache(Arc::new(cache), CacheSettings::default());
         let state = AppState {
             service,
@@ -380,6 +388,64 @@ async fn list_written_on_a_is_fresh_on_b() {
     c.a.send(delete(id)).await.expect(204);
     assert_eq!(c.b.get(LIST).await.json()["total"], PRODUCTS);
     assert!(!ids(&c.b.get(NEWEST).await.json()).contains(&id));
+}
+
+/// Searches on B (served by B's own index) see A's create, rename and
+/// delete in the very next request: the total, the rows and the facet
+/// counts of the matches.
+#[actix_web::test]
+async fn search_written_on_a_is_fresh_on_b() {
+    let Some(c) = Cluster::start().await else {
+        return;
+    };
+    const SEARCH: &str = "/api/v1/products?search=zephyrine";
+    const FACETS: &str = "/api/v1/products/facets?search=zephyrine";
+    let category_count = |facets: &Value, name: &str| {
+        facets["category"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["value"] == name)
+            .map_or(0, |v| v["count"].as_u64().unwrap())
+    };
+    assert_eq!(c.b.warm(SEARCH).await["total"], 0);
+    c.b.warm(FACETS).await;
+
+    let mut body = product("SEARCH-1");
+    body["name"] = json!("Zephyrine Desk Lamp");
+    let id = id_of(&c.a.send(post(&body)).await.expect(201).json());
+    let found = c.b.get(SEARCH).await.json();
+    assert_eq!(found["total"], 1, "B finds A's create");
+    assert_eq!(ids(&found), vec![id]);
+    let facets = c.b.get(FACETS).await.json();
+    assert_eq!(facets["total"], 1);
+    assert_eq!(category_count(&facets, "Books"), 1, "{facets}");
+
+    c.b.warm(SEARCH).await;
+    c.a.send(patch(
+        id,
+        &json!({"name": "Plain Desk Lamp", "category": "Garden"}),
+    ))
+    .await
+    .expect(200);
+    assert_eq!(
+        c.b.get(SEARCH).await.json()["total"],
+        0,
+        "B no longer finds the old name"
+    );
+    let renamed = c.b.get("/api/v1/products?search=plain%20desk").await.json();
+    assert_eq!(ids(&renamed), vec![id]);
+    let facets =
+        c.b.get("/api/v1/products/facets?search=plain%20desk")
+            .await
+            .json();
+    assert_eq!(category_count(&facets, "Garden"), 1, "{facets}");
+    assert_eq!(category_count(&facets, "Books"), 0, "{facets}");
+
+    c.b.warm("/api/v1/products?search=plain%20desk").await;
+    c.a.send(delete(id)).await.expect(204);
+    let gone = c.b.get("/api/v1/products?search=plain%20desk").await.json();
+    assert_eq!(gone["total"], 0, "B no longer finds A's delete");
 }
 
 #[actix_web::test]

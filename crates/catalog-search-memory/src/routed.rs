@@ -1,0 +1,339 @@
+//! [`SearchRouted`]: the storage adapter the server runs when
+//! `CATALOG_SEARCH_INDEX=memory` (the default). Reads that carry a
+//! `search` go to the in-process index; everything else, and every write,
+//! to the database adapter it wraps.
+//!
+//! - **Freshness.** Before answering, the index catches up with the change
+//!   log ([`Follower::catch_up`]): every change committed before the
+//!   request began is applied, on every instance, whichever instance
+//!   wrote it. Concurrent requests share one read of the log.
+//! - **Rows.** A page's rows come from one by-id read of the database. A
+//!   row whose version differs from the indexed one was written after the
+//!   catch-up: the index catches up again and the page is recomputed
+//!   (then the SQL path answers, if the table is that busy).
+//! - **Never an error of its own.** While the index builds at start-up,
+//!   after a bulk load (a `reload` entry: rebuilt in the background), or
+//!   when a change could not be applied, searches take the SQL path:
+//!   slower, never wrong.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use catalog_domain::facets::{FacetField, FacetKey};
+use catalog_domain::ports::{Created, Idempotency, PageSpec};
+use catalog_domain::{
+    ChangeLog, NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader,
+    ProductStore, ProductWriter, StatsRow, StorageError,
+};
+
+use crate::follow::Follower;
+
+/// How a request's index read went.
+enum Answer<T> {
+    Index(T),
+    /// The SQL path answers (index building, stale, or rows moving).
+    Sql,
+}
+
+/// The state of the index, for `/health`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexState {
+    /// Building (at start-up, or after a bulk load or a failed change).
+    Building,
+    /// Answering searches: how many products it holds, and the highest
+    /// change-log sequence number it has read.
+    Ready { products: u64, head: Option<i64> },
+}
+
+/// The database adapter with the search index in front of its searches.
+pub struct SearchRouted<S> {
+    inner: Arc<S>,
+    follower: RwLock<Option<Arc<Follower>>>,
+    rebuilding: AtomicBool,
+}
+
+impl<S> std::fmt::Debug for SearchRouted<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchRouted").finish_non_exhaustive()
+    }
+}
+
+impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
+    /// Wraps `inner` and starts building the index in the background.
+    pub fn start(inner: Arc<S>) -> Arc<Self> {
+        let routed = Arc::new(Self {
+            inner,
+            follower: RwLock::new(None),
+            rebuilding: AtomicBool::new(false),
+        });
+        routed.rebuild();
+        routed
+    }
+
+    /// The wrapped adapter.
+    pub fn inner(&self) -> &Arc<S> {
+        &self.inner
+    }
+
+    /// Drops the index and builds a new one in the background (unless a
+    /// build is already running); searches take the SQL path meanwhile.
+    fn rebuild(self: &Arc<Self>) {
+        if let Ok(mut f) = self.follower.write() {
+            *f = None;
+        }
+        if self.rebuilding.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut delay = std::time::Duration::from_millis(500);
+            loop {
+                let started = Instant::now();
+                match Follower::build(&*this.inner, &*this.inner).await {
+                    Ok(f) => {
+                        tracing::info!(
+                            elapsed_ms = started.elapsed().as_millis() as u64,
+                            "search index: ready"
+                        );
+                        if let Ok(mut slot) = this.follower.write() {
+                            *slot = Some(Arc::new(f));
+                        }
+                        this.rebuilding.store(false, Ordering::SeqCst);
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %catalog_domain::error::error_chain(&e), "search index: build failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                    }
+                }
+            }
+        });
+    }
+
+    /// Waits until the index answers (tests and benchmarks), at most
+    /// `timeout`.
+    pub async fn ready(&self, timeout: std::time::Duration) -> bool {
+        let until = Instant::now() + timeout;
+        while Instant::now() < until {
+            if self.current().is_some() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    pub async fn state(&self) -> IndexState {
+        match self.current() {
+            Some(f) => {
+                let (products, head) = f.position().await;
+                IndexState::Ready { products, head }
+            }
+            None => IndexState::Building,
+        }
+    }
+
+    fn current(&self) -> Option<Arc<Follower>> {
+        self.follower.read().ok().and_then(|f| f.clone())
+    }
+
+    /// The caught-up index for a read with `filter`, or `None` when the
+    /// SQL path answers it.
+    async fn fresh(self: &Arc<Self>, filter: &ProductFilter) -> Option<Arc<Follower>> {
+        filter.search.as_ref()?;
+        let follower = self.current()?;
+        match follower.catch_up(&*self.inner, &*self.inner).await {
+            Ok(c) if c.rebuilt => {
+                // A bulk load: rebuilt in place by the follower already.
+                Some(follower)
+            }
+            Ok(_) => Some(follower),
+            Err(e) => {
+                // Apply failures make the index unsafe: rebuild. A read
+                // of the log that failed (database down) leaves it as it
+                // was; the SQL path reports the outage.
+                tracing::warn!(error = %catalog_domain::error::error_chain(&e), "search index: catch-up failed; SQL path answers");
+                if matches!(e, StorageError::Internal { .. }) {
+                    self.rebuild();
+                }
+                None
+            }
+        }
+    }
+
+    /// Rows of `ids` in that order, or `None` when one changed since the
+    /// index was read (its version differs) or vanished.
+    async fn rows(
+        &self,
+        follower: &Follower,
+        ids: &[i64],
+    ) -> Result<Option<Vec<Product>>, StorageError> {
+        let wanted: Vec<ProductId> = ids
+            .iter()
+            .filter_map(|id| ProductId::new(*id).ok())
+            .collect();
+        let mut rows = self.inner.products_by_id(&wanted).await?;
+        if rows.len() != ids.len() {
+            return Ok(None);
+        }
+        let versions =
+            follower.read(|i| ids.iter().map(|id| i.version_of(*id)).collect::<Vec<_>>())?;
+        let mut by_id: std::collections::HashMap<i64, Product> =
+            rows.drain(..).map(|p| (p.id.get(), p)).collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, version) in ids.iter().zip(versions) {
+            match by_id.remove(id) {
+                Some(p) if Some(p.version) == version => out.push(p),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// A page (and its total) from the index, re-reading once when a row
+    /// moved under it.
+    async fn indexed_page(
+        self: &Arc<Self>,
+        page: &PageSpec<'_>,
+    ) -> Result<Answer<(Vec<Product>, u64)>, StorageError> {
+        for attempt in 0..2 {
+            let Some(follower) = self.fresh(page.filter).await else {
+                return Ok(Answer::Sql);
+            };
+            let (ids, total) = follower.read(|i| {
+                let m = i.matches(page.filter);
+                (i.page_of(&m, page), m.len())
+            })?;
+            if let Some(rows) = self.rows(&follower, &ids).await? {
+                return Ok(Answer::Index((rows, total)));
+            }
+            tracing::debug!(
+                attempt,
+                "search index: a row changed under the page; catching up again"
+            );
+        }
+        Ok(Answer::Sql)
+    }
+}
+
+/// `ProductReader` for `Arc<SearchRouted<S>>`: the router needs its `Arc`
+/// to start background rebuilds.
+#[derive(Debug, Clone)]
+pub struct Routed<S>(pub Arc<SearchRouted<S>>);
+
+#[async_trait]
+impl<S: ProductStore + ChangeLog + 'static> ProductReader for Routed<S> {
+    async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError> {
+        match self.0.indexed_page(&page).await? {
+            Answer::Index((rows, _)) => Ok(rows),
+            Answer::Sql => self.0.inner.list(page).await,
+        }
+    }
+
+    async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError> {
+        match self.0.fresh(filter).await {
+            Some(f) => f.read(|i| i.matches(filter).len()),
+            None => self.0.inner.count(filter).await,
+        }
+    }
+
+    async fn list_counted(&self, page: PageSpec<'_>) -> Result<(Vec<Product>, u64), StorageError> {
+        match self.0.indexed_page(&page).await? {
+            Answer::Index(found) => Ok(found),
+            Answer::Sql => self.0.inner.list_counted(page).await,
+        }
+    }
+
+    fn counts_cheaply(&self, filter: &ProductFilter) -> bool {
+        (filter.search.is_some() && self.0.current().is_some())
+            || self.0.inner.counts_cheaply(filter)
+    }
+
+    async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
+        match self.0.fresh(filter).await {
+            Some(f) => f.read(|i| Some(i.matches(filter).len())),
+            None => self.0.inner.estimate_count(filter).await,
+        }
+    }
+
+    async fn get(&self, id: ProductId) -> Result<Option<Product>, StorageError> {
+        self.0.inner.get(id).await
+    }
+
+    async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {
+        match self.0.fresh(filter).await {
+            Some(f) => f.read(|i| i.stats_of(&i.matches(filter))),
+            None => self.0.inner.stats(filter).await,
+        }
+    }
+
+    async fn categories(&self) -> Result<Vec<NameCount>, StorageError> {
+        self.0.inner.categories().await
+    }
+
+    async fn brands(&self) -> Result<Vec<NameCount>, StorageError> {
+        self.0.inner.brands().await
+    }
+
+    async fn facet_counts(
+        &self,
+        filter: &ProductFilter,
+        field: FacetField,
+    ) -> Result<Vec<(FacetKey, u64)>, StorageError> {
+        match self.0.fresh(filter).await {
+            Some(f) => f.read(|i| i.facet_counts_of(&i.matches(filter), field)),
+            None => self.0.inner.facet_counts(filter, field).await,
+        }
+    }
+
+    async fn search_terms(
+        &self,
+        min_chars: usize,
+        max_chars: usize,
+    ) -> Result<Vec<String>, StorageError> {
+        self.0.inner.search_terms(min_chars, max_chars).await
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.0.inner.ping().await
+    }
+}
+
+#[async_trait]
+impl<S: ProductStore + ChangeLog + 'static> ProductWriter for Routed<S> {
+    async fn create(
+        &self,
+        product: &NewProduct,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Created, StorageError> {
+        self.0.inner.create(product, idempotency).await
+    }
+
+    async fn update(
+        &self,
+        id: ProductId,
+        product: &NewProduct,
+        expected_version: Option<i64>,
+    ) -> Result<Product, StorageError> {
+        self.0.inner.update(id, product, expected_version).await
+    }
+
+    async fn delete(
+        &self,
+        id: ProductId,
+        expected_version: Option<i64>,
+    ) -> Result<(), StorageError> {
+        self.0.inner.delete(id, expected_version).await
+    }
+
+    async fn insert_batch(&self, products: &[NewProduct]) -> Result<u64, StorageError> {
+        self.0.inner.insert_batch(products).await
+    }
+
+    async fn count_all(&self) -> Result<u64, StorageError> {
+        self.0.inner.count_all().await
+    }
+}
