@@ -21,9 +21,7 @@ use std::collections::{HashMap, HashSet};
 use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS, price_bucket};
 use catalog_domain::ports::PageSpec;
 use catalog_domain::query::{SortField, SortKey, SortValue};
-use catalog_domain::search::{
-    Clause, EXACT_SKU_SCORE, SearchDocument, SearchQuery, in_vocabulary, tokens,
-};
+use catalog_domain::search::{Clause, EXACT_SKU_SCORE, SearchDocument, SearchQuery, in_vocabulary};
 use catalog_domain::{NameCount, Product, ProductFilter, StatsRow};
 use roaring::RoaringBitmap;
 
@@ -115,6 +113,10 @@ pub struct Index {
     category: Vec<u32>,
     brand: Vec<u32>,
     sku: Arena,
+    /// A hash of each sku → its product, for the exact-sku match of a
+    /// search (a common word is also a valid sku: scanning its postings
+    /// for one would read tens of thousands of skus).
+    sku_ids: HashMap<u64, u32>,
     name: Arena,
     active: RoaringBitmap,
     in_stock: RoaringBitmap,
@@ -130,6 +132,18 @@ pub struct Index {
     /// many belong to the name part: what phrase clauses check adjacency on.
     tokens: Arena,
     name_tokens: Vec<u16>,
+    /// Sort orders built on demand, by (column, descending).
+    perms: std::sync::Mutex<HashMap<(SortField, bool), Perm>>,
+}
+
+/// Every product in one sort order (the column, then id ascending), as of
+/// its build, and the products written since, whose place in `order` may
+/// be stale: a walk skips them there and merges them in at their current
+/// place. Rebuilt when the written ones pass 1 % of the catalog.
+#[derive(Debug, Clone, Default)]
+struct Perm {
+    order: std::sync::Arc<Vec<u32>>,
+    dirty: RoaringBitmap,
 }
 
 /// A relevance tier: the products of one score, in id order.
@@ -239,6 +253,7 @@ impl Index {
         if self.live.contains(doc) {
             self.remove_doc(doc);
         }
+        self.touch_perms(doc);
         for v in [
             &mut self.version,
             &mut self.price,
@@ -260,6 +275,7 @@ impl Index {
         self.created[d] = p.created_at.timestamp_micros();
         self.updated[d] = p.updated_at.timestamp_micros();
         self.sku.set(doc, p.sku.as_str().as_bytes());
+        self.sku_ids.insert(sku_hash(p.sku.as_str()), doc);
         self.name.set(doc, p.name.as_bytes());
         let cat = self.categories.intern(p.category.as_str());
         self.category[d] = cat;
@@ -309,7 +325,20 @@ impl Index {
     pub fn remove(&mut self, id: i64) {
         if let Some(doc) = doc_of(id).filter(|d| self.live.contains(*d)) {
             self.remove_doc(doc);
+            self.touch_perms(doc);
             self.compact_if_worth_it();
+        }
+    }
+
+    /// Marks `doc`'s place stale in every built sort order, dropping the
+    /// orders with too many stale places (rebuilt on their next use).
+    fn touch_perms(&mut self, doc: u32) {
+        let limit = (self.live.len() / 100).max(1024);
+        if let Ok(perms) = self.perms.get_mut() {
+            perms.retain(|_, p| {
+                p.dirty.insert(doc);
+                p.dirty.len() <= limit
+            });
         }
     }
 
@@ -344,6 +373,10 @@ impl Index {
             }
         }
         self.tokens.clear(doc);
+        let key = sku_hash(self.sku.text(doc));
+        if self.sku_ids.get(&key) == Some(&doc) {
+            self.sku_ids.remove(&key);
+        }
         self.sku.clear(doc);
         self.name.clear(doc);
     }
@@ -470,24 +503,13 @@ impl Index {
         m
     }
 
-    /// The product whose sku is the search text, found through the sku's
-    /// own tokens (the sku is indexed with the name).
+    /// The product whose sku is the search text.
     fn sku_match(&self, s: &SearchQuery) -> Option<u32> {
         let wanted = s.sku_candidate();
-        let toks = tokens(&wanted);
-        let is_it = |d: &u32| self.sku.text(*d) == wanted.as_str();
-        if toks.is_empty() {
-            return self.live.iter().find(is_it);
-        }
-        let mut candidates: Option<RoaringBitmap> = None;
-        for t in &toks {
-            let posting = &self.names[self.dict.get(t)? as usize];
-            match &mut candidates {
-                None => candidates = Some(posting.to_bitmap()),
-                Some(c) => posting.and_into(c),
-            }
-        }
-        candidates?.iter().find(is_it)
+        self.sku_ids
+            .get(&sku_hash(&wanted))
+            .copied()
+            .filter(|d| self.live.contains(*d) && self.sku.text(*d) == wanted.as_str())
     }
 
     fn postings(&self, part: Part) -> &[Posting] {
@@ -655,6 +677,18 @@ impl Index {
         if page.sort == [SortKey::ID] {
             return self.id_page(m, page.after, offset, limit);
         }
+        if let ([key, SortKey::ID], None) = (page.sort, page.after)
+            && key.field != SortField::Relevance
+            && key.field != SortField::Id
+        {
+            // Walking the order reads about (offset + limit) × all / matches
+            // entries; collecting and selecting reads every match.
+            let walk = (offset.saturating_add(limit) as u64).saturating_mul(self.live.len())
+                / m.len().max(1);
+            if walk < m.len().saturating_mul(4) {
+                return self.walk_page(*key, m, offset, limit);
+            }
+        }
         let scores: Option<HashMap<u32, i64>> =
             (page.sort.iter().any(|k| k.field == SortField::Relevance)).then(|| {
                 let mut by_doc = HashMap::new();
@@ -690,6 +724,74 @@ impl Index {
             .take(limit)
             .map(i64::from)
             .collect()
+    }
+
+    /// The sort order of `key` (then id), built now when missing.
+    fn perm(&self, key: SortKey) -> Perm {
+        let Ok(mut perms) = self.perms.lock() else {
+            return Perm::default();
+        };
+        perms
+            .entry((key.field, key.descending))
+            .or_insert_with(|| {
+                let sort = [key, SortKey::ID];
+                let mut order: Vec<u32> = self.live.iter().collect();
+                order.sort_unstable_by(|a, b| self.cmp_docs(&sort, *a, *b, &|_| 0));
+                Perm {
+                    order: std::sync::Arc::new(order),
+                    dirty: RoaringBitmap::new(),
+                }
+            })
+            .clone()
+    }
+
+    /// A page of `m` in `key` order by walking the prebuilt order.
+    fn walk_page(&self, key: SortKey, m: &RoaringBitmap, offset: usize, limit: usize) -> Vec<i64> {
+        let sort = [key, SortKey::ID];
+        let perm = self.perm(key);
+        let cmp = |a: &u32, b: &u32| self.cmp_docs(&sort, *a, *b, &|_| 0);
+        // Written since the build: at their current place, merged in.
+        let mut moved: Vec<u32> = (m & &perm.dirty).iter().collect();
+        moved.sort_unstable_by(cmp);
+        let mut moved = moved.into_iter().peekable();
+        let unfiltered = perm.dirty.is_empty() && m.len() == perm.order.len() as u64;
+        let mut skip = offset;
+        let mut rest: Box<dyn Iterator<Item = u32>> = if unfiltered {
+            // Every product, none moved: the page is a slice.
+            skip = 0;
+            Box::new(perm.order.iter().copied().skip(offset))
+        } else {
+            Box::new(
+                perm.order
+                    .iter()
+                    .copied()
+                    .filter(|d| m.contains(*d) && !perm.dirty.contains(*d)),
+            )
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut next_rest = rest.next();
+        while out.len() < limit {
+            let take_moved = match (next_rest, moved.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(r), Some(mv)) => cmp(mv, &r).is_lt(),
+            };
+            let doc = if take_moved {
+                moved.next()
+            } else {
+                let d = next_rest;
+                next_rest = rest.next();
+                d
+            };
+            let Some(doc) = doc else { break };
+            if skip > 0 {
+                skip -= 1;
+            } else {
+                out.push(i64::from(doc));
+            }
+        }
+        out
     }
 
     fn id_page(
@@ -941,6 +1043,13 @@ impl Index {
     }
 }
 
+fn sku_hash(sku: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sku.hash(&mut h);
+    h.finish()
+}
+
 fn bucket_of(cents: i64) -> usize {
     usize::try_from(price_bucket(cents))
         .unwrap_or(0)
@@ -974,4 +1083,108 @@ fn name_counts(labels: &Labels) -> Vec<NameCount> {
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use catalog_domain::query::{compare_keys, sort_values};
+    use catalog_domain::{Label, Price, ProductId, Rating, Sku};
+
+    fn product(id: i64, cents: i64) -> Product {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000 + id, 0).unwrap();
+        Product {
+            id: ProductId::new(id).unwrap(),
+            sku: Sku::parse(&format!("P-{id}")).unwrap(),
+            name: format!("Item {}", id % 7),
+            description: "plain".into(),
+            category: Label::from_stored(format!("C{}", id % 3)),
+            brand: Label::from_stored("B".into()),
+            price: Price::from_cents(cents).unwrap(),
+            stock_quantity: id % 5,
+            rating: Rating::from_tenths(id % 51).unwrap(),
+            is_active: true,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        }
+    }
+
+    /// Pages by walking a built sort order stay exact after writes move,
+    /// add and remove products (their stale places are skipped and their
+    /// current places merged in), and after the order is rebuilt.
+    #[test]
+    fn sort_orders_stay_exact_under_writes() {
+        let mut products: Vec<Product> = (1..=3000).map(|i| product(i, (i * 37) % 1000)).collect();
+        let mut index = Index::build(products.iter()).unwrap();
+        let all = ProductFilter::default();
+        let check = |index: &Index, products: &[Product]| {
+            for key in [
+                SortKey {
+                    field: SortField::Price,
+                    descending: false,
+                },
+                SortKey {
+                    field: SortField::Price,
+                    descending: true,
+                },
+                SortKey {
+                    field: SortField::Name,
+                    descending: false,
+                },
+            ] {
+                let sort = [key, SortKey::ID];
+                let mut expected: Vec<&Product> = products.iter().collect();
+                expected.sort_by(|a, b| {
+                    compare_keys(
+                        &sort,
+                        &sort_values(&sort, a, None),
+                        &sort_values(&sort, b, None),
+                    )
+                });
+                for offset in [0u64, 7, 1500, 2990] {
+                    let got = index.page(&PageSpec {
+                        filter: &all,
+                        sort: &sort,
+                        after: None,
+                        offset,
+                        limit: 20,
+                    });
+                    let want: Vec<i64> = expected
+                        .iter()
+                        .skip(offset as usize)
+                        .take(20)
+                        .map(|p| p.id.get())
+                        .collect();
+                    assert_eq!(got, want, "{key:?} at {offset}");
+                }
+            }
+        };
+        check(&index, &products);
+        // Move some, delete some, add some: fewer than the rebuild limit.
+        for i in (0..products.len()).step_by(97) {
+            products[i].price = Price::from_cents(999 - (i as i64 % 1000)).unwrap();
+            products[i].name = "Aardvark".into();
+            products[i].version += 1;
+            index.upsert(&products[i]).unwrap();
+        }
+        for id in [5, 500, 2999] {
+            index.remove(id);
+        }
+        products.retain(|p| ![5, 500, 2999].contains(&p.id.get()));
+        for id in 3001..3010 {
+            let p = product(id, id % 13);
+            index.upsert(&p).unwrap();
+            products.push(p);
+        }
+        check(&index, &products);
+        // Past the limit: the orders are dropped and rebuilt on use.
+        for p in products.iter_mut().take(1100) {
+            p.price = Price::from_cents(p.price.cents() / 2).unwrap();
+            p.version += 1;
+            index.upsert(p).unwrap();
+        }
+        check(&index, &products);
+    }
 }
