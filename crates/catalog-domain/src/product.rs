@@ -331,16 +331,17 @@ impl ProductVersion {
 }
 
 /// A valid product not yet stored: what a create (or the seeder) hands to
-/// the storage port, which assigns the id and timestamps. `category` and
-/// `brand` hold a [`Label`]'s text: the write path builds them with
-/// [`Label::parse`], the seeder from its own constant labels.
+/// the storage port, which assigns the id and timestamps. The write path
+/// builds `category` and `brand` with [`Label::parse`]; trusted sources (the
+/// seeder's constant names, a stored product written back) with
+/// [`Label::from_stored`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewProduct {
     pub sku: Sku,
     pub name: String,
     pub description: String,
-    pub category: String,
-    pub brand: String,
+    pub category: Label,
+    pub brand: Label,
     pub price: Price,
     pub stock_quantity: i64,
     pub rating: Rating,

@@ -86,10 +86,7 @@ fn draft(map: &Map<String, Value>, errors: &mut ValidationErrors) -> Option<NewP
             errors.push(field, "is required");
             None
         }
-        Some(Value::String(s)) => Label::parse(s)
-            .map(Label::into_string)
-            .map_err(|m| errors.push(field, m))
-            .ok(),
+        Some(Value::String(s)) => Label::parse(s).map_err(|m| errors.push(field, m)).ok(),
         Some(v) => {
             errors.push(field, format!("must be a string, not {}", type_name(v)));
             None

@@ -21,8 +21,8 @@ use catalog_cache_redis::{RedisCache, RedisSettings};
 use catalog_domain::cursor::CursorKey;
 use catalog_domain::ports::{Created, Idempotency, PageSpec};
 use catalog_domain::{
-    Cache, CacheSettings, CatalogService, NameCount, NewProduct, Price, Product, ProductFilter,
-    ProductId, ProductReader, ProductWriter, Rating, Sku, StatsRow, StorageError,
+    Cache, CacheSettings, CatalogService, Label, NameCount, NewProduct, Price, Product,
+    ProductFilter, ProductId, ProductReader, ProductWriter, Rating, Sku, StatsRow, StorageError,
 };
 use catalog_http::{AppState, HttpConfig, build_app};
 use catalog_storage_memory::MemoryStore;
@@ -60,8 +60,8 @@ pub fn products(n: i64) -> Vec<NewProduct> {
             sku: Sku::parse(&format!("SKU-{i:04}")).unwrap(),
             name: format!("Item {i:02}"),
             description: format!("Description {i}"),
-            category: CATEGORIES[(i % 3) as usize].to_string(),
-            brand: BRANDS[(i % 2) as usize].to_string(),
+            category: Label::parse(CATEGORIES[(i % 3) as usize]).unwrap(),
+            brand: Label::parse(BRANDS[(i % 2) as usize]).unwrap(),
             price: Price::from_cents(100 * i).unwrap(),
             stock_quantity: i % 4,
             rating: Rating::from_tenths(i % 51).unwrap(),

@@ -15,7 +15,7 @@ use actix_web::web::Bytes;
 use catalog_cache_memory::MemoryCache;
 use catalog_domain::cursor::CursorKey;
 use catalog_domain::{
-    CacheSettings, CatalogService, NewProduct, Price, ProductWriter, Rating, Sku,
+    CacheSettings, CatalogService, Label, NewProduct, Price, ProductWriter, Rating, Sku,
 };
 use catalog_http::{AppState, HttpConfig, build_app};
 use catalog_storage_memory::MemoryStore;
@@ -106,8 +106,8 @@ fn new_product(s: &Spec) -> NewProduct {
         sku: Sku::parse(&s.sku).unwrap(),
         name: s.name.clone(),
         description: s.description.clone(),
-        category: s.category.to_string(),
-        brand: s.brand.to_string(),
+        category: Label::parse(s.category).unwrap(),
+        brand: Label::parse(s.brand).unwrap(),
         price: Price::from_cents(s.price_cents).unwrap(),
         stock_quantity: s.stock,
         rating: Rating::from_tenths(s.rating_tenths).unwrap(),
