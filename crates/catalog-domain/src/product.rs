@@ -196,6 +196,9 @@ impl Serialize for Price {
 pub struct Rating(i16);
 
 impl Rating {
+    /// 0.0: an unrated product.
+    pub const ZERO: Rating = Rating(0);
+
     pub fn from_tenths(tenths: i64) -> Result<Self, String> {
         if (0..=50).contains(&tenths) {
             Ok(Self(tenths as i16))
