@@ -4,7 +4,8 @@
 //!
 //! Nothing here knows about HTTP, SQL or Redis. Adapters implement the ports in
 //! [`ports`]; the HTTP edge reads its wire format into the typed requests of
-//! [`query`] ([`query::ListRequest`]) and [`write`], and calls
+//! [`query`] ([`query::ListRequest`]) and [`write`] ([`NewProduct`],
+//! [`write::ProductPatch`]), and calls
 //! [`service::CatalogService`].
 
 pub mod cache;
@@ -34,3 +35,4 @@ pub use service::{
     CacheHealth, CacheSettings, CatalogService, ListPage, Precondition, RenderResult, fingerprint,
 };
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};
+pub use write::{Change, ProductPatch};

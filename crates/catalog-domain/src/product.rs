@@ -196,6 +196,9 @@ impl Serialize for Price {
 pub struct Rating(i16);
 
 impl Rating {
+    /// 0.0: an unrated product.
+    pub const ZERO: Rating = Rating(0);
+
     pub fn from_tenths(tenths: i64) -> Result<Self, String> {
         if (0..=50).contains(&tenths) {
             Ok(Self(tenths as i16))
@@ -331,16 +334,17 @@ impl ProductVersion {
 }
 
 /// A valid product not yet stored: what a create (or the seeder) hands to
-/// the storage port, which assigns the id and timestamps. `category` and
-/// `brand` hold a [`Label`]'s text: the write path builds them with
-/// [`Label::parse`], the seeder from its own constant labels.
+/// the storage port, which assigns the id and timestamps. The write path
+/// builds `category` and `brand` with [`Label::parse`]; trusted sources (the
+/// seeder's constant names, a stored product written back) with
+/// [`Label::from_stored`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewProduct {
     pub sku: Sku,
     pub name: String,
     pub description: String,
-    pub category: String,
-    pub brand: String,
+    pub category: Label,
+    pub brand: Label,
     pub price: Price,
     pub stock_quantity: i64,
     pub rating: Rating,

@@ -11,11 +11,12 @@ use crate::cache::{
     namespaces_for, product_namespace, request_digest, request_digest_of,
 };
 use crate::cursor::{Cursor, CursorKey};
-use crate::error::{CatalogError, ValidationErrors};
+use crate::error::CatalogError;
 use crate::ports::{Created, Idempotency, PageSpec, ProductStore};
-use crate::product::{Product, ProductId, ProductVersion};
+use crate::product::{NewProduct, Product, ProductId, ProductVersion};
 use crate::query::{CountMode, ListQuery, ProductFilter, Start, sort_values};
 use crate::stats::{NameCount, Stats};
+use crate::write::ProductPatch;
 
 /// What a conditional write requires of the product's current version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,16 +541,15 @@ impl CatalogService {
         .await
     }
 
-    /// Creates a product from a JSON body. A new product invalidates the
-    /// cached reads it affects before this returns.
+    /// Creates a product. A new product invalidates the cached reads it
+    /// affects before this returns.
     #[tracing::instrument(skip_all)]
     pub async fn create(
         &self,
-        body: &serde_json::Value,
+        new: &NewProduct,
         idempotency: Option<Idempotency>,
     ) -> Result<Created, CatalogError> {
-        let new = crate::write::parse_product(body)?;
-        let created = self.store.create(&new, idempotency.as_ref()).await?;
+        let created = self.store.create(new, idempotency.as_ref()).await?;
         if let Created::New(p) = &created {
             self.invalidate_product(p.id).await;
         }
@@ -561,20 +561,19 @@ impl CatalogService {
     pub async fn replace(
         &self,
         id: ProductId,
-        body: &serde_json::Value,
+        new: &NewProduct,
         if_match: Option<&Precondition>,
     ) -> Result<Product, CatalogError> {
-        let new = crate::write::parse_product(body)?;
         let expected = match if_match {
             Some(m) => Some(self.checked_version(id, m).await?),
             None => None,
         };
-        let updated = self.store.update(id, &new, expected).await?;
+        let updated = self.store.update(id, new, expected).await?;
         self.invalidate_product(id).await;
         Ok(updated)
     }
 
-    /// Applies a JSON Merge Patch (PATCH). The update is conditional on the
+    /// Applies a patch (PATCH). The update is conditional on the
     /// version the patch was applied to: with `If-Match` a concurrent change
     /// is a 412; without, the patch is re-applied to the new version (a few
     /// times), so no concurrent update is ever lost.
@@ -582,12 +581,9 @@ impl CatalogService {
     pub async fn patch(
         &self,
         id: ProductId,
-        patch: &serde_json::Value,
+        patch: &ProductPatch,
         if_match: Option<&Precondition>,
     ) -> Result<Product, CatalogError> {
-        if !patch.is_object() {
-            return Err(ValidationErrors::single("body", "must be a JSON object").into());
-        }
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -597,7 +593,7 @@ impl CatalogService {
             {
                 return Err(CatalogError::PreconditionFailed);
             }
-            let new = crate::write::apply_merge_patch(&current, patch)?;
+            let new = patch.apply(&current)?;
             match self.store.update(id, &new, Some(current.version)).await {
                 Ok(updated) => {
                     self.invalidate_product(id).await;

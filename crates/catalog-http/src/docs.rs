@@ -1,8 +1,13 @@
 //! OpenAPI schemas of the HTTP bodies and the document itself. The schema
 //! structs describe what the handlers serialize; a test checks they agree.
 
+use std::borrow::Cow;
+
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::{OpenApi, ToSchema};
 
+use crate::body::ProductBody;
 use crate::error::{Problem, ProblemField};
 
 /// A product.
@@ -44,54 +49,32 @@ pub struct ProductDoc {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// A product as written by POST and PUT (server-set fields are refused).
-#[derive(ToSchema)]
-#[schema(as = ProductInput, example = json!({
-    "sku": "ELEC-000042", "name": "Wireless Headphones Pro", "description": "Over-ear, noise cancelling.",
-    "category": "Electronics", "brand": "Acme", "price": 199.99, "stock_quantity": 12, "rating": 4.5, "is_active": true
-}))]
-#[allow(dead_code)]
-pub struct ProductInputDoc {
-    /// Unique, 3–32 chars of A-Z 0-9 - (lower case is upper-cased).
-    #[schema(pattern = "^[A-Za-z0-9-]{3,32}$")]
-    pub sku: String,
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    /// Default "".
-    #[schema(max_length = 5000)]
-    pub description: Option<String>,
-    #[schema(min_length = 1, max_length = 100)]
-    pub category: String,
-    #[schema(min_length = 1, max_length = 100)]
-    pub brand: String,
-    /// A JSON number (not a string), 0–1,000,000, at most 2 decimals.
-    #[schema(minimum = 0, maximum = 1000000, multiple_of = 0.01)]
-    pub price: f64,
-    /// Default 0.
-    #[schema(minimum = 0)]
-    pub stock_quantity: Option<i64>,
-    /// Default 0.0; at most 1 decimal.
-    #[schema(minimum = 0, maximum = 5, multiple_of = 0.1)]
-    pub rating: Option<f64>,
-    /// Default true.
-    pub is_active: Option<bool>,
+/// A JSON Merge Patch (RFC 7396): the schema of [`ProductBody`] (the one
+/// wire struct of write bodies, `ProductInput` here) with no member
+/// required, and `null` allowed on `description` only.
+pub struct ProductPatchDoc;
+
+const PATCH_DESCRIPTION: &str = "A JSON Merge Patch (RFC 7396) of writable fields: present fields are\nreplaced; `null` clears `description` and is refused on the others.";
+
+impl utoipa::PartialSchema for ProductPatchDoc {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <ProductBody as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(body)) = &mut schema {
+            body.required.clear();
+            body.description = Some(PATCH_DESCRIPTION.into());
+            body.example = Some(serde_json::json!({"price": 179.99, "stock_quantity": 40}));
+            if let Some(RefOr::T(Schema::Object(d))) = body.properties.get_mut("description") {
+                d.schema_type = SchemaType::Array(vec![Type::String, Type::Null]);
+            }
+        }
+        schema
+    }
 }
 
-/// A JSON Merge Patch (RFC 7396) of writable fields: present fields are
-/// replaced; `null` clears `description` and is refused on the others.
-#[derive(ToSchema)]
-#[schema(as = ProductPatch, example = json!({"price": 179.99, "stock_quantity": 40}))]
-#[allow(dead_code)]
-pub struct ProductPatchDoc {
-    pub sku: Option<String>,
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub category: Option<String>,
-    pub brand: Option<String>,
-    pub price: Option<f64>,
-    pub stock_quantity: Option<i64>,
-    pub rating: Option<f64>,
-    pub is_active: Option<bool>,
+impl ToSchema for ProductPatchDoc {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ProductPatch")
+    }
 }
 
 /// A page of products.
@@ -266,7 +249,7 @@ pub struct HealthChecksDoc {
         crate::handlers::health,
     ),
     components(schemas(
-        ProductDoc, ProductInputDoc, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
+        ProductDoc, ProductBody, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
         HealthDoc, HealthChecksDoc, Problem, ProblemField, FacetsDoc, FacetValueDoc,
         PriceBucketDoc, RatingBucketDoc, BoolCountDoc
     )),

@@ -4,6 +4,7 @@
 
 mod app;
 pub mod auth;
+pub mod body;
 mod conditional;
 pub mod docs;
 mod error;

@@ -1,5 +1,6 @@
 //! Write handlers: authenticate, check the media type and size, parse JSON,
-//! call the service, answer with the product and its ETag.
+//! read it into the domain's write types ([`crate::body`]), call the
+//! service, answer with the product and its ETag.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -12,6 +13,7 @@ use futures::StreamExt;
 
 use crate::app::MAX_BODY_BYTES;
 use crate::auth::{WRITE_SCOPE, authorize};
+use crate::body::ProductBody;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -171,19 +173,21 @@ async fn update(
     let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
     let id = parse_id(path)?;
     require_json(&req, matches!(how, Update::Patch))?;
-    let body = read_json(&req, payload).await?;
+    let body = ProductBody::from_json(&read_json(&req, payload).await?)?;
     let precondition = if_match(&req);
     let p = match how {
         Update::Replace => {
+            let new = body.into_new_product()?;
             state
                 .service
-                .replace(id, &body, precondition.as_ref())
+                .replace(id, &new, precondition.as_ref())
                 .await?
         }
         Update::Patch => {
+            let patch = body.into_patch()?;
             state
                 .service
-                .patch(id, &body, precondition.as_ref())
+                .patch(id, &patch, precondition.as_ref())
                 .await?
         }
     };
@@ -205,7 +209,7 @@ async fn update(
     post, path = "/api/v1/products", tag = "products",
     security(("bearer" = ["products:write"])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1-255 visible ASCII characters, remembered 24 h)")),
-    request_body(content = crate::docs::ProductInputDoc, content_type = "application/json"),
+    request_body(content = crate::body::ProductBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = crate::docs::ProductDoc,
             headers(("Location" = String, description = "/api/v1/products/{id}"), ("ETag" = String, description = "The product's version tag"))),
@@ -227,7 +231,8 @@ pub async fn create_product(
     require_json(&req, false)?;
     let body = read_json(&req, payload).await?;
     let idem = idempotency(&req, &who.subject, &body)?;
-    match state.service.create(&body, idem).await? {
+    let new = ProductBody::from_json(&body)?.into_new_product()?;
+    match state.service.create(&new, idem).await? {
         Created::New(p) => {
             tracing::info!(id = p.id.get(), sub = %who.subject, "product created");
             let mut res = product_response(StatusCode::CREATED, &p)?;
@@ -254,7 +259,7 @@ pub async fn create_product(
         ("id" = i64, Path, description = "Product id", minimum = 1),
         ("If-Match" = Option<String>, Header, description = "The product's ETag: replace only if unchanged (412 otherwise)"),
     ),
-    request_body(content = crate::docs::ProductInputDoc, content_type = "application/json"),
+    request_body(content = crate::body::ProductBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Replaced", body = crate::docs::ProductDoc),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use catalog_domain::{
-    NewProduct, Price, Product, ProductId, ProductReader, ProductWriter, Rating, Sku,
+    Label, NewProduct, Price, Product, ProductId, ProductReader, ProductWriter, Rating, Sku,
 };
 use catalog_storage_memory::MemoryStore;
 use serde_json::Value;
@@ -71,8 +71,8 @@ async fn sample_product() -> Product {
         sku: Sku::parse("ELEC-000042").unwrap(),
         name: "Wireless Headphones Pro".into(),
         description: "Over-ear".into(),
-        category: "Electronics".into(),
-        brand: "Acme".into(),
+        category: Label::parse("Electronics").unwrap(),
+        brand: Label::parse("Acme").unwrap(),
         price: Price::from_cents(19_999).unwrap(),
         stock_quantity: 12,
         rating: Rating::from_tenths(45).unwrap(),

@@ -1645,7 +1645,7 @@ pub async fn aggregates_stay_exact_under_concurrent_writes(store: &dyn ProductSt
             match i % 3 {
                 0 => {
                     let mut moved = as_new(p);
-                    moved.category = format!("Moved {}", i % 4);
+                    moved.category = label(&format!("Moved {}", i % 4));
                     moved.stock_quantity += 5;
                     moved.is_active = !moved.is_active;
                     moved.price = Price::from_cents((moved.price.cents() * 3 + 101) % 1_000_000)
@@ -1711,8 +1711,8 @@ fn as_new(p: &Product) -> NewProduct {
         sku: p.sku.clone(),
         name: p.name.clone(),
         description: p.description.clone(),
-        category: p.category.as_str().to_string(),
-        brand: p.brand.as_str().to_string(),
+        category: p.category.clone(),
+        brand: p.brand.clone(),
         price: p.price,
         stock_quantity: p.stock_quantity,
         rating: p.rating,
@@ -1724,6 +1724,10 @@ fn sku(raw: &str) -> Sku {
     Sku::parse(raw).expect("valid sku")
 }
 
+fn label(raw: &str) -> Label {
+    Label::parse(raw).expect("valid label")
+}
+
 /// A product with a fresh sku and every other field its own, unlike any
 /// dataset row.
 fn fresh(raw_sku: &str, name: &str) -> NewProduct {
@@ -1731,8 +1735,8 @@ fn fresh(raw_sku: &str, name: &str) -> NewProduct {
         sku: sku(raw_sku),
         name: name.to_string(),
         description: format!("{name}, made by a contract check"),
-        category: "Contract Category".to_string(),
-        brand: "Contract Brand".to_string(),
+        category: label("Contract Category"),
+        brand: label("Contract Brand"),
         price: Price::from_cents(12_345).expect("valid price"),
         stock_quantity: 17,
         rating: Rating::from_tenths(42).expect("valid rating"),
@@ -1746,8 +1750,8 @@ fn changed(base: &NewProduct, raw_sku: &str) -> NewProduct {
         sku: sku(raw_sku),
         name: format!("{} (changed)", base.name),
         description: format!("{} (changed)", base.description),
-        category: format!("{} Changed", base.category),
-        brand: format!("{} Changed", base.brand),
+        category: label(&format!("{} Changed", base.category)),
+        brand: label(&format!("{} Changed", base.brand)),
         price: Price::from_cents(base.price.cents() / 2 + 1).expect("valid price"),
         stock_quantity: base.stock_quantity + 3,
         rating: Rating::from_tenths(50 - i64::from(base.rating.tenths()) / 2 - 1)
@@ -2037,8 +2041,8 @@ pub async fn update_replaces_every_field_and_bumps_the_version(store: &dyn Produ
             new.sku != old.sku,
             new.name != old.name,
             new.description != old.description,
-            old.category != *new.category,
-            old.brand != *new.brand,
+            old.category != new.category,
+            old.brand != new.brand,
             new.price != old.price,
             new.stock_quantity != old.stock_quantity,
             new.rating != old.rating,
@@ -2597,8 +2601,8 @@ pub async fn reads_reflect_writes_at_once(store: &dyn ProductStore) {
     let moved = NewProduct {
         name: "Sourdough Starter".to_string(),
         description: "Lively".to_string(),
-        category: "Moved Category".to_string(),
-        brand: "Moved Brand".to_string(),
+        category: label("Moved Category"),
+        brand: label("Moved Brand"),
         price: Price::from_cents(100_000_000).expect("valid price"),
         is_active: true,
         ..as_new(&p)

@@ -3,7 +3,7 @@
 //! ties, the price bounds, empty stock, inactive rows, and search text with
 //! `%`, `_` and `\` next to decoys an unescaped `LIKE` pattern would match.
 
-use catalog_domain::{NewProduct, Price, Rating, Sku};
+use catalog_domain::{Label, NewProduct, Price, Rating, Sku};
 
 /// Categories: case variants (`Books`/`books`) and an accented one that a
 /// locale-aware collation would put next to `Electronics` but code-point
@@ -234,8 +234,8 @@ pub fn dataset() -> Vec<NewProduct> {
         sku: Sku::parse(r.sku).expect("dataset sku"),
         name: r.name.to_string(),
         description: r.description.to_string(),
-        category: r.category.to_string(),
-        brand: r.brand.to_string(),
+        category: Label::parse(r.category).expect("dataset category"),
+        brand: Label::parse(r.brand).expect("dataset brand"),
         price: Price::from_cents(r.cents).expect("dataset price"),
         stock_quantity: r.stock,
         rating: Rating::from_tenths(r.tenths).expect("dataset rating"),
@@ -248,8 +248,8 @@ pub fn dataset() -> Vec<NewProduct> {
             sku: Sku::parse(&format!("SKU-{:04}", 25 + i)).expect("dataset sku"),
             name: format!("{} {}", ADJECTIVES[i % 5], NOUNS[(i / 5 + i) % 8]),
             description: format!("Everyday item, batch {}", i % 6),
-            category: CATEGORIES[i % 7].to_string(),
-            brand: BRANDS[(i * 5 + 1) % 6].to_string(),
+            category: Label::parse(CATEGORIES[i % 7]).expect("dataset category"),
+            brand: Label::parse(BRANDS[(i * 5 + 1) % 6]).expect("dataset brand"),
             price: Price::from_cents(PRICES[i % 9]).expect("dataset price"),
             stock_quantity: if i % 4 == 1 { 0 } else { (n * 7) % 23 + 1 },
             rating: Rating::from_tenths((n * 13) % 51).expect("dataset rating"),

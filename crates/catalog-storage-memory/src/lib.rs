@@ -12,7 +12,7 @@ use catalog_domain::product::now;
 use catalog_domain::query::{compare_keys, sort_values};
 use catalog_domain::search::{SearchDocument, in_vocabulary};
 use catalog_domain::{
-    Label, NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
+    NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
     StatsRow, StorageError,
 };
 use tokio::sync::RwLock;
@@ -46,8 +46,8 @@ fn stored(
         sku: new.sku.clone(),
         name: new.name.clone(),
         description: new.description.clone(),
-        category: Label::from_stored(new.category.clone()),
-        brand: Label::from_stored(new.brand.clone()),
+        category: new.category.clone(),
+        brand: new.brand.clone(),
         price: new.price,
         stock_quantity: new.stock_quantity,
         rating: new.rating,

@@ -32,8 +32,8 @@ impl BulkSummary {
         let c = self
             .groups
             .entry((
-                p.category.clone(),
-                p.brand.clone(),
+                p.category.as_str().to_owned(),
+                p.brand.as_str().to_owned(),
                 price / PRICE_SUMMARY_WIDTHS[0],
             ))
             .or_insert([0; COUNTERS]);

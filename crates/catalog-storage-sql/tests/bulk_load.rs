@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use catalog_domain::ProductWriter;
-use catalog_domain::{NewProduct, Price, Rating, Sku};
+use catalog_domain::{Label, NewProduct, Price, Rating, Sku};
 use catalog_storage_sql::testing::{PgScratch, SqliteScratch};
 use catalog_storage_sql::{Backend, CopyRows, PoolConfig, SqlStore};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -22,8 +22,8 @@ fn product(i: usize) -> NewProduct {
         sku: Sku::parse(&format!("BULK-{i:06}")).unwrap(),
         name: format!("Bulk item {i} lantern"),
         description: format!("A lantern numbered {i}, with words to index: alpha beta gamma"),
-        category: format!("Category {}", i % 7),
-        brand: format!("Brand {}", i % 5),
+        category: Label::parse(&format!("Category {}", i % 7)).unwrap(),
+        brand: Label::parse(&format!("Brand {}", i % 5)).unwrap(),
         price: Price::from_cents(100 + (i as i64 % 5000)).unwrap(),
         stock_quantity: (i % 3) as i64,
         rating: Rating::from_tenths((i % 51) as i64).unwrap(),

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use catalog_domain::ports::Created;
-use catalog_domain::{NewProduct, Price, ProductWriter, Rating, Sku};
+use catalog_domain::{Label, NewProduct, Price, ProductWriter, Rating, Sku};
 use catalog_storage_sql::testing::{PgScratch, SqliteScratch};
 use catalog_storage_sql::{Backend, Drift, SqlStore};
 use sea_orm::ConnectionTrait;
@@ -17,8 +17,8 @@ fn product(i: usize) -> NewProduct {
         sku: Sku::parse(&format!("DRIFT-{i:05}")).unwrap(),
         name: format!("Drift lamp {i}"),
         description: format!("A lamp numbered {i} for the drift check"),
-        category: format!("Category {}", i % 3),
-        brand: format!("Brand {}", i % 4),
+        category: Label::parse(&format!("Category {}", i % 3)).unwrap(),
+        brand: Label::parse(&format!("Brand {}", i % 4)).unwrap(),
         price: Price::from_cents(150 + 997 * i as i64).unwrap(),
         stock_quantity: (i % 3) as i64,
         rating: Rating::from_tenths((i * 7 % 51) as i64).unwrap(),

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use catalog_domain::ports::PageSpec;
 use catalog_domain::query::{SearchQuery, SortField, SortKey, resolve_sort, sort_values};
-use catalog_domain::{NewProduct, Price, ProductFilter, ProductReader, Rating, Sku};
+use catalog_domain::{Label, NewProduct, Price, ProductFilter, ProductReader, Rating, Sku};
 use catalog_storage_sql::SqlStore;
 use catalog_storage_sql::testing::PgScratch;
 
@@ -175,8 +175,8 @@ fn product(i: usize, rng: &mut Rng) -> NewProduct {
             rng.pick(&MATERIALS),
             1 + rng.below(5)
         ),
-        category: rng.pick(&CATEGORIES).to_string(),
-        brand: brand.to_string(),
+        category: Label::parse(rng.pick(&CATEGORIES)).unwrap(),
+        brand: Label::parse(brand).unwrap(),
         price: Price::from_cents(price_cents).unwrap(),
         stock_quantity,
         rating: Rating::from_tenths(rating_tenths).unwrap(),

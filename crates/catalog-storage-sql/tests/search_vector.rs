@@ -8,7 +8,7 @@
 //! Skipped loudly when PostgreSQL is absent; fails instead under `CI=true`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use catalog_domain::{NewProduct, Price, ProductWriter, Rating, Sku};
+use catalog_domain::{Label, NewProduct, Price, ProductWriter, Rating, Sku};
 use catalog_storage_sql::pg_tsvector;
 use catalog_storage_sql::testing::PgScratch;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -18,8 +18,8 @@ fn product(sku: &str, name: &str, description: &str) -> NewProduct {
         sku: Sku::parse(sku).unwrap(),
         name: name.into(),
         description: description.into(),
-        category: "C".into(),
-        brand: "B".into(),
+        category: Label::parse("C").unwrap(),
+        brand: Label::parse("B").unwrap(),
         price: Price::from_cents(100).unwrap(),
         stock_quantity: 1,
         rating: Rating::from_tenths(10).unwrap(),

@@ -9,7 +9,7 @@
 use catalog_domain::ports::PageSpec;
 use catalog_domain::query::SortKey;
 use catalog_domain::{
-    NewProduct, Price, ProductFilter, ProductReader, ProductWriter, Rating, SearchQuery, Sku,
+    Label, NewProduct, Price, ProductFilter, ProductReader, ProductWriter, Rating, SearchQuery, Sku,
 };
 use catalog_storage_sql::testing::SqliteScratch;
 use sea_orm::ConnectionTrait;
@@ -19,8 +19,8 @@ fn product(sku: &str) -> NewProduct {
         sku: Sku::parse(sku).unwrap(),
         name: format!("Gadget {sku}"),
         description: "schema change survivor".into(),
-        category: "C".into(),
-        brand: "B".into(),
+        category: Label::parse("C").unwrap(),
+        brand: Label::parse("B").unwrap(),
         price: Price::from_cents(100).unwrap(),
         stock_quantity: 1,
         rating: Rating::from_tenths(10).unwrap(),

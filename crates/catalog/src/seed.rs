@@ -9,7 +9,7 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
-use catalog_domain::{NewProduct, Price, ProductWriter, Rating, Sku, StorageError};
+use catalog_domain::{Label, NewProduct, Price, ProductWriter, Rating, Sku, StorageError};
 use catalog_storage_sql::{BulkLoadProgress, SqlStore};
 use fake::Fake;
 use fake::faker::company::en::{Bs, CatchPhrase};
@@ -289,8 +289,10 @@ pub fn product(seed: u64, index: u64) -> NewProduct {
         sku: Sku::parse(&format!("{code}-{index:07}")).unwrap_or_else(|_| unreachable_sku()),
         name,
         description,
-        category: category.to_string(),
-        brand: brand.to_string(),
+        // The names are this module's constants, each a valid label
+        // (`labels_are_valid` checks them): taken as they are.
+        category: Label::from_stored(category.to_owned()),
+        brand: Label::from_stored(brand.to_owned()),
         price: Price::from_cents(cents.min(catalog_domain::product::MAX_PRICE_CENTS))
             .unwrap_or_else(|_| unreachable_price()),
         stock_quantity: stock,
@@ -483,6 +485,18 @@ mod tests {
     fn deterministic_for_a_seed() {
         assert_eq!(product(7, 123), product(7, 123));
         assert_ne!(product(7, 123), product(8, 123));
+    }
+
+    #[test]
+    fn labels_are_valid() {
+        let names = CATEGORIES.iter().map(|c| c.0).chain(BRANDS);
+        for name in names {
+            assert_eq!(
+                Label::parse(name).map(Label::into_string),
+                Ok(name.to_owned()),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

@@ -27,8 +27,8 @@ use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use catalog_cache_redis::{RedisCache, RedisSettings};
 use catalog_domain::cursor::CursorKey;
 use catalog_domain::{
-    CacheSettings, CatalogService, NewProduct, Price, ProductId, ProductReader, ProductWriter,
-    Rating, Sku,
+    CacheSettings, CatalogService, Label, NewProduct, Price, ProductId, ProductReader,
+    ProductWriter, Rating, Sku,
 };
 use catalog_http::auth::mint_token;
 use catalog_http::{AppState, HttpConfig, build_app};
@@ -239,8 +239,8 @@ fn fixture() -> Vec<NewProduct> {
             sku: Sku::parse(&format!("FIX-{i:03}")).unwrap(),
             name: format!("Fixture {i:02}"),
             description: format!("Fixture product number {i}"),
-            category: CATEGORIES[(i % 3) as usize].to_string(),
-            brand: BRANDS[(i % 2) as usize].to_string(),
+            category: Label::parse(CATEGORIES[(i % 3) as usize]).unwrap(),
+            brand: Label::parse(BRANDS[(i % 2) as usize]).unwrap(),
             price: Price::from_cents(100 * i + 99).unwrap(),
             stock_quantity: i % 7,
             rating: Rating::from_tenths(i % 51).unwrap(),

@@ -1,33 +1,31 @@
 //! Shared fixtures of the cache behaviour tests: an instrumented storage
 //! adapter (call counts, delays, gates that hold a read), services
 //! over the in-process cache or Redis, a key-prefix guard that deletes its
-//! Redis keys even when a test panics, and a type-erased HTTP test app.
+//! Redis keys even when a test panics; the HTTP harness is
+//! `catalog-testkit`'s.
 
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderMap;
-use actix_web::test::{TestRequest, call_service, init_service, read_body};
-use actix_web::web::Bytes;
 use async_trait::async_trait;
 use catalog_cache_memory::MemoryCache;
 use catalog_cache_redis::{RedisCache, RedisSettings};
 use catalog_domain::cursor::CursorKey;
 use catalog_domain::ports::{Created, Idempotency, PageSpec};
 use catalog_domain::{
-    Cache, CacheSettings, CatalogService, NameCount, NewProduct, Price, Product, ProductFilter,
-    ProductId, ProductReader, ProductWriter, Rating, Sku, StatsRow, StorageError,
+    Cache, CacheSettings, CatalogService, Label, NameCount, NewProduct, Price, Product,
+    ProductFilter, ProductId, ProductReader, ProductWriter, Rating, Sku, StatsRow, StorageError,
 };
-use catalog_http::{AppState, HttpConfig, build_app};
 use catalog_storage_memory::MemoryStore;
+// Each test binary uses its own part of this module.
+#[allow(unused_imports)]
+pub use catalog_testkit::{Resp, TestApp};
 use deadpool_redis::redis;
-use futures::future::LocalBoxFuture;
 use serde_json::Value;
 
 // ---------------------------------------------------------------- skipping
@@ -60,8 +58,8 @@ pub fn products(n: i64) -> Vec<NewProduct> {
             sku: Sku::parse(&format!("SKU-{i:04}")).unwrap(),
             name: format!("Item {i:02}"),
             description: format!("Description {i}"),
-            category: CATEGORIES[(i % 3) as usize].to_string(),
-            brand: BRANDS[(i % 2) as usize].to_string(),
+            category: Label::parse(CATEGORIES[(i % 3) as usize]).unwrap(),
+            brand: Label::parse(BRANDS[(i % 2) as usize]).unwrap(),
             price: Price::from_cents(100 * i).unwrap(),
             stock_quantity: i % 4,
             rating: Rating::from_tenths(i % 51).unwrap(),
@@ -524,99 +522,6 @@ pub async fn hits(service: &CatalogService, ids: &[i64]) -> Vec<(String, bool)> 
 }
 
 // ---------------------------------------------------------------- HTTP
-
-/// The app under test, type-erased so helpers need not name actix's types.
-pub struct TestApp {
-    call: Box<dyn Fn(TestRequest) -> LocalBoxFuture<'static, Resp>>,
-}
-
-impl TestApp {
-    pub async fn new(service: CatalogService) -> Self {
-        let state = AppState {
-            service,
-            config: HttpConfig::default(),
-        };
-        let app = Rc::new(init_service(build_app(state)).await);
-        Self {
-            call: Box::new(move |req: TestRequest| {
-                let app = Rc::clone(&app);
-                Box::pin(async move {
-                    let res = call_service(&*app, req.to_request()).await;
-                    let status = res.status();
-                    let headers = res.headers().clone();
-                    let body = read_body(res).await;
-                    Resp {
-                        status,
-                        headers,
-                        body,
-                    }
-                })
-            }),
-        }
-    }
-
-    pub fn send(&self, req: TestRequest) -> LocalBoxFuture<'static, Resp> {
-        (self.call)(req)
-    }
-
-    pub async fn get(&self, uri: &str) -> Resp {
-        self.send(TestRequest::get().uri(uri)).await
-    }
-
-    pub async fn get_if_none_match(&self, uri: &str, etag: &str) -> Resp {
-        self.send(
-            TestRequest::get()
-                .uri(uri)
-                .insert_header(("if-none-match", etag)),
-        )
-        .await
-    }
-}
-
-/// A response, read whole.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    /// `X-Cache`, which every cacheable answer must carry.
-    pub fn x_cache(&self) -> &str {
-        self.header("x-cache")
-            .unwrap_or_else(|| panic!("no X-Cache on a {} response", self.status))
-    }
-
-    pub fn etag(&self) -> &str {
-        self.header("etag")
-            .unwrap_or_else(|| panic!("no ETag on a {} response", self.status))
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// Asserts a 200 and returns self, for chaining.
-    pub fn ok(self, what: &str) -> Self {
-        assert_eq!(
-            self.status,
-            StatusCode::OK,
-            "{what}: {}",
-            String::from_utf8_lossy(&self.body)
-        );
-        self
-    }
-}
 
 /// The five cacheable routes, by name.
 pub const ROUTES: [(&str, &str); 5] = [

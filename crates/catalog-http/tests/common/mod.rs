@@ -1,25 +1,23 @@
 //! Shared fixtures of the black-box HTTP tests: a small deterministic
-//! catalog, the app built on the in-memory adapter, and request helpers that
-//! check the headers every response must carry.
+//! catalog, the app built on the in-memory adapter (the harness itself is
+//! `catalog-testkit`'s), every response checked for the headers it must
+//! carry.
 
 #![allow(dead_code)]
 
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderMap;
-use actix_web::test::{TestRequest, call_service, init_service, read_body};
-use actix_web::web::Bytes;
 use catalog_cache_memory::MemoryCache;
 use catalog_domain::cursor::CursorKey;
 use catalog_domain::{
-    CacheSettings, CatalogService, NewProduct, Price, ProductWriter, Rating, Sku,
+    CacheSettings, CatalogService, Label, NewProduct, Price, ProductWriter, Rating, Sku,
 };
-use catalog_http::{AppState, HttpConfig, build_app};
+use catalog_http::{AppState, HttpConfig};
 use catalog_storage_memory::MemoryStore;
-use futures::future::LocalBoxFuture;
+// Each test binary uses its own part of this module.
+#[allow(unused_imports)]
+pub use catalog_testkit::{Resp, TestApp, item_ids};
 use serde_json::Value;
 
 /// Distinct categories, in code-point order (lower case sorts last).
@@ -106,8 +104,8 @@ fn new_product(s: &Spec) -> NewProduct {
         sku: Sku::parse(&s.sku).unwrap(),
         name: s.name.clone(),
         description: s.description.clone(),
-        category: s.category.to_string(),
-        brand: s.brand.to_string(),
+        category: Label::parse(s.category).unwrap(),
+        brand: Label::parse(s.brand).unwrap(),
         price: Price::from_cents(s.price_cents).unwrap(),
         stock_quantity: s.stock,
         rating: Rating::from_tenths(s.rating_tenths).unwrap(),
@@ -132,50 +130,17 @@ pub async fn state_with_key(products: &[Spec], key: &[u8]) -> AppState {
     }
 }
 
-/// The app under test, type-erased so helpers need not name actix's request
-/// and body types.
-pub struct TestApp {
-    call: Box<dyn Fn(TestRequest) -> LocalBoxFuture<'static, Resp>>,
-}
-
-impl TestApp {
-    /// Sends a request. Every response, whatever its status, must carry
-    /// `X-Process-Time`, a matching `Server-Timing` and an `X-Request-Id`.
-    pub async fn send(&self, req: TestRequest) -> Resp {
-        let resp = (self.call)(req).await;
-        assert_timing_headers(&resp);
-        resp
-    }
-
-    pub async fn get(&self, uri: &str) -> Resp {
-        self.send(TestRequest::get().uri(uri)).await
-    }
-}
-
 /// The app over `products`.
 pub async fn app_with(products: &[Spec]) -> TestApp {
     app_with_state(state_with(products).await).await
 }
 
-/// The app over this state.
+/// The app over this state. Every response, whatever its status, must
+/// carry `X-Process-Time`, a matching `Server-Timing` and an `X-Request-Id`.
 pub async fn app_with_state(state: AppState) -> TestApp {
-    let service = Rc::new(init_service(build_app(state)).await);
-    TestApp {
-        call: Box::new(move |req: TestRequest| {
-            let service = Rc::clone(&service);
-            Box::pin(async move {
-                let res = call_service(&*service, req.to_request()).await;
-                let status = res.status();
-                let headers = res.headers().clone();
-                let body = read_body(res).await;
-                Resp {
-                    status,
-                    headers,
-                    body,
-                }
-            })
-        }),
-    }
+    TestApp::with_state(state)
+        .await
+        .checking(assert_timing_headers)
 }
 
 /// The app over the fixture.
@@ -197,47 +162,6 @@ pub async fn cached_app() -> TestApp {
 /// is the same either way.
 pub async fn both_apps() -> [TestApp; 2] {
     [app().await, cached_app().await]
-}
-
-/// A response, read whole.
-#[derive(Debug)]
-pub struct Resp {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-}
-
-impl Resp {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    pub fn content_type(&self) -> &str {
-        self.header("content-type").unwrap_or("")
-    }
-
-    /// Ids of a list body's items, in order.
-    pub fn ids(&self) -> Vec<i64> {
-        item_ids(&self.json())
-    }
-}
-
-pub fn item_ids(body: &Value) -> Vec<i64> {
-    body["items"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no items array in {body}"))
-        .iter()
-        .map(|p| p["id"].as_i64().unwrap())
-        .collect()
 }
 
 /// `X-Process-Time` is a non-negative decimal number of milliseconds and
