@@ -254,13 +254,7 @@ impl Index {
             self.remove_doc(doc);
         }
         self.touch_perms(doc);
-        for v in [
-            &mut self.version,
-            &mut self.price,
-            &mut self.stock,
-            &mut self.created,
-            &mut self.updated,
-        ] {
+        for v in self.wide_columns() {
             grow(v, doc);
         }
         grow(&mut self.rating, doc);
@@ -330,6 +324,17 @@ impl Index {
         }
     }
 
+    /// The 64-bit columns, for growing and trimming them together.
+    fn wide_columns(&mut self) -> [&mut Vec<i64>; 5] {
+        [
+            &mut self.version,
+            &mut self.price,
+            &mut self.stock,
+            &mut self.created,
+            &mut self.updated,
+        ]
+    }
+
     /// Marks `doc`'s place stale in every built sort order, dropping the
     /// orders with too many stale places (rebuilt on their next use).
     fn touch_perms(&mut self, doc: u32) {
@@ -394,13 +399,7 @@ impl Index {
         self.tokens.compact(&self.live);
         self.sku.compact(&self.live);
         self.name.compact(&self.live);
-        for v in [
-            &mut self.version,
-            &mut self.price,
-            &mut self.stock,
-            &mut self.created,
-            &mut self.updated,
-        ] {
+        for v in self.wide_columns() {
             v.shrink_to_fit();
         }
         self.all.shrink_to_fit();

@@ -11,10 +11,11 @@
 //!   row whose version differs from the indexed one was written after the
 //!   catch-up: the index catches up again and the page is recomputed
 //!   (then the SQL path answers, if the table is that busy).
-//! - **Never an error of its own.** While the index builds at start-up,
-//!   after a bulk load (a `reload` entry: rebuilt in the background), or
-//!   when a change could not be applied, searches take the SQL path:
-//!   slower, never wrong.
+//! - **Never an error of its own.** While the index builds at start-up, or
+//!   after a change could not be applied (rebuilt in the background),
+//!   searches take the SQL path: slower, never wrong. A bulk load's
+//!   `reload` entry is the exception for now: the catch-up that reads it
+//!   rebuilds in place, so that one request waits for the rebuild.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};

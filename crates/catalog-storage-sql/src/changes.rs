@@ -12,8 +12,9 @@
 //! are read again next time (a follower's update is idempotent). A
 //! reader that remembered the last sequence number instead would skip an
 //! entry whose transaction took its number first and committed last; the
-//! test `tests/change_log.rs` holds such a transaction open to prove the
-//! horizon does not.
+//! test `postgres_horizon_never_skips_a_late_commit` (catalog-search-memory,
+//! `tests/follow.rs`) holds such a transaction open to prove the horizon
+//! does not.
 //!
 //! SQLite runs one write transaction at a time, so sequence order is
 //! commit order and the cursor is the last sequence number read.

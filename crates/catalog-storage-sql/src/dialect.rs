@@ -21,7 +21,10 @@
 //! themselves; the modules that run statements (reads, writes, bulk load,
 //! verify) keep their transactions and pools in one place.
 //!
-//! `Backend` matches remain in three places, on purpose:
+//! `Backend` matches remain in four places, on purpose (the change log's
+//! reader in `changes.rs` is the fourth: its cursor means a transaction
+//! horizon on one database and a sequence number on the other, a different
+//! algorithm rather than different SQL):
 //! [`Backend::dialect`] (choosing the implementation),
 //! `SqlStore::finish_bulk_load_with` and
 //! `SqlStore::heal_interrupted_bulk_load` (`bulk_load.rs`). The last two

@@ -2,7 +2,7 @@
 //!
 //! Reads configuration from the environment, picks the storage adapter by
 //! the `DATABASE_URL` scheme, and runs one of the subcommands: `serve` (the
-//! default), `migrate`, `seed` or `openapi`.
+//! default), `migrate`, `seed`, `token`, `verify` or `openapi`.
 
 mod config;
 mod seed;
@@ -59,8 +59,9 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },
-    /// Check that the summaries, the price histogram and the search index
-    /// agree with the products table; exit 1 when one does not.
+    /// Check that the summaries, the price histogram and the database's
+    /// full-text search data agree with the products table; exit 1 when one
+    /// does not.
     Verify {
         /// Rebuild every derived table (writes wait meanwhile), then check again.
         #[arg(long)]
