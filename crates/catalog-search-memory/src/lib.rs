@@ -29,5 +29,5 @@ pub mod store;
 
 pub use follow::{CatchUp, Follower};
 pub use index::{Index, Refused};
-pub use routed::{IndexState, Routed, SearchRouted};
+pub use routed::{DEEP_OFFSET, IndexState, Routed, SearchRouted};
 pub use store::IndexedStore;

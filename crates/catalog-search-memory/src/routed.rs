@@ -1,7 +1,8 @@
 //! [`SearchRouted`]: the storage adapter the server runs when
 //! `CATALOG_SEARCH_INDEX=memory` (the default). Reads that carry a
-//! `search` go to the in-process index; everything else, and every write,
-//! to the database adapter it wraps.
+//! `search`, and pages at an `offset` of [`DEEP_OFFSET`] or more sorted by
+//! one column, go to the in-process index; everything else, and every
+//! write, to the database adapter it wraps.
 //!
 //! - **Freshness.** Before answering, the index catches up with the change
 //!   log ([`Follower::catch_up`]): every change committed before the
@@ -24,6 +25,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use catalog_domain::facets::{FacetField, FacetKey};
 use catalog_domain::ports::{Created, Idempotency, PageSpec};
+use catalog_domain::query::{SortField, SortKey};
 use catalog_domain::{
     ChangeLog, NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader,
     ProductStore, ProductWriter, StatsRow, StorageError,
@@ -53,7 +55,17 @@ pub struct SearchRouted<S> {
     inner: Arc<S>,
     follower: RwLock<Option<Arc<Follower>>>,
     rebuilding: AtomicBool,
+    /// `offset` from which a page sorted by one column (then id) is read
+    /// from the index whatever its filter: the index keeps every sort
+    /// order, so such a page is a slice or a short walk, where the
+    /// database skips `offset` rows.
+    deep_offset: u64,
 }
+
+/// The default of [`SearchRouted::start_with`]'s `deep_offset`: below it
+/// the database's index range scans skip rows about as fast as the index
+/// reads them, and keep the two reads (change log, rows) off the page.
+pub const DEEP_OFFSET: u64 = 1_000;
 
 impl<S> std::fmt::Debug for SearchRouted<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -64,10 +76,17 @@ impl<S> std::fmt::Debug for SearchRouted<S> {
 impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
     /// Wraps `inner` and starts building the index in the background.
     pub fn start(inner: Arc<S>) -> Arc<Self> {
+        Self::start_with(inner, DEEP_OFFSET)
+    }
+
+    /// [`SearchRouted::start`], with pages at `offset >= deep_offset`
+    /// (sorted by one column) read from the index too.
+    pub fn start_with(inner: Arc<S>, deep_offset: u64) -> Arc<Self> {
         let routed = Arc::new(Self {
             inner,
             follower: RwLock::new(None),
             rebuilding: AtomicBool::new(false),
+            deep_offset,
         });
         routed.rebuild();
         routed
@@ -145,6 +164,22 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
     /// SQL path answers it.
     async fn fresh(self: &Arc<Self>, filter: &ProductFilter) -> Option<Arc<Follower>> {
         filter.search.as_ref()?;
+        self.caught_up().await
+    }
+
+    /// Whether the index reads `page`: a search, or a deep page sorted by
+    /// one column.
+    fn routes(&self, page: &PageSpec<'_>) -> bool {
+        let deep = page.offset >= self.deep_offset
+            && page.after.is_none()
+            && matches!(page.sort, [key, SortKey::ID]
+                if !matches!(key.field, SortField::Relevance | SortField::Id));
+        page.filter.search.is_some() || deep
+    }
+
+    /// The index, caught up with every change committed before this call;
+    /// `None` when the SQL path answers (building, or the catch-up failed).
+    async fn caught_up(self: &Arc<Self>) -> Option<Arc<Follower>> {
         let follower = self.current()?;
         match follower.catch_up(&*self.inner, &*self.inner).await {
             Ok(c) if c.rebuilt => {
@@ -200,8 +235,11 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
         self: &Arc<Self>,
         page: &PageSpec<'_>,
     ) -> Result<Answer<(Vec<Product>, u64)>, StorageError> {
+        if !self.routes(page) {
+            return Ok(Answer::Sql);
+        }
         for attempt in 0..2 {
-            let Some(follower) = self.fresh(page.filter).await else {
+            let Some(follower) = self.caught_up().await else {
                 return Ok(Answer::Sql);
             };
             let (ids, total) = follower.read(|i| {
