@@ -48,8 +48,8 @@ fn between(col: Products, lo: i64, hi: i64) -> SimpleExpr {
 }
 
 /// The secondary indexes this migration creates (`CREATE INDEX IF NOT
-/// EXISTS`), each with the reason it exists. The storage adapter's live
-/// schema lists them, as later migrations left them, with its own copy.
+/// EXISTS`), each with the reason it exists. [`crate::secondary_indexes`]
+/// lists them with those of later migrations.
 pub fn indexes() -> Vec<IndexCreateStatement> {
     let indexes: [(&str, &[Products]); 10] = [
         // The origin design's composite filters: category or brand with a

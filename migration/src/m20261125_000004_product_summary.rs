@@ -117,9 +117,12 @@ macro_rules! summary_select {
     };
 }
 
+/// [`summary_select`]: what `product_summary` must hold.
+pub const SUMMARY_SELECT: &str = summary_select!();
+
 /// Recomputes the summary from the products table (after a bulk load, or
 /// to repair it).
-const REBUILD_SUMMARY: [&str; 2] = [
+pub const REBUILD_SUMMARY: [&str; 2] = [
     "DELETE FROM product_summary",
     concat!(
         "INSERT INTO product_summary (category, brand, product_count, active_count, \

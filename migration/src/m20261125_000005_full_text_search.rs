@@ -20,10 +20,10 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// The GIN index on the search vector, as this migration created it
-/// (migration 12 turns its pending list off).
-const PG_SEARCH_INDEX: &str = "CREATE INDEX IF NOT EXISTS idx_products_search_vector \
-     ON products USING gin (search_vector)";
+/// The GIN index on the search vector, also rebuilt by bulk loads.
+/// Without the pending list since migration 12 (whose docs say why).
+pub const PG_SEARCH_INDEX: &str = "CREATE INDEX IF NOT EXISTS idx_products_search_vector \
+     ON products USING gin (search_vector) WITH (fastupdate = off)";
 
 pub const PG_SEARCH_INDEX_NAME: &str = "idx_products_search_vector";
 
@@ -49,7 +49,7 @@ const PG_TERMS: &[&str] = &[
 ];
 
 /// Fills the vocabulary from the products table (migration 7 narrows it to
-/// words).
+/// words: `crate::PG_REBUILD_SEARCH_TERMS`).
 const PG_REBUILD_SEARCH_TERMS: &str = "INSERT INTO search_terms (term) \
      SELECT DISTINCT unnest(tsvector_to_array(search_vector)) FROM products \
      ON CONFLICT DO NOTHING";
@@ -69,7 +69,7 @@ const SQLITE_REBUILD_FTS: [&str; 2] = ["DELETE FROM products_fts", SQLITE_INDEX_
 
 /// Indexes products in FTS5: the document is the name tokens followed by
 /// the description tokens. Append a `WHERE` to index some of them.
-const SQLITE_INDEX_PRODUCTS: &str = "INSERT INTO products_fts (rowid, doc) \
+pub const SQLITE_INDEX_PRODUCTS: &str = "INSERT INTO products_fts (rowid, doc) \
      SELECT id, search_name || ' ' || search_body FROM products";
 
 /// Re-tokenizes every existing row with the domain's tokenizer.

@@ -17,7 +17,7 @@ use crate::m20261125_000001_create_products::Products;
 pub struct Migration;
 
 /// The indexes this migration creates.
-fn indexes() -> Vec<IndexCreateStatement> {
+pub fn indexes() -> Vec<IndexCreateStatement> {
     use Products::*;
     // (column, descending)
     let (desc, asc) = (true, false);
@@ -76,7 +76,7 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() == DbBackend::Postgres {
             manager
                 .get_connection()
-                .execute_unprepared("SET LOCAL statement_timeout = 0")
+                .execute_unprepared(crate::PG_NO_STATEMENT_TIMEOUT)
                 .await?;
         }
         for idx in indexes() {

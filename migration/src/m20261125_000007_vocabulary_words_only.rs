@@ -33,6 +33,12 @@ const PG_TRIGGER_DOWN: &str = r#"CREATE OR REPLACE FUNCTION search_terms_trigger
     END
     $$ LANGUAGE plpgsql"#;
 
+/// Refills the vocabulary from the products table (after a bulk load that
+/// did not supply it, with the trigger paused).
+pub const PG_REBUILD_SEARCH_TERMS: &str = "INSERT INTO search_terms (term) \
+     SELECT DISTINCT t FROM products, unnest(tsvector_to_array(search_vector)) t \
+     WHERE t !~ '[0-9]' ON CONFLICT DO NOTHING";
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {

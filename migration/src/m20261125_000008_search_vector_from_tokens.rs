@@ -54,10 +54,7 @@ const UP: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS idx_products_search_vector ON products USING gin (search_vector)",
     // The vocabulary now holds the domain's tokens, not the parser's.
     "TRUNCATE search_terms",
-    // The words-only vocabulary of migration 7.
-    "INSERT INTO search_terms (term) \
-     SELECT DISTINCT t FROM products, unnest(tsvector_to_array(search_vector)) t \
-     WHERE t !~ '[0-9]' ON CONFLICT DO NOTHING",
+    crate::PG_REBUILD_SEARCH_TERMS,
 ];
 
 const DOWN: &[&str] = &[
@@ -78,7 +75,7 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() == DbBackend::Postgres {
             manager
                 .get_connection()
-                .execute_unprepared("SET LOCAL statement_timeout = 0")
+                .execute_unprepared(crate::PG_NO_STATEMENT_TIMEOUT)
                 .await?;
             for sql in UP {
                 manager.get_connection().execute_unprepared(sql).await?;

@@ -17,10 +17,10 @@ use crate::m20261125_000001_create_products::Products;
 pub struct Migration;
 
 /// The indexes this migration replaces (created by migration 1).
-const REPLACED: [&str; 2] = ["idx_products_category_price", "idx_products_brand_price"];
+pub const REPLACED: [&str; 2] = ["idx_products_category_price", "idx_products_brand_price"];
 
 /// The indexes this migration creates.
-fn indexes() -> Vec<IndexCreateStatement> {
+pub fn indexes() -> Vec<IndexCreateStatement> {
     use Products::*;
     [
         ("idx_products_category_price_cover", Category),
@@ -64,7 +64,7 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
         if manager.get_database_backend() == DbBackend::Postgres {
-            db.execute_unprepared("SET LOCAL statement_timeout = 0")
+            db.execute_unprepared(crate::PG_NO_STATEMENT_TIMEOUT)
                 .await?;
         }
         for idx in indexes() {

@@ -18,9 +18,9 @@ pub struct Migration;
 
 pub const PG_SEARCH_NAME_INDEX_NAME: &str = "idx_products_search_name";
 
-/// As this migration created it (migration 12 turns its pending list off).
-const PG_SEARCH_NAME_INDEX: &str = "CREATE INDEX IF NOT EXISTS idx_products_search_name \
-     ON products USING gin (ts_filter(search_vector, '{a}'))";
+/// Without the pending list since migration 12 (whose docs say why).
+pub const PG_SEARCH_NAME_INDEX: &str = "CREATE INDEX IF NOT EXISTS idx_products_search_name \
+     ON products USING gin (ts_filter(search_vector, '{a}')) WITH (fastupdate = off)";
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -29,7 +29,7 @@ impl MigrationTrait for Migration {
             return Ok(());
         }
         let db = manager.get_connection();
-        db.execute_unprepared("SET LOCAL statement_timeout = 0")
+        db.execute_unprepared(crate::PG_NO_STATEMENT_TIMEOUT)
             .await?;
         db.execute_unprepared(PG_SEARCH_NAME_INDEX).await?;
         // The planner's estimates for the new expression come from its

@@ -25,9 +25,9 @@ use sea_orm_migration::sea_orm::DbBackend;
 pub struct Migration;
 
 /// The table's name.
-const PRICE_SUMMARY_TABLE: &str = "product_price_summary";
+pub const PRICE_SUMMARY_TABLE: &str = "product_price_summary";
 /// The bucket widths, in cents: fine first.
-const PRICE_SUMMARY_WIDTHS: [i64; 2] = [100, 10_000];
+pub const PRICE_SUMMARY_WIDTHS: [i64; 2] = [100, 10_000];
 
 /// The highest rating floor (whole stars: `rating_tenths / 10`).
 const MAX_RATING_FLOOR: i64 = 5;
@@ -35,7 +35,7 @@ const MAX_RATING_FLOOR: i64 = 5;
 /// The counters and sums of each row, each with its contribution from one
 /// products row `r` of [`source`]'s columns (`sign` 1 or -1): counts by
 /// flag, sums, and a count per rating floor (the rating facet).
-fn price_summary_counters() -> Vec<(String, String)> {
+pub fn price_summary_counters() -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = [
         ("product_count", "r.sign"),
         ("active_count", "r.sign * r.active"),
@@ -189,7 +189,7 @@ fn sqlite_statements() -> Vec<String> {
 /// [`SQLITE_PRICE_SUMMARY_TRIGGERS`]). SQLite cannot pause a trigger: a
 /// bulk load into an empty table drops these and recreates them after
 /// (one upsert statement per inserted row tripled the load's time).
-fn sqlite_price_summary_triggers() -> Vec<String> {
+pub fn sqlite_price_summary_triggers() -> Vec<String> {
     let both = format!("{} UNION ALL {}", source("OLD", -1), source("NEW", 1));
     let [insert, delete, update] = SQLITE_PRICE_SUMMARY_TRIGGERS;
     vec![
@@ -212,7 +212,7 @@ fn sqlite_price_summary_triggers() -> Vec<String> {
 }
 
 /// The names of [`sqlite_price_summary_triggers`]: insert, delete, update.
-const SQLITE_PRICE_SUMMARY_TRIGGERS: [&str; 3] = [
+pub const SQLITE_PRICE_SUMMARY_TRIGGERS: [&str; 3] = [
     "products_price_summary_insert",
     "products_price_summary_delete",
     "products_price_summary_update",
@@ -222,7 +222,7 @@ const SQLITE_PRICE_SUMMARY_TRIGGERS: [&str; 3] = [
 /// to repair it): the rows are first grouped by category, brand and $1
 /// bucket, then spread over the histogram's rows, inserted in key order so
 /// that a range of buckets sits on a few pages.
-fn rebuild_price_summary() -> [String; 2] {
+pub fn rebuild_price_summary() -> [String; 2] {
     [
         format!("DELETE FROM {PRICE_SUMMARY_TABLE}"),
         format!(
@@ -235,7 +235,7 @@ fn rebuild_price_summary() -> [String; 2] {
 
 /// The histogram's rows computed from the products table, in key order
 /// (the columns of the table, in its order).
-fn price_summary_select() -> String {
+pub fn price_summary_select() -> String {
     let fine = PRICE_SUMMARY_WIDTHS[0];
     let counters = price_summary_counters();
     let inner: Vec<String> = counters
@@ -268,7 +268,7 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         let statements = match manager.get_database_backend() {
             DbBackend::Postgres => {
-                db.execute_unprepared("SET LOCAL statement_timeout = 0")
+                db.execute_unprepared(crate::PG_NO_STATEMENT_TIMEOUT)
                     .await?;
                 pg_statements()
             }
