@@ -1,0 +1,243 @@
+//! Matching: a filter to the bitmap of the products it matches (search
+//! clauses from postings, phrases checked on token sequences, the other
+//! filters from their bitmaps), and a search's relevance tiers.
+
+use super::*;
+
+impl Index {
+    /// Every product `filter` matches.
+    pub fn matches(&self, filter: &ProductFilter) -> RoaringBitmap {
+        let mut m = match &filter.search {
+            Some(s) => self.search_docs(s),
+            None => self.live.clone(),
+        };
+        if !filter.categories.is_empty() {
+            m &= self
+                .categories
+                .any_of(filter.categories.iter().map(|c| c.as_str()));
+        }
+        if !filter.brands.is_empty() {
+            m &= self.brands.any_of(filter.brands.iter().map(|c| c.as_str()));
+        }
+        match filter.is_active {
+            Some(true) => m &= &self.active,
+            Some(false) => m -= &self.active,
+            None => {}
+        }
+        match filter.in_stock {
+            Some(true) => m &= &self.in_stock,
+            Some(false) => m -= &self.in_stock,
+            None => {}
+        }
+        if let Some(min) = filter.min_rating {
+            let mut ok = RoaringBitmap::new();
+            for r in usize::try_from(min.tenths()).unwrap_or(0)..RATING_VALUES {
+                ok |= &self.ratings[r];
+            }
+            m &= ok;
+        }
+        if filter.min_price.is_some() || filter.max_price.is_some() {
+            let lo = filter.min_price.map_or(i64::MIN, |p| p.cents());
+            let hi = filter.max_price.map_or(i64::MAX, |p| p.cents());
+            m = self.price_range(m, lo, hi);
+        }
+        m
+    }
+
+    /// `m` ∩ {price in lo..=hi}: whole facet buckets inside the range by
+    /// bitmap, the products of the edge buckets by their price.
+    pub(super) fn price_range(&self, m: RoaringBitmap, lo: i64, hi: i64) -> RoaringBitmap {
+        let mut out = RoaringBitmap::new();
+        for b in 0..PRICE_BUCKETS {
+            let b_lo = if b == 0 { 0 } else { PRICE_BOUNDS_CENTS[b - 1] };
+            let b_hi = PRICE_BOUNDS_CENTS.get(b).map_or(i64::MAX, |h| h - 1);
+            if b_hi < lo || b_lo > hi {
+                continue;
+            }
+            let in_bucket = &m & &self.price_buckets[b];
+            if lo <= b_lo && b_hi <= hi {
+                out |= in_bucket;
+            } else {
+                out.extend(
+                    in_bucket
+                        .iter()
+                        .filter(|d| (lo..=hi).contains(&self.price[*d as usize])),
+                );
+            }
+        }
+        out
+    }
+
+    pub(super) fn search_docs(&self, s: &SearchQuery) -> RoaringBitmap {
+        let mut m = if s.has_words() {
+            let mut acc: Option<RoaringBitmap> = None;
+            for c in s.include() {
+                let docs = self.clause_docs(c, Part::All, acc.as_ref());
+                acc = Some(match acc {
+                    None => docs,
+                    Some(a) => a & docs,
+                });
+                if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                    break;
+                }
+            }
+            let mut m = acc.unwrap_or_else(|| self.live.clone());
+            for c in s.exclude() {
+                if m.is_empty() {
+                    break;
+                }
+                let out = self.clause_docs(c, Part::All, Some(&m));
+                m -= out;
+            }
+            m
+        } else {
+            RoaringBitmap::new()
+        };
+        if let Some(doc) = self.sku_match(s) {
+            m.insert(doc);
+        }
+        m
+    }
+
+    /// The product whose sku is the search text.
+    pub(super) fn sku_match(&self, s: &SearchQuery) -> Option<u32> {
+        let wanted = s.sku_candidate();
+        self.sku_ids
+            .get(&sku_hash(&wanted))
+            .copied()
+            .filter(|d| self.live.contains(*d) && self.sku.text(*d) == wanted.as_str())
+    }
+
+    pub(super) fn postings(&self, part: Part) -> &[Posting] {
+        match part {
+            Part::All => &self.all,
+            Part::Name => &self.names,
+        }
+    }
+
+    /// The products holding `token` in `part` (any token it starts, when
+    /// `prefix`).
+    pub(super) fn token_docs(&self, token: &str, prefix: bool, part: Part) -> RoaringBitmap {
+        let postings = self.postings(part);
+        let mut acc = RoaringBitmap::new();
+        if prefix {
+            self.dict.prefixed(token, |_, id| {
+                if let Some(p) = postings.get(id as usize) {
+                    p.or_into(&mut acc);
+                }
+            });
+        } else if let Some(p) = self
+            .dict
+            .get(token)
+            .and_then(|id| postings.get(id as usize))
+        {
+            p.or_into(&mut acc);
+        }
+        acc
+    }
+
+    /// The products whose `part` contains clause `c`, within `within` when
+    /// given (phrases then verify fewer candidates).
+    pub(super) fn clause_docs(&self, c: &Clause, part: Part, within: Option<&RoaringBitmap>) -> RoaringBitmap {
+        let n = c.tokens.len();
+        if n == 1 {
+            let mut acc = self.token_docs(&c.tokens[0], c.prefix, part);
+            let postings = self.postings(part);
+            for a in &c.alternatives {
+                if let Some(p) = self.dict.get(a).and_then(|id| postings.get(id as usize)) {
+                    p.or_into(&mut acc);
+                }
+            }
+            if let Some(w) = within {
+                acc &= w;
+            }
+            return acc;
+        }
+        // A phrase: every token present, then adjacency checked on the
+        // token sequences of the remaining candidates.
+        let mut candidates = within.cloned();
+        for (i, t) in c.tokens.iter().enumerate() {
+            let docs = self.token_docs(t, c.prefix && i == n - 1, part);
+            candidates = Some(match candidates {
+                None => docs,
+                Some(cand) => cand & docs,
+            });
+            if candidates.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                return RoaringBitmap::new();
+            }
+        }
+        let Some(candidates) = candidates else {
+            return RoaringBitmap::new();
+        };
+        let mut exact: Vec<u32> = Vec::with_capacity(n);
+        for t in &c.tokens[..n - 1] {
+            match self.dict.get(t) {
+                Some(id) => exact.push(id),
+                None => return RoaringBitmap::new(),
+            }
+        }
+        let last: HashSet<u32> = if c.prefix {
+            let mut ids = HashSet::new();
+            self.dict.prefixed(&c.tokens[n - 1], |_, id| {
+                ids.insert(id);
+            });
+            ids
+        } else {
+            self.dict.get(&c.tokens[n - 1]).into_iter().collect()
+        };
+        let mut out = RoaringBitmap::new();
+        let mut seq: Vec<u32> = Vec::with_capacity(64);
+        for doc in &candidates {
+            let len = match part {
+                Part::Name => usize::from(self.name_tokens[doc as usize]),
+                Part::All => usize::MAX,
+            };
+            seq.clear();
+            seq.extend(varints(self.tokens.get(doc)).take(len));
+            let found = seq
+                .windows(n)
+                .any(|w| w[..n - 1] == exact[..] && last.contains(&w[n - 1]));
+            if found {
+                out.insert(doc);
+            }
+        }
+        out
+    }
+
+    /// The relevance tiers of `m` under `s`, best first; empty tiers are
+    /// left out.
+    pub(super) fn tiers(&self, s: &SearchQuery, m: &RoaringBitmap) -> Tiers {
+        let mut levels: Vec<RoaringBitmap> = vec![m.clone()];
+        for c in s.include() {
+            let named = self.clause_docs(c, Part::Name, Some(m));
+            let mut next: Vec<RoaringBitmap> = Vec::with_capacity(levels.len() + 1);
+            for (j, level) in levels.iter().enumerate() {
+                let stays = level - &named;
+                let rises = level & &named;
+                if j == 0 {
+                    next.push(stays);
+                } else {
+                    next[j] |= stays;
+                }
+                next.push(rises);
+            }
+            levels = next;
+        }
+        let mut tiers: Tiers = Vec::new();
+        if let Some(doc) = self.sku_match(s).filter(|d| m.contains(*d)) {
+            for (score, level) in levels.iter_mut().enumerate() {
+                if level.remove(doc) {
+                    let mut top = RoaringBitmap::new();
+                    top.insert(doc);
+                    tiers.push((EXACT_SKU_SCORE + score as i64, top));
+                }
+            }
+        }
+        for (score, level) in levels.into_iter().enumerate().rev() {
+            if !level.is_empty() {
+                tiers.push((score as i64, level));
+            }
+        }
+        tiers
+    }
+}

@@ -1,0 +1,432 @@
+//! The index itself: columns, filter bitmaps and posting lists, keyed by
+//! product id.
+//!
+//! A product's id is its document number (ids fit in `u32` up to four
+//! billion products; a larger one makes the index refuse the product and
+//! the caller falls back to SQL). So every bitmap iterates in id order,
+//! which is the tie-break order of every sort: a relevance tier is already
+//! sorted, and a page of it is a `select` and a short walk.
+//!
+//! What it holds per product: the sort columns (price, stock, rating,
+//! timestamps, version, sku and name text, category and brand as label
+//! numbers), membership in the flag, label, rating and price-bucket
+//! bitmaps, and the product's token sequence (term ids, name part first),
+//! which only phrase clauses read. Descriptions and other text are not
+//! kept: pages are filled by one by-id read of the database, so the index
+//! stays at a few hundred bytes per product (docs/search.md).
+//!
+//! This module holds the data and its upkeep (build, upsert, remove,
+//! compaction); `matching` turns a filter into the bitmap of its matches,
+//! `pages` picks one page of them in any order, `aggregates` counts and
+//! sums over them.
+
+use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
+
+use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS, price_bucket};
+use catalog_domain::ports::PageSpec;
+use catalog_domain::query::{SortField, SortKey, SortValue};
+use catalog_domain::search::{Clause, EXACT_SKU_SCORE, SearchDocument, SearchQuery, in_vocabulary};
+use catalog_domain::{NameCount, Product, ProductFilter, StatsRow};
+use roaring::RoaringBitmap;
+
+mod aggregates;
+mod matching;
+mod pages;
+#[cfg(test)]
+mod tests;
+
+use crate::arena::{Arena, push_varint, varints};
+use crate::dict::Dictionary;
+use crate::posting::Posting;
+
+/// Ratings are tenths from 0 to 50.
+const RATING_VALUES: usize = 51;
+/// Price buckets of the facets (their bounds in `PRICE_BOUNDS_CENTS`).
+const PRICE_BUCKETS: usize = PRICE_BOUNDS_CENTS.len() + 1;
+
+/// Why a product could not be indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Its id does not fit a document number.
+    IdOutOfRange(i64),
+    /// Its rating is outside 0–5 (the domain never builds one).
+    Rating(i16),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::IdOutOfRange(id) => write!(f, "product id {id} does not fit the index"),
+            Refused::Rating(r) => write!(f, "rating {r} is outside 0-50 tenths"),
+        }
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The distinct values of a text column (category, brand), each with the
+/// products holding it.
+#[derive(Debug, Default)]
+struct Labels {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+    docs: Vec<RoaringBitmap>,
+}
+
+impl Labels {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        self.docs.push(RoaringBitmap::new());
+        id
+    }
+
+    /// The products holding any of `names` (a name never seen holds none).
+    fn any_of<'a>(&self, names: impl Iterator<Item = &'a str>) -> RoaringBitmap {
+        let mut acc = RoaringBitmap::new();
+        for n in names {
+            if let Some(id) = self.ids.get(n) {
+                acc |= &self.docs[*id as usize];
+            }
+        }
+        acc
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("", String::as_str)
+    }
+}
+
+/// Which part of a product's text a clause is looked for in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Name, sku and description: where a clause must occur to match.
+    All,
+    /// Name and sku: where a clause must occur to score.
+    Name,
+}
+
+/// The search index of a catalog.
+#[derive(Debug, Default)]
+pub struct Index {
+    live: RoaringBitmap,
+    version: Vec<i64>,
+    price: Vec<i64>,
+    stock: Vec<i64>,
+    rating: Vec<i16>,
+    created: Vec<i64>,
+    updated: Vec<i64>,
+    category: Vec<u32>,
+    brand: Vec<u32>,
+    sku: Arena,
+    /// A hash of each sku → its product, for the exact-sku match of a
+    /// search (a common word is also a valid sku: scanning its postings
+    /// for one would read tens of thousands of skus).
+    sku_ids: HashMap<u64, u32>,
+    name: Arena,
+    active: RoaringBitmap,
+    in_stock: RoaringBitmap,
+    categories: Labels,
+    brands: Labels,
+    ratings: Vec<RoaringBitmap>,
+    price_buckets: Vec<RoaringBitmap>,
+    dict: Dictionary,
+    /// By term id: the products holding the term anywhere, and in the name.
+    all: Vec<Posting>,
+    names: Vec<Posting>,
+    /// Each product's term ids (varint-coded, name part first) and how
+    /// many belong to the name part: what phrase clauses check adjacency on.
+    tokens: Arena,
+    name_tokens: Vec<u16>,
+    /// Sort orders built on demand, by (column, descending).
+    perms: std::sync::Mutex<HashMap<(SortField, bool), Perm>>,
+}
+
+/// Every product in one sort order (the column, then id ascending), as of
+/// its build, and the products written since, whose place in `order` may
+/// be stale: a walk skips them there and merges them in at their current
+/// place. Rebuilt when the written ones pass 1 % of the catalog.
+#[derive(Debug, Clone, Default)]
+struct Perm {
+    order: std::sync::Arc<Vec<u32>>,
+    dirty: RoaringBitmap,
+}
+
+/// A relevance tier: the products of one score, in id order.
+type Tiers = Vec<(i64, RoaringBitmap)>;
+
+fn doc_of(id: i64) -> Option<u32> {
+    u32::try_from(id).ok()
+}
+
+fn grow<T: Clone + Default>(v: &mut Vec<T>, doc: u32) {
+    let need = doc as usize + 1;
+    if v.len() < need {
+        v.resize(need, T::default());
+    }
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Self {
+        Self {
+            ratings: vec![RoaringBitmap::new(); RATING_VALUES],
+            price_buckets: vec![RoaringBitmap::new(); PRICE_BUCKETS],
+            ..Self::default()
+        }
+    }
+
+    /// An index of `products`. New terms go to the dictionary's delta,
+    /// which folds into the transducer as it grows, so products can be
+    /// streamed in pages (the start-up build reads the table in id order)
+    /// without holding them all.
+    pub fn build<'a>(products: impl Iterator<Item = &'a Product>) -> Result<Self, Refused> {
+        let mut index = Self::new();
+        for p in products {
+            index.upsert(p)?;
+        }
+        Ok(index)
+    }
+
+    /// Approximate heap bytes by component, for the build log and the
+    /// docs' memory figures.
+    pub fn memory(&self) -> Vec<(&'static str, usize)> {
+        let posting = |p: &Posting| match p {
+            Posting::Many(b) => b.serialized_size() + 48,
+            _ => 0,
+        };
+        let bitmaps =
+            |v: &[RoaringBitmap]| v.iter().map(RoaringBitmap::serialized_size).sum::<usize>();
+        vec![
+            (
+                "columns",
+                self.version.capacity() * 8 * 5
+                    + self.rating.capacity() * 2
+                    + self.category.capacity() * 8,
+            ),
+            ("sku and name text", self.sku.memory() + self.name.memory()),
+            (
+                "token sequences",
+                self.tokens.memory() + self.name_tokens.capacity() * 2,
+            ),
+            (
+                "posting lists",
+                (self.all.capacity() + self.names.capacity()) * std::mem::size_of::<Posting>()
+                    + self
+                        .all
+                        .iter()
+                        .chain(&self.names)
+                        .map(posting)
+                        .sum::<usize>(),
+            ),
+            (
+                "filter bitmaps",
+                bitmaps(&self.categories.docs)
+                    + bitmaps(&self.brands.docs)
+                    + bitmaps(&self.ratings)
+                    + bitmaps(&self.price_buckets)
+                    + self.live.serialized_size()
+                    + self.active.serialized_size()
+                    + self.in_stock.serialized_size(),
+            ),
+            ("dictionary", self.dict.memory()),
+        ]
+    }
+
+    /// How many products the index holds.
+    pub fn len(&self) -> u64 {
+        self.live.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    /// The version of product `id` as indexed, if it is.
+    pub fn version_of(&self, id: i64) -> Option<i64> {
+        let doc = doc_of(id)?;
+        self.live.contains(doc).then(|| self.version[doc as usize])
+    }
+
+    /// Indexes `p`, replacing what was indexed for its id.
+    pub fn upsert(&mut self, p: &Product) -> Result<(), Refused> {
+        let doc = doc_of(p.id.get()).ok_or(Refused::IdOutOfRange(p.id.get()))?;
+        let tenths = p.rating.tenths();
+        let rating = usize::try_from(tenths)
+            .ok()
+            .filter(|r| *r < RATING_VALUES)
+            .ok_or(Refused::Rating(tenths))?;
+        if self.live.contains(doc) {
+            self.remove_doc(doc);
+        }
+        self.touch_perms(doc);
+        for v in self.wide_columns() {
+            grow(v, doc);
+        }
+        grow(&mut self.rating, doc);
+        grow(&mut self.category, doc);
+        grow(&mut self.brand, doc);
+        grow(&mut self.name_tokens, doc);
+        let d = doc as usize;
+        self.version[d] = p.version;
+        self.price[d] = p.price.cents();
+        self.stock[d] = p.stock_quantity;
+        self.rating[d] = tenths;
+        self.created[d] = p.created_at.timestamp_micros();
+        self.updated[d] = p.updated_at.timestamp_micros();
+        self.sku.set(doc, p.sku.as_str().as_bytes());
+        self.sku_ids.insert(sku_hash(p.sku.as_str()), doc);
+        self.name.set(doc, p.name.as_bytes());
+        let cat = self.categories.intern(p.category.as_str());
+        self.category[d] = cat;
+        self.categories.docs[cat as usize].insert(doc);
+        let brand = self.brands.intern(p.brand.as_str());
+        self.brand[d] = brand;
+        self.brands.docs[brand as usize].insert(doc);
+        if p.is_active {
+            self.active.insert(doc);
+        }
+        if p.stock_quantity > 0 {
+            self.in_stock.insert(doc);
+        }
+        self.ratings[rating].insert(doc);
+        self.price_buckets[bucket_of(p.price.cents())].insert(doc);
+
+        let text = SearchDocument::of(p);
+        let mut seq = Vec::with_capacity(64);
+        let mut name_len = 0u16;
+        for (in_name, t) in text
+            .name
+            .split(' ')
+            .map(|t| (true, t))
+            .chain(text.body.split(' ').map(|t| (false, t)))
+            .filter(|(_, t)| !t.is_empty())
+        {
+            let id = self.dict.intern(t);
+            let i = id as usize;
+            if self.all.len() <= i {
+                self.all.resize(i + 1, Posting::Empty);
+                self.names.resize(i + 1, Posting::Empty);
+            }
+            self.all[i].insert(doc);
+            if in_name {
+                self.names[i].insert(doc);
+                name_len = name_len.saturating_add(1);
+            }
+            push_varint(&mut seq, id);
+        }
+        self.tokens.set(doc, &seq);
+        self.name_tokens[d] = name_len;
+        self.live.insert(doc);
+        Ok(())
+    }
+
+    /// Forgets product `id` (a no-op when it is not indexed).
+    pub fn remove(&mut self, id: i64) {
+        if let Some(doc) = doc_of(id).filter(|d| self.live.contains(*d)) {
+            self.remove_doc(doc);
+            self.touch_perms(doc);
+            self.compact_if_worth_it();
+        }
+    }
+
+    /// The 64-bit columns, for growing and trimming them together.
+    fn wide_columns(&mut self) -> [&mut Vec<i64>; 5] {
+        [
+            &mut self.version,
+            &mut self.price,
+            &mut self.stock,
+            &mut self.created,
+            &mut self.updated,
+        ]
+    }
+
+    /// Marks `doc`'s place stale in every built sort order, dropping the
+    /// orders with too many stale places (rebuilt on their next use).
+    fn touch_perms(&mut self, doc: u32) {
+        let limit = (self.live.len() / 100).max(1024);
+        if let Ok(perms) = self.perms.get_mut() {
+            perms.retain(|_, p| {
+                p.dirty.insert(doc);
+                p.dirty.len() <= limit
+            });
+        }
+    }
+
+    fn remove_doc(&mut self, doc: u32) {
+        let d = doc as usize;
+        self.live.remove(doc);
+        self.active.remove(doc);
+        self.in_stock.remove(doc);
+        if let Some(b) = self.categories.docs.get_mut(self.category[d] as usize) {
+            b.remove(doc);
+        }
+        if let Some(b) = self.brands.docs.get_mut(self.brand[d] as usize) {
+            b.remove(doc);
+        }
+        if let Some(b) = usize::try_from(self.rating[d])
+            .ok()
+            .and_then(|r| self.ratings.get_mut(r))
+        {
+            b.remove(doc);
+        }
+        self.price_buckets[bucket_of(self.price[d])].remove(doc);
+        let name_len = usize::from(self.name_tokens[d]);
+        for (k, id) in varints(self.tokens.get(doc)).enumerate() {
+            let id = id as usize;
+            if let Some(p) = self.all.get_mut(id) {
+                p.remove(doc);
+            }
+            if k < name_len
+                && let Some(p) = self.names.get_mut(id)
+            {
+                p.remove(doc);
+            }
+        }
+        self.tokens.clear(doc);
+        let key = sku_hash(self.sku.text(doc));
+        if self.sku_ids.get(&key) == Some(&doc) {
+            self.sku_ids.remove(&key);
+        }
+        self.sku.clear(doc);
+        self.name.clear(doc);
+    }
+
+    /// Rewrites the text buffers without the values of replaced and
+    /// deleted products once those outweigh the live ones.
+    fn compact_if_worth_it(&mut self) {
+        self.tokens.maybe_compact(&self.live);
+        self.sku.maybe_compact(&self.live);
+        self.name.maybe_compact(&self.live);
+    }
+
+    /// Trims every buffer to its contents (after a build).
+    pub fn shrink(&mut self) {
+        self.tokens.compact(&self.live);
+        self.sku.compact(&self.live);
+        self.name.compact(&self.live);
+        for v in self.wide_columns() {
+            v.shrink_to_fit();
+        }
+        self.all.shrink_to_fit();
+        self.names.shrink_to_fit();
+    }
+}
+
+fn sku_hash(sku: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    sku.hash(&mut h);
+    h.finish()
+}
+
+fn bucket_of(cents: i64) -> usize {
+    usize::try_from(price_bucket(cents))
+        .unwrap_or(0)
+        .min(PRICE_BUCKETS - 1)
+}

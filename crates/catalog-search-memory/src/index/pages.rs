@@ -1,0 +1,300 @@
+//! Pages: the ids of one page of the matches in any sort order, by
+//! relevance tiers, id order, a walk of a prebuilt sort order, or
+//! collecting and selecting; and the comparisons every order is made of.
+
+use super::*;
+
+impl Index {
+    /// The ids of the page `page` asks for.
+    pub fn page(&self, page: &PageSpec<'_>) -> Vec<i64> {
+        let m = self.matches(page.filter);
+        self.page_of(&m, page)
+    }
+
+    /// The ids of `page` among the matches `m`.
+    pub fn page_of(&self, m: &RoaringBitmap, page: &PageSpec<'_>) -> Vec<i64> {
+        let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
+        let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
+        let search = page.filter.search.as_ref();
+        let relevance_first = matches!(
+            page.sort,
+            [
+                SortKey {
+                    field: SortField::Relevance,
+                    descending: true
+                },
+                SortKey {
+                    field: SortField::Id,
+                    descending: false
+                }
+            ]
+        );
+        if let (Some(s), true) = (search, relevance_first) {
+            return self.relevance_page(s, m, page.after, offset, limit);
+        }
+        if page.sort == [SortKey::ID] {
+            return self.id_page(m, page.after, offset, limit);
+        }
+        if let ([key, SortKey::ID], None) = (page.sort, page.after)
+            && key.field != SortField::Relevance
+            && key.field != SortField::Id
+        {
+            // Walking the order reads about (offset + limit) × all / matches
+            // entries; collecting and selecting reads every match.
+            let walk = (offset.saturating_add(limit) as u64).saturating_mul(self.live.len())
+                / m.len().max(1);
+            if walk < m.len().saturating_mul(4) {
+                return self.walk_page(*key, m, offset, limit);
+            }
+        }
+        let scores: Option<HashMap<u32, i64>> =
+            (page.sort.iter().any(|k| k.field == SortField::Relevance)).then(|| {
+                let mut by_doc = HashMap::new();
+                if let Some(s) = search {
+                    for (score, tier) in self.tiers(s, m) {
+                        by_doc.extend(tier.iter().map(|d| (d, score)));
+                    }
+                }
+                by_doc
+            });
+        let score = |d: u32| {
+            scores
+                .as_ref()
+                .and_then(|s| s.get(&d).copied())
+                .unwrap_or(0)
+        };
+        let mut docs: Vec<u32> = match page.after {
+            Some(after) => m
+                .iter()
+                .filter(|d| self.cmp_after(page.sort, *d, after, &score) == Ordering::Greater)
+                .collect(),
+            None => m.iter().collect(),
+        };
+        let cmp = |a: &u32, b: &u32| self.cmp_docs(page.sort, *a, *b, &score);
+        let end = offset.saturating_add(limit).min(docs.len());
+        if end < docs.len() && end > 0 {
+            docs.select_nth_unstable_by(end - 1, cmp);
+            docs.truncate(end);
+        }
+        docs.sort_unstable_by(cmp);
+        docs.into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(i64::from)
+            .collect()
+    }
+
+    /// The sort order of `key` (then id), built now when missing.
+    pub(super) fn perm(&self, key: SortKey) -> Perm {
+        let Ok(mut perms) = self.perms.lock() else {
+            return Perm::default();
+        };
+        perms
+            .entry((key.field, key.descending))
+            .or_insert_with(|| {
+                let sort = [key, SortKey::ID];
+                let mut order: Vec<u32> = self.live.iter().collect();
+                order.sort_unstable_by(|a, b| self.cmp_docs(&sort, *a, *b, &|_| 0));
+                Perm {
+                    order: std::sync::Arc::new(order),
+                    dirty: RoaringBitmap::new(),
+                }
+            })
+            .clone()
+    }
+
+    /// A page of `m` in `key` order by walking the prebuilt order.
+    pub(super) fn walk_page(&self, key: SortKey, m: &RoaringBitmap, offset: usize, limit: usize) -> Vec<i64> {
+        let sort = [key, SortKey::ID];
+        let perm = self.perm(key);
+        let cmp = |a: &u32, b: &u32| self.cmp_docs(&sort, *a, *b, &|_| 0);
+        // Written since the build: at their current place, merged in.
+        let mut moved: Vec<u32> = (m & &perm.dirty).iter().collect();
+        moved.sort_unstable_by(cmp);
+        let mut moved = moved.into_iter().peekable();
+        let unfiltered = perm.dirty.is_empty() && m.len() == perm.order.len() as u64;
+        let mut skip = offset;
+        let mut rest: Box<dyn Iterator<Item = u32>> = if unfiltered {
+            // Every product, none moved: the page is a slice.
+            skip = 0;
+            Box::new(perm.order.iter().copied().skip(offset))
+        } else {
+            Box::new(
+                perm.order
+                    .iter()
+                    .copied()
+                    .filter(|d| m.contains(*d) && !perm.dirty.contains(*d)),
+            )
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        let mut next_rest = rest.next();
+        while out.len() < limit {
+            let take_moved = match (next_rest, moved.peek()) {
+                (None, None) => break,
+                (Some(_), None) => false,
+                (None, Some(_)) => true,
+                (Some(r), Some(mv)) => cmp(mv, &r).is_lt(),
+            };
+            let doc = if take_moved {
+                moved.next()
+            } else {
+                let d = next_rest;
+                next_rest = rest.next();
+                d
+            };
+            let Some(doc) = doc else { break };
+            if skip > 0 {
+                skip -= 1;
+            } else {
+                out.push(i64::from(doc));
+            }
+        }
+        out
+    }
+
+    pub(super) fn id_page(
+        &self,
+        m: &RoaringBitmap,
+        after: Option<&[SortValue]>,
+        offset: usize,
+        limit: usize,
+    ) -> Vec<i64> {
+        let from = match after {
+            Some([SortValue::Int(id)]) => {
+                u32::try_from(id.saturating_add(1).max(0)).unwrap_or(u32::MAX)
+            }
+            _ => 0,
+        };
+        let skipped = if from == 0 { 0 } else { m.rank(from - 1) };
+        let start = skipped.saturating_add(offset as u64);
+        let Some(first) = u32::try_from(start).ok().and_then(|s| m.select(s)) else {
+            return Vec::new();
+        };
+        m.range(first..).take(limit).map(i64::from).collect()
+    }
+
+    pub(super) fn relevance_page(
+        &self,
+        s: &SearchQuery,
+        m: &RoaringBitmap,
+        after: Option<&[SortValue]>,
+        mut offset: usize,
+        limit: usize,
+    ) -> Vec<i64> {
+        let (after_score, after_id) = match after {
+            Some([SortValue::Int(score), SortValue::Int(id)]) => (Some(*score), *id),
+            _ => (None, 0),
+        };
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for (score, tier) in self.tiers(s, m) {
+            if out.len() >= limit {
+                break;
+            }
+            let from: u32 = match after_score {
+                Some(a) if score > a => continue,
+                Some(a) if score == a => {
+                    u32::try_from(after_id.saturating_add(1).max(0)).unwrap_or(u32::MAX)
+                }
+                _ => 0,
+            };
+            let available = tier.len() - if from == 0 { 0 } else { tier.rank(from - 1) };
+            if (offset as u64) >= available {
+                offset -= available as usize;
+                continue;
+            }
+            let skip_to = tier.len() - available + offset as u64;
+            offset = 0;
+            let Some(first) = u32::try_from(skip_to).ok().and_then(|r| tier.select(r)) else {
+                continue;
+            };
+            out.extend(tier.range(first..).take(limit - out.len()).map(i64::from));
+        }
+        out
+    }
+
+    pub(super) fn cmp_docs(&self, sort: &[SortKey], a: u32, b: u32, score: &impl Fn(u32) -> i64) -> Ordering {
+        for k in sort {
+            let ord = self.cmp_field(k.field, a, b, score);
+            let ord = if k.descending { ord.reverse() } else { ord };
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    }
+
+    pub(super) fn cmp_field(&self, field: SortField, a: u32, b: u32, score: &impl Fn(u32) -> i64) -> Ordering {
+        let (x, y) = (a as usize, b as usize);
+        match field {
+            SortField::Id => a.cmp(&b),
+            SortField::Sku => self.sku.get(a).cmp(self.sku.get(b)),
+            SortField::Name => self.name.get(a).cmp(self.name.get(b)),
+            SortField::Category => self
+                .categories
+                .name(self.category[x])
+                .cmp(self.categories.name(self.category[y])),
+            SortField::Brand => self
+                .brands
+                .name(self.brand[x])
+                .cmp(self.brands.name(self.brand[y])),
+            SortField::Price => self.price[x].cmp(&self.price[y]),
+            SortField::StockQuantity => self.stock[x].cmp(&self.stock[y]),
+            SortField::Rating => self.rating[x].cmp(&self.rating[y]),
+            SortField::CreatedAt => self.created[x].cmp(&self.created[y]),
+            SortField::UpdatedAt => self.updated[x].cmp(&self.updated[y]),
+            SortField::Relevance => score(a).cmp(&score(b)),
+        }
+    }
+
+    /// How document `d` compares with a cursor position under `sort`.
+    pub(super) fn cmp_after(
+        &self,
+        sort: &[SortKey],
+        d: u32,
+        after: &[SortValue],
+        score: &impl Fn(u32) -> i64,
+    ) -> Ordering {
+        for (k, v) in sort.iter().zip(after) {
+            let ord = self.cmp_value(k.field, d, v, score);
+            let ord = if k.descending { ord.reverse() } else { ord };
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        }
+        Ordering::Equal
+    }
+
+    pub(super) fn cmp_value(
+        &self,
+        field: SortField,
+        d: u32,
+        v: &SortValue,
+        score: &impl Fn(u32) -> i64,
+    ) -> Ordering {
+        let x = d as usize;
+        match (field, v) {
+            (SortField::Id, SortValue::Int(i)) => i64::from(d).cmp(i),
+            (SortField::Price, SortValue::Int(i)) => self.price[x].cmp(i),
+            (SortField::StockQuantity, SortValue::Int(i)) => self.stock[x].cmp(i),
+            (SortField::Rating, SortValue::Int(i)) => i64::from(self.rating[x]).cmp(i),
+            (SortField::Relevance, SortValue::Int(i)) => score(d).cmp(i),
+            (SortField::Sku, SortValue::Text(t)) => self.sku.get(d).cmp(t.as_bytes()),
+            (SortField::Name, SortValue::Text(t)) => self.name.get(d).cmp(t.as_bytes()),
+            (SortField::Category, SortValue::Text(t)) => {
+                self.categories.name(self.category[x]).cmp(t.as_str())
+            }
+            (SortField::Brand, SortValue::Text(t)) => {
+                self.brands.name(self.brand[x]).cmp(t.as_str())
+            }
+            (SortField::CreatedAt, SortValue::Time(t)) => {
+                self.created[x].cmp(&t.timestamp_micros())
+            }
+            (SortField::UpdatedAt, SortValue::Time(t)) => {
+                self.updated[x].cmp(&t.timestamp_micros())
+            }
+            // A cursor is checked against its sort when decoded; a value of
+            // another type cannot reach here.
+            _ => Ordering::Equal,
+        }
+    }
+}
