@@ -138,7 +138,12 @@ impl Index {
 
     /// The products whose `part` contains clause `c`, within `within` when
     /// given (phrases then verify fewer candidates).
-    pub(super) fn clause_docs(&self, c: &Clause, part: Part, within: Option<&RoaringBitmap>) -> RoaringBitmap {
+    pub(super) fn clause_docs(
+        &self,
+        c: &Clause,
+        part: Part,
+        within: Option<&RoaringBitmap>,
+    ) -> RoaringBitmap {
         let n = c.tokens.len();
         if n == 1 {
             let mut acc = self.token_docs(&c.tokens[0], c.prefix, part);

@@ -104,7 +104,13 @@ impl Index {
     }
 
     /// A page of `m` in `key` order by walking the prebuilt order.
-    pub(super) fn walk_page(&self, key: SortKey, m: &RoaringBitmap, offset: usize, limit: usize) -> Vec<i64> {
+    pub(super) fn walk_page(
+        &self,
+        key: SortKey,
+        m: &RoaringBitmap,
+        offset: usize,
+        limit: usize,
+    ) -> Vec<i64> {
         let sort = [key, SortKey::ID];
         let perm = self.perm(key);
         let cmp = |a: &u32, b: &u32| self.cmp_docs(&sort, *a, *b, &|_| 0);
@@ -212,7 +218,13 @@ impl Index {
         out
     }
 
-    pub(super) fn cmp_docs(&self, sort: &[SortKey], a: u32, b: u32, score: &impl Fn(u32) -> i64) -> Ordering {
+    pub(super) fn cmp_docs(
+        &self,
+        sort: &[SortKey],
+        a: u32,
+        b: u32,
+        score: &impl Fn(u32) -> i64,
+    ) -> Ordering {
         for k in sort {
             let ord = self.cmp_field(k.field, a, b, score);
             let ord = if k.descending { ord.reverse() } else { ord };
@@ -223,7 +235,13 @@ impl Index {
         Ordering::Equal
     }
 
-    pub(super) fn cmp_field(&self, field: SortField, a: u32, b: u32, score: &impl Fn(u32) -> i64) -> Ordering {
+    pub(super) fn cmp_field(
+        &self,
+        field: SortField,
+        a: u32,
+        b: u32,
+        score: &impl Fn(u32) -> i64,
+    ) -> Ordering {
         let (x, y) = (a as usize, b as usize);
         match field {
             SortField::Id => a.cmp(&b),
