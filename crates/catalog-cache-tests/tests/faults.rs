@@ -170,11 +170,11 @@ async fn all_ok(app: &TestApp, n: usize) -> usize {
 }
 
 fn degraded() -> Value {
-    json!({"status": "degraded", "checks": {"database": "up", "cache": "down"}})
+    json!({"status": "degraded", "checks": {"database": "up", "cache": "down", "search_index": "off"}})
 }
 
 fn healthy() -> Value {
-    json!({"status": "ok", "checks": {"database": "up", "cache": "up"}})
+    json!({"status": "ok", "checks": {"database": "up", "cache": "up", "search_index": "off"}})
 }
 
 /// Polls `probe` every 100 ms until it is true or `limit` passes.

@@ -36,8 +36,10 @@ pub struct ChangeBatch {
     /// Products created, changed or deleted, distinct, by id.
     pub products: Vec<ProductId>,
     /// A bulk load ran: any product may have changed; rebuild from the
-    /// products table.
-    pub reload: bool,
+    /// products table. The sequence number of the newest `reload` entry
+    /// read (a follower built after it ignores it: PostgreSQL's horizon may
+    /// return an entry again).
+    pub reload: Option<i64>,
     /// Where the next read starts.
     pub next: ChangeCursor,
     /// The highest sequence number read, if any entry was.
@@ -60,4 +62,14 @@ pub trait ChangeLog: Send + Sync {
 
     /// The newest sequence number in the log, if any (for lag reports).
     async fn head(&self) -> Result<Option<i64>, StorageError>;
+
+    /// The sequence number of the newest committed `reload` entry (a bulk
+    /// load), if any: a build that begins after reading it reflects that
+    /// load.
+    async fn last_reload(&self) -> Result<Option<i64>, StorageError>;
+
+    /// Deletes the entries older than `keep` (the retention), oldest first
+    /// in batches, and returns how many went. Safe to run on every
+    /// instance at once.
+    async fn prune(&self, keep: std::time::Duration) -> Result<u64, StorageError>;
 }

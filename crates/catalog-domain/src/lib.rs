@@ -17,6 +17,7 @@ pub mod ports;
 pub mod product;
 pub mod query;
 pub mod search;
+pub mod search_index;
 pub mod service;
 pub mod stats;
 pub mod write;
@@ -31,6 +32,7 @@ pub use query::{
     CountMode, Field, FieldSet, FilterRequest, ListQuery, ListRefusal, ListRequest, PageSize,
     ProductFilter, SearchQuery, SortField, SortKey, SortValue, Start,
 };
+pub use search_index::{IndexState, SearchIndex};
 pub use service::{
     CacheHealth, CacheSettings, CatalogService, ListPage, Precondition, RenderResult, fingerprint,
 };

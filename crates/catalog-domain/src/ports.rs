@@ -113,6 +113,44 @@ pub trait ProductReader: Send + Sync {
         min_chars: usize,
         max_chars: usize,
     ) -> Result<Vec<String>, StorageError>;
+    /// For each of `words`, the vocabulary words within its typo distance
+    /// ([`crate::search::max_typos`], [`crate::search::typo_distance`]),
+    /// in any order: what `fuzzy=true` expands a word with (the domain
+    /// ranks them and keeps the nearest).
+    ///
+    /// The provided implementation reads [`ProductReader::search_terms`]
+    /// once over the words' length window and measures every term; a
+    /// search index overrides it with an automaton over its dictionary.
+    async fn typo_candidates(&self, words: &[&str]) -> Result<Vec<Vec<String>>, StorageError> {
+        use crate::search::{max_typos, typo_distance};
+        let window = |w: &str| {
+            let (len, bound) = (w.chars().count(), max_typos(w));
+            (len.saturating_sub(bound), len + bound)
+        };
+        let (Some(lo), Some(hi)) = (
+            words.iter().map(|w| window(w).0).min(),
+            words.iter().map(|w| window(w).1).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let terms = self.search_terms(lo, hi).await?;
+        Ok(words
+            .iter()
+            .map(|w| {
+                let bound = max_typos(w);
+                terms
+                    .iter()
+                    .filter(|t| typo_distance(w, t, bound).is_some())
+                    .cloned()
+                    .collect()
+            })
+            .collect())
+    }
+    /// The state of the search index in front of this store, if there is
+    /// one (for `/health`).
+    async fn search_index(&self) -> Option<crate::search_index::IndexState> {
+        None
+    }
     /// A cheap round trip proving the backend answers.
     async fn ping(&self) -> Result<(), StorageError>;
 }

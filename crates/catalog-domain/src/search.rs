@@ -103,12 +103,13 @@ impl Clause {
     }
 }
 
-/// The upper bound of a word's typo distance: none up to 3 characters, one
-/// edit up to 7, two beyond (what search engines call "AUTO" fuzziness).
+/// The upper bound of a word's typo distance: none up to 4 characters,
+/// one edit from 5, two from 9 (the contract's rule; Meilisearch's
+/// defaults).
 pub fn max_typos(word: &str) -> usize {
     match word.chars().count() {
-        0..=3 => 0,
-        4..=7 => 1,
+        0..=4 => 0,
+        5..=8 => 1,
         _ => 2,
     }
 }
@@ -435,9 +436,14 @@ mod tests {
         assert_eq!(typo_distance("ab", "ba", 1), Some(1), "transposition");
         assert_eq!(typo_distance("kitten", "sitting", 2), None);
         assert_eq!(typo_distance("kitten", "sitting", 3), Some(3));
+        // The contract: one typo from 5 letters, two from 9.
         assert_eq!(max_typos("abc"), 0);
+        assert_eq!(max_typos("shoe"), 0);
+        assert_eq!(max_typos("phone"), 1);
         assert_eq!(max_typos("wirelss"), 1);
+        assert_eq!(max_typos("keyboard"), 1);
         assert_eq!(max_typos("headphnes"), 2);
+        assert_eq!(max_typos("ünïcodéss"), 2, "letters, not bytes");
     }
 
     #[test]

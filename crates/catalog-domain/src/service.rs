@@ -369,20 +369,13 @@ impl CatalogService {
             return Ok(std::borrow::Cow::Borrowed(filter));
         };
         let mut expanded = search.clone();
-        let words: Vec<String> = search.fuzzy_words().map(str::to_string).collect();
-        // One vocabulary read covering every word's length window; each
-        // word then keeps only the terms within its own typo distance.
-        let window = |w: &String| {
-            let (len, bound) = (w.chars().count(), crate::search::max_typos(w));
-            (len.saturating_sub(bound), len + bound)
-        };
-        if let (Some(lo), Some(hi)) = (
-            words.iter().map(|w| window(w).0).min(),
-            words.iter().map(|w| window(w).1).max(),
-        ) {
-            let terms = self.store.search_terms(lo, hi).await?;
-            for word in &words {
-                expanded.expand(word, &terms);
+        let words: Vec<&str> = search.fuzzy_words().collect();
+        if !words.is_empty() {
+            // One vocabulary question for every word: an automaton walk of
+            // the index's dictionary, or one read of the terms table.
+            let candidates = self.store.typo_candidates(&words).await?;
+            for (word, near) in words.iter().zip(&candidates) {
+                expanded.expand(word, near);
             }
         }
         let mut f = filter.clone();
@@ -695,6 +688,12 @@ impl CatalogService {
                 false
             }
         }
+    }
+
+    /// The search index's state, or `None` when the database answers
+    /// searches (`CATALOG_SEARCH_INDEX=sql`).
+    pub async fn search_index_state(&self) -> Option<crate::search_index::IndexState> {
+        self.store.search_index().await
     }
 
     /// The cache's state, probed now (not from the breaker).

@@ -210,12 +210,13 @@ pub struct BoolCountDoc {
 
 /// Service health.
 #[derive(ToSchema)]
-#[schema(as = Health, example = json!({"status": "ok", "checks": {"database": "up", "cache": "memory"}}))]
+#[schema(as = Health, example = json!({"status": "ok", "checks": {"database": "up", "cache": "memory", "search_index": "ready"}, "search_index": {"state": "ready", "products": 100000, "seq": 100412, "head": 100412, "lag": 0, "memory_bytes": 27000000}}))]
 #[allow(dead_code)]
 pub struct HealthDoc {
     /// `ok`, `degraded` (cache down) or `unavailable` (database down, 503).
     pub status: String,
     pub checks: HealthChecksDoc,
+    pub search_index: Option<SearchIndexHealthDoc>,
 }
 
 #[derive(ToSchema)]
@@ -226,6 +227,29 @@ pub struct HealthChecksDoc {
     pub database: String,
     /// `up`, `down` (Redis unreachable) or `memory` (in-process cache).
     pub cache: String,
+    /// `building` (searches take the slower SQL path meanwhile), `ready`,
+    /// or `off` (`CATALOG_SEARCH_INDEX=sql`). Never makes the status 503.
+    pub search_index: String,
+}
+
+/// The search index in detail (absent with `CATALOG_SEARCH_INDEX=sql`).
+#[derive(ToSchema)]
+#[schema(as = SearchIndexHealth)]
+#[allow(dead_code)]
+pub struct SearchIndexHealthDoc {
+    /// `building` or `ready`.
+    pub state: String,
+    /// Products indexed (ready only).
+    pub products: Option<u64>,
+    /// The change-log sequence number the index has applied up to.
+    pub seq: Option<i64>,
+    /// The change log's newest sequence number.
+    pub head: Option<i64>,
+    /// Changes committed but not applied yet: the next search applies
+    /// them before answering, so this is never staleness a reader sees.
+    pub lag: Option<u64>,
+    /// Approximate heap bytes the index holds.
+    pub memory_bytes: Option<u64>,
 }
 
 #[derive(OpenApi)]
@@ -250,7 +274,7 @@ pub struct HealthChecksDoc {
     ),
     components(schemas(
         ProductDoc, ProductBody, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
-        HealthDoc, HealthChecksDoc, Problem, ProblemField, FacetsDoc, FacetValueDoc,
+        HealthDoc, HealthChecksDoc, SearchIndexHealthDoc, Problem, ProblemField, FacetsDoc, FacetValueDoc,
         PriceBucketDoc, RatingBucketDoc, BoolCountDoc
     )),
     modifiers(&BearerAuth),

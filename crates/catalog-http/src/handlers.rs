@@ -4,8 +4,8 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use catalog_domain::{
-    CacheHealth, CatalogService, FieldSet, ListPage, ListQuery, NameCount, ProductId, RenderResult,
-    Rendered,
+    CacheHealth, CatalogService, FieldSet, IndexState, ListPage, ListQuery, NameCount, ProductId,
+    RenderResult, Rendered,
 };
 use serde::Serialize;
 
@@ -238,12 +238,61 @@ pub async fn list_brands(
 struct HealthBody {
     status: &'static str,
     checks: HealthChecks,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search_index: Option<SearchIndexHealth>,
 }
 
 #[derive(Serialize)]
 struct HealthChecks {
     database: &'static str,
     cache: &'static str,
+    /// `building`, `ready`, or `off` (`CATALOG_SEARCH_INDEX=sql`).
+    search_index: &'static str,
+}
+
+/// The index's detail: what it holds and how far it has read the log.
+#[derive(Serialize)]
+struct SearchIndexHealth {
+    state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    products: Option<u64>,
+    /// The change-log sequence number applied up to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<i64>,
+    /// The log's newest sequence number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head: Option<i64>,
+    /// Changes committed and not applied yet (the next search applies them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lag: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_bytes: Option<u64>,
+}
+
+fn index_health(state: &IndexState) -> SearchIndexHealth {
+    match state {
+        IndexState::Building => SearchIndexHealth {
+            state: "building",
+            products: None,
+            seq: None,
+            head: None,
+            lag: None,
+            memory_bytes: None,
+        },
+        IndexState::Ready {
+            products,
+            applied,
+            head,
+            memory_bytes,
+        } => SearchIndexHealth {
+            state: "ready",
+            products: Some(*products),
+            seq: *applied,
+            head: *head,
+            lag: state.lag(),
+            memory_bytes: Some(*memory_bytes),
+        },
+    }
 }
 
 /// Health of the service and its dependencies.
@@ -255,8 +304,13 @@ struct HealthChecks {
     )
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let (db_up, cache) =
-        futures::future::join(state.service.storage_up(), state.service.cache_health()).await;
+    let (db_up, cache, index) = futures::future::join3(
+        state.service.storage_up(),
+        state.service.cache_health(),
+        state.service.search_index_state(),
+    )
+    .await;
+    let index = index.as_ref().map(index_health);
     let body = HealthBody {
         status: match (db_up, cache) {
             (false, _) => "unavailable",
@@ -270,7 +324,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
                 CacheHealth::Up => "up",
                 CacheHealth::Down => "down",
             },
+            search_index: index.as_ref().map_or("off", |i| i.state),
         },
+        search_index: index,
     };
     let mut res = if db_up {
         HttpResponse::Ok()

@@ -1355,7 +1355,8 @@ async fn health_is_ok() {
         assert!(r.content_type().starts_with("application/json"));
         assert_eq!(
             r.json(),
-            json!({"status": "ok", "checks": {"database": "up", "cache": "memory"}})
+            json!({"status": "ok", "checks": {"database": "up", "cache": "memory", "search_index": "off"}}),
+            "no index in front of this store: search_index is off and has no detail"
         );
     }
 }

@@ -12,22 +12,29 @@
 //! - [`arena`]: per-product text in one buffer;
 //! - [`dict`]: the term dictionary and the typo automaton;
 //! - [`posting`]: a posting list that costs nothing for one product;
-//! - [`follow`]: [`Follower`], the index kept exact by the change log;
 //! - [`index`]: the index and its query engine;
-//! - [`routed`]: [`SearchRouted`], what the server runs: searches to the
-//!   index, the rest to the database;
+//! - [`port`]: the index as the domain's
+//!   [`catalog_domain::SearchIndex`] port, which the domain's
+//!   [`catalog_domain::search_index::Follower`] keeps exact by the change
+//!   log and [`catalog_domain::search_index::SearchRouted`] routes reads to
+//!   (what the server runs);
 //! - [`store`]: [`IndexedStore`], the index in front of any storage
 //!   adapter, which the storage contract suite runs against.
 
 pub mod arena;
 pub mod dict;
-pub mod follow;
 pub mod index;
+pub mod port;
 pub mod posting;
-pub mod routed;
 pub mod store;
 
-pub use follow::{CatchUp, Follower};
 pub use index::{Index, Refused};
-pub use routed::{DEEP_OFFSET, IndexState, Routed, SearchRouted};
+
+/// The server's storage adapter with this index in front of its searches.
+pub type Routed<S> = catalog_domain::search_index::Routed<S, Index>;
+/// The router behind [`Routed`].
+pub type SearchRouted<S> = catalog_domain::search_index::SearchRouted<S, Index>;
+/// The follower of the change log holding this index.
+pub type Follower = catalog_domain::search_index::Follower<Index>;
+pub use catalog_domain::search_index::{CatchUp, DEEP_OFFSET};
 pub use store::IndexedStore;

@@ -230,6 +230,19 @@ impl<S: ProductStore> ProductReader for IndexedStore<S> {
         self.with_index(|i| i.vocabulary(min_chars, max_chars))
     }
 
+    async fn typo_candidates(&self, words: &[&str]) -> Result<Vec<Vec<String>>, StorageError> {
+        let _gate = self.gate.read().await;
+        if !self.usable() {
+            return self.inner.typo_candidates(words).await;
+        }
+        self.with_index(|i| {
+            words
+                .iter()
+                .map(|w| i.near_words(w, catalog_domain::search::max_typos(w)))
+                .collect()
+        })
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
     }

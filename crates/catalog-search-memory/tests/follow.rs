@@ -107,15 +107,15 @@ async fn writes_reach_the_index(store: &SqlStore) {
     fresh.name = "Brand new lamp".into();
     store.create(&fresh, None).await.unwrap();
 
-    let caught = follower.catch_up(store, store).await.unwrap();
+    let caught = follower.catch_up(store).await.unwrap();
     assert!(caught.applied >= 3, "{caught:?}");
-    assert!(!caught.rebuilt);
+    assert!(!caught.reload);
     assert_index_equals_table(&follower, store).await;
     // Nothing new. SQLite's cursor moved past the entries: nothing is
     // applied again. PostgreSQL's horizon is the cluster's oldest open
     // transaction (other tests' too), so entries above it may be read
     // again, which changes nothing.
-    let again = follower.catch_up(store, store).await.unwrap();
+    let again = follower.catch_up(store).await.unwrap();
     if store.backend() == catalog_storage_sql::Backend::Sqlite {
         assert_eq!(again.applied, 0, "{again:?}");
     }
@@ -131,9 +131,17 @@ async fn bulk_load_rebuilds(store: &SqlStore) {
         .bulk_load(n, move |i| data[(i - 1) as usize].clone(), |_| {})
         .await
         .unwrap();
-    let caught = follower.catch_up(store, store).await.unwrap();
-    assert!(caught.rebuilt, "{caught:?}");
-    assert_index_equals_table(&follower, store).await;
+    // The follower reports the bulk load instead of applying it (its
+    // owner drops it and builds anew) ...
+    let caught = follower.catch_up(store).await.unwrap();
+    assert!(caught.reload, "{caught:?}");
+    assert_eq!(follower.read(|i| i.len()).unwrap(), 0, "nothing applied");
+    // ... and keeps reporting it: it never answers again.
+    assert!(follower.catch_up(store).await.unwrap().reload);
+    // A new build starts after the reload entry.
+    let rebuilt = Follower::build(store, store).await.unwrap();
+    assert_index_equals_table(&rebuilt, store).await;
+    assert!(!rebuilt.catch_up(store).await.unwrap().reload);
 }
 
 #[tokio::test]
@@ -202,7 +210,7 @@ async fn postgres_horizon_never_skips_a_late_commit() {
         let two = ProductId::new(2).unwrap();
         store.update(two, &changed(&data[1], 9), None).await.unwrap();
 
-        let caught = follower.catch_up(&*store, &*store).await.unwrap();
+        let caught = follower.catch_up(&*store).await.unwrap();
         assert!(caught.applied >= 1);
         let (v1, v2) = follower.read(|i| (i.version_of(1), i.version_of(2))).unwrap();
         assert_eq!((v1, v2), (Some(1), Some(2)), "the open transaction is not visible yet");
@@ -219,7 +227,7 @@ async fn postgres_horizon_never_skips_a_late_commit() {
         let order: Vec<i64> = seqs.iter().map(|r| r.try_get("", "product_id").unwrap()).collect();
         assert_eq!(order, vec![1, 2], "product 1's entry took the lower sequence number");
 
-        follower.catch_up(&*store, &*store).await.unwrap();
+        follower.catch_up(&*store).await.unwrap();
         let v1 = follower.read(|i| i.version_of(1)).unwrap();
         assert_eq!(v1, Some(2), "the late commit reached the index");
         assert_index_equals_table(&follower, &store).await;
@@ -242,7 +250,7 @@ async fn postgres_concurrent_writers_then_index_equals_table() {
             tokio::spawn(async move {
                 let mut rounds = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    follower.catch_up(&*store, &*store).await.unwrap();
+                    follower.catch_up(&*store).await.unwrap();
                     rounds += 1;
                 }
                 rounds
@@ -292,7 +300,7 @@ async fn postgres_concurrent_writers_then_index_equals_table() {
         stop.store(true, Ordering::SeqCst);
         let rounds = tail.await.unwrap();
         assert!(rounds > 1, "the follower caught up while writers ran");
-        follower.catch_up(&*store, &*store).await.unwrap();
+        follower.catch_up(&*store).await.unwrap();
         assert_index_equals_table(&follower, &store).await;
     })
     .await;
@@ -304,13 +312,14 @@ async fn postgres_concurrent_writers_then_index_equals_table() {
 #[tokio::test]
 async fn sqlite_deep_pages_from_the_index_equal_the_database() {
     use catalog_domain::query::SortField;
-    use catalog_search_memory::{Routed, SearchRouted};
+    use catalog_domain::search_index::Routed;
+    use catalog_search_memory::SearchRouted;
 
     let scratch = SqliteScratch::create();
     let store = Arc::new(scratch.store().await);
     let data = dataset();
     store.insert_batch(&data).await.unwrap();
-    let routed = SearchRouted::start_with(store.clone(), 1);
+    let routed = SearchRouted::start_with(store.clone(), 1, None);
     assert!(routed.ready(std::time::Duration::from_secs(30)).await);
     let via_index = Routed(routed.clone());
     let books = ProductFilter {
@@ -371,5 +380,128 @@ async fn sqlite_deep_pages_from_the_index_equal_the_database() {
     compare("after writes").await;
     drop(via_index);
     drop(routed);
+    scratch.remove();
+}
+
+/// Pruning deletes the entries older than the retention and nothing else;
+/// the head stays.
+async fn prune_keeps_the_retention(store: &SqlStore, age_sql: &str) {
+    use catalog_domain::ChangeLog;
+    let data = dataset();
+    for p in &data[..6] {
+        store.create(p, None).await.unwrap();
+    }
+    let head = store.head().await.unwrap().expect("six entries");
+    let before: i64 = count_changes(store).await;
+    assert!(before >= 6, "{before}");
+    // The three oldest entries age by a day.
+    store
+        .connection()
+        .execute_unprepared(age_sql)
+        .await
+        .unwrap();
+    let pruned = store
+        .prune(std::time::Duration::from_secs(3_600))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 3);
+    assert_eq!(count_changes(store).await, before - 3);
+    assert_eq!(store.head().await.unwrap(), Some(head));
+    assert_eq!(
+        store
+            .prune(std::time::Duration::from_secs(3_600))
+            .await
+            .unwrap(),
+        0,
+        "nothing older is left"
+    );
+}
+
+async fn count_changes(store: &SqlStore) -> i64 {
+    let row = store
+        .connection()
+        .query_one_raw(sea_orm::Statement::from_string(
+            store.connection().get_database_backend(),
+            "SELECT CAST(COUNT(*) AS TEXT) AS n FROM product_changes",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<String>("", "n").unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn sqlite_prune_keeps_the_retention() {
+    let scratch = SqliteScratch::create();
+    let store = scratch.store().await;
+    prune_keeps_the_retention(
+        &store,
+        "UPDATE product_changes SET changed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day') \
+         WHERE seq IN (SELECT seq FROM product_changes ORDER BY seq LIMIT 3)",
+    )
+    .await;
+    let _ = store.close().await;
+    scratch.remove();
+}
+
+#[tokio::test]
+async fn postgres_prune_keeps_the_retention() {
+    on_pg(|store| async move {
+        prune_keeps_the_retention(
+            &store,
+            "UPDATE product_changes SET changed_at = now() - interval '1 day' \
+             WHERE seq IN (SELECT seq FROM product_changes ORDER BY seq LIMIT 3)",
+        )
+        .await
+    })
+    .await;
+}
+
+/// Through the router: a bulk load turns the index to `Building` (the SQL
+/// path answers meanwhile, with the loaded products) and a new index is
+/// built in the background; /health's state reads ready with no lag after.
+#[tokio::test]
+async fn sqlite_bulk_load_rebuilds_in_the_background() {
+    use catalog_domain::IndexState;
+    use catalog_domain::search_index::Routed;
+    use catalog_search_memory::SearchRouted;
+
+    let scratch = SqliteScratch::create();
+    let store = Arc::new(scratch.store().await);
+    let data = dataset();
+    store.insert_batch(&data[..5]).await.unwrap();
+    let routed = SearchRouted::start(store.clone());
+    assert!(routed.ready(std::time::Duration::from_secs(30)).await);
+    let via_index = Routed(routed.clone());
+    let word = ProductFilter {
+        search: Some(SearchQuery::parse(&data[0].name).unwrap()),
+        ..ProductFilter::default()
+    };
+    let before = via_index.count(&word).await.unwrap();
+    assert!(before >= 1);
+
+    let n = data.len() as u64;
+    let loaded = data.clone();
+    store
+        .bulk_load(n, move |i| loaded[(i - 1) as usize].clone(), |_| {})
+        .await
+        .unwrap();
+    // The next read sees the load: from the database while the index
+    // rebuilds, or from the new index.
+    let after = via_index.count(&word).await.unwrap();
+    assert_eq!(after, store.count(&word).await.unwrap());
+    assert!(routed.ready(std::time::Duration::from_secs(30)).await);
+    assert_eq!(via_index.count(&word).await.unwrap(), after);
+    match routed.state().await {
+        IndexState::Ready { products, .. } => assert_eq!(products, n),
+        IndexState::Building => panic!("ready() said the index answers"),
+    }
+    let state = routed.state().await;
+    assert_eq!(state.lag(), Some(0), "{state:?}");
+    drop(via_index);
+    drop(routed);
+    if let Ok(store) = Arc::try_unwrap(store) {
+        let _ = store.close().await;
+    }
     scratch.remove();
 }

@@ -1096,17 +1096,64 @@ pub async fn fuzzy_search_expands_from_the_vocabulary(store: &dyn ProductStore) 
         !assert_search(store, &all, &number).await.is_empty(),
         "a number still finds its product exactly"
     );
+    // The words' candidates: every vocabulary word of a stored product
+    // within the word's typo distance, and nothing farther.
+    let reference_vocabulary: std::collections::BTreeSet<String> = all
+        .iter()
+        .flat_map(|p| {
+            let doc = catalog_domain::search::SearchDocument::of(p);
+            format!("{} {}", doc.name, doc.body)
+                .split(' ')
+                .filter(|t| catalog_domain::search::in_vocabulary(t))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let probes = [
+        "wirelss",
+        "headphnes",
+        "wireles",
+        "wirless",
+        "shoe",
+        "cabel",
+    ];
+    let candidates = store
+        .typo_candidates(&probes)
+        .await
+        .unwrap_or_else(|e| fail("typo_candidates", &e));
+    assert_eq!(candidates.len(), probes.len(), "one answer per word");
+    for (word, near) in probes.iter().zip(&candidates) {
+        let bound = catalog_domain::search::max_typos(word);
+        for t in near {
+            assert!(
+                catalog_domain::search::typo_distance(word, t, bound).is_some(),
+                "typo_candidates({word}) returned {t:?}, farther than {bound} edits"
+            );
+        }
+        for t in &reference_vocabulary {
+            if catalog_domain::search::typo_distance(word, t, bound).is_some() {
+                assert!(
+                    near.contains(t),
+                    "typo_candidates({word}) misses {t:?} (within {bound} edits)"
+                );
+            }
+        }
+    }
+    assert!(
+        candidates[4].iter().all(|t| t == "shoe"),
+        "a word of 4 letters is matched exactly: {:?}",
+        candidates[4]
+    );
     let mut q = search("wirelss headphnes");
-    let words: Vec<String> = q.fuzzy_words().map(str::to_string).collect();
+    let words: Vec<&str> = q.fuzzy_words().collect();
     assert_eq!(words, ["wirelss", "headphnes"]);
-    for w in &words {
-        let len = w.chars().count();
-        let bound = catalog_domain::search::max_typos(w);
-        let vocab = store
-            .search_terms(len - bound, len + bound)
-            .await
-            .unwrap_or_else(|e| fail("search_terms", &e));
-        q.expand(w, &vocab);
+    let near = store
+        .typo_candidates(&words)
+        .await
+        .unwrap_or_else(|e| fail("typo_candidates", &e));
+    let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+    for (w, near) in words.iter().zip(&near) {
+        q.expand(w, near);
     }
     let filter = ProductFilter {
         search: Some(q),

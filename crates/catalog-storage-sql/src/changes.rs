@@ -55,6 +55,17 @@ impl SqlStore {
             None => Ok(None),
         }
     }
+
+    async fn one_seq(&self, sql: &str, what: &'static str) -> Result<Option<i64>, StorageError> {
+        self.one_text(sql, what)
+            .await?
+            .map(|raw| {
+                raw.trim()
+                    .parse::<i64>()
+                    .map_err(|e| StorageError::internal(what, e))
+            })
+            .transpose()
+    }
 }
 
 #[async_trait]
@@ -118,7 +129,7 @@ impl ChangeLog for SqlStore {
                 .context("reading the change log")?;
             batch.head = Some(batch.head.map_or(seq, |h: i64| h.max(seq)));
             if op == "reload" {
-                batch.reload = true;
+                batch.reload = Some(batch.reload.map_or(seq, |r: i64| r.max(seq)));
             }
             if let Some(id) = id {
                 ids.insert(id);
@@ -154,16 +165,58 @@ impl ChangeLog for SqlStore {
     }
 
     async fn head(&self) -> Result<Option<i64>, StorageError> {
-        self.one_text(
+        self.one_seq(
             "SELECT CAST(MAX(seq) AS TEXT) FROM product_changes",
             "reading the change log's head",
         )
-        .await?
-        .map(|raw| {
-            raw.trim()
-                .parse::<i64>()
-                .map_err(|e| StorageError::internal("reading the change log's head", e))
-        })
-        .transpose()
+        .await
+    }
+
+    async fn prune(&self, keep: std::time::Duration) -> Result<u64, StorageError> {
+        const BATCH: u64 = 10_000;
+        let keep = chrono::Duration::from_std(keep)
+            .map_err(|e| StorageError::internal("pruning the change log", e))?;
+        let cutoff = chrono::Utc::now() - keep;
+        let backend = self.db.get_database_backend();
+        let (sql, value) = match self.backend() {
+            Backend::Postgres => (
+                "DELETE FROM product_changes WHERE seq IN (SELECT seq FROM product_changes \
+                 WHERE changed_at < $1 ORDER BY changed_at LIMIT 10000)",
+                Value::from(cutoff),
+            ),
+            Backend::Sqlite => (
+                "DELETE FROM product_changes WHERE seq IN (SELECT seq FROM product_changes \
+                 WHERE changed_at < ? ORDER BY changed_at LIMIT 10000)",
+                // The column's own text format (migration 13).
+                Value::from(cutoff.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+            ),
+        };
+        let mut total = 0;
+        loop {
+            let done = self
+                .db
+                .execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    sql,
+                    [value.clone()],
+                ))
+                .await
+                .context("pruning the change log")?
+                .rows_affected();
+            total += done;
+            if done < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn last_reload(&self) -> Result<Option<i64>, StorageError> {
+        // A scan of the log; it runs once per index build, which reads
+        // the whole products table anyway.
+        self.one_seq(
+            "SELECT CAST(MAX(seq) AS TEXT) FROM product_changes WHERE op = 'reload'",
+            "reading the change log's last reload",
+        )
+        .await
     }
 }

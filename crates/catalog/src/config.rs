@@ -47,7 +47,38 @@ pub struct Config {
     /// `CATALOG_SEARCH_INDEX`: `memory` (the default) answers searches from
     /// the in-process index; `sql` from the database alone.
     pub search_index: SearchIndexMode,
+    /// `CATALOG_CHANGE_LOG_RETENTION`: how long change-log entries are
+    /// kept (`7d` by default); `None` (`off`) keeps them for ever.
+    pub change_log_retention: Option<Duration>,
     pub cache: CacheConfig,
+}
+
+/// A retention such as `7d`, `36h`, `90m` or `600s` (plain numbers are
+/// seconds); `off` is `None`. From ten minutes to ten years.
+fn retention(v: &str) -> Result<Option<Duration>, String> {
+    if v == "off" {
+        return Ok(None);
+    }
+    let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => v.split_at(i),
+        None => (v, "s"),
+    };
+    let per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err("must be a duration such as 7d, 36h or 90m, or off".into()),
+    };
+    let secs = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per))
+        .ok_or("must be a duration such as 7d, 36h or 90m, or off")?;
+    if !(600..=10 * 365 * 86_400).contains(&secs) {
+        return Err("must be from 10m to 3650d (or off)".into());
+    }
+    Ok(Some(Duration::from_secs(secs)))
 }
 
 /// Where searches are answered (`CATALOG_SEARCH_INDEX`).
@@ -206,6 +237,10 @@ impl Config {
             Some("sql") => SearchIndexMode::Sql,
             Some(_) => return Err(err("CATALOG_SEARCH_INDEX", "must be memory or sql")),
         };
+        let change_log_retention = match non_empty("CATALOG_CHANGE_LOG_RETENTION") {
+            None => Some(Duration::from_secs(7 * 86_400)),
+            Some(v) => retention(&v).map_err(|m| err("CATALOG_CHANGE_LOG_RETENTION", m))?,
+        };
         let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match non_empty(var) {
                 None => Ok(default),
@@ -286,6 +321,7 @@ impl Config {
             db_acquire_timeout,
             max_offset,
             search_index,
+            change_log_retention,
             cache,
         })
     }
@@ -376,6 +412,32 @@ mod tests {
                 .var,
             "CATALOG_CORS_ORIGINS"
         );
+        for bad in ["5m", "7w", "d", "-1d", "99999999999999999999d"] {
+            assert_eq!(
+                cfg(&[("CATALOG_CHANGE_LOG_RETENTION", bad)])
+                    .unwrap_err()
+                    .var,
+                "CATALOG_CHANGE_LOG_RETENTION",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn change_log_retention() {
+        let keep = |v: &str| {
+            cfg(&[("CATALOG_CHANGE_LOG_RETENTION", v)])
+                .unwrap()
+                .change_log_retention
+        };
+        assert_eq!(
+            cfg(&[]).unwrap().change_log_retention,
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(keep("36h"), Some(Duration::from_secs(36 * 3_600)));
+        assert_eq!(keep("90m"), Some(Duration::from_secs(90 * 60)));
+        assert_eq!(keep("600"), Some(Duration::from_secs(600)));
+        assert_eq!(keep("off"), None);
     }
 
     #[test]

@@ -202,6 +202,25 @@ fn with_cache(service: CatalogService, cfg: &Config) -> Result<CatalogService, A
     Ok(service.with_cache(cache, settings))
 }
 
+/// Deletes change-log entries older than `keep`, now and then: every
+/// instance runs it (a delete of what another instance already deleted
+/// finds nothing), every tenth of the retention, at most hourly.
+fn spawn_pruning(store: Arc<SqlStore>, keep: std::time::Duration) {
+    let every = (keep / 10).min(std::time::Duration::from_secs(3_600));
+    tokio::spawn(async move {
+        loop {
+            match catalog_domain::ChangeLog::prune(&*store, keep).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "change log: pruned past retention"),
+                Err(e) => {
+                    tracing::warn!(error = %catalog_domain::error::error_chain(&e), "change log: pruning failed; retrying later")
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
 async fn serve(cfg: Config) -> Result<(), AppError> {
     let store = open_store(&cfg).await?;
     store.migrate().await?;
@@ -220,15 +239,27 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
             tracing::info!(
                 "search index: building in the background (CATALOG_SEARCH_INDEX=memory)"
             );
-            Arc::new(catalog_search_memory::Routed(
-                catalog_search_memory::SearchRouted::start(Arc::new(store)),
+            let store = Arc::new(store);
+            if let Some(keep) = cfg.change_log_retention {
+                spawn_pruning(Arc::clone(&store), keep);
+            }
+            Arc::new(catalog_domain::search_index::Routed(
+                catalog_search_memory::SearchRouted::start_with(
+                    store,
+                    catalog_search_memory::DEEP_OFFSET,
+                    cfg.change_log_retention,
+                ),
             ))
         }
         config::SearchIndexMode::Sql => {
             tracing::info!(
                 "search index: off, the database answers searches (CATALOG_SEARCH_INDEX=sql)"
             );
-            Arc::new(store)
+            let store = Arc::new(store);
+            if let Some(keep) = cfg.change_log_retention {
+                spawn_pruning(Arc::clone(&store), keep);
+            }
+            store
         }
     };
     let service = with_cache(

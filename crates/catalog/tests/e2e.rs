@@ -498,6 +498,26 @@ async fn check_reads(http: &reqwest::Client, server: &Server) {
     let health = get_json(http, server, "/health", &[], 200).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["checks"]["database"], "up");
+    // The search index reports itself: building, then ready with what it
+    // holds and how far it has read the change log.
+    let mut health = health;
+    for _ in 0..300 {
+        if health["checks"]["search_index"] == "ready" {
+            break;
+        }
+        assert_eq!(health["checks"]["search_index"], "building", "{health}");
+        assert_eq!(health["search_index"]["state"], "building", "{health}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        health = get_json(http, server, "/health", &[], 200).await;
+    }
+    assert_eq!(health["checks"]["search_index"], "ready", "{health}");
+    let index = &health["search_index"];
+    assert_eq!(index["state"], "ready", "{health}");
+    assert_eq!(index["products"].as_u64(), Some(3000), "{health}");
+    assert!(
+        index["lag"].is_u64() && index["memory_bytes"].as_u64() > Some(0),
+        "{health}"
+    );
     let res = http.get(server.url("/docs/")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     let doc = get_json(http, server, "/api-docs/openapi.json", &[], 200).await;

@@ -26,13 +26,14 @@ use actix_web::http::header::HeaderMap;
 use actix_web::test::{TestRequest, call_service, init_service, read_body};
 use catalog_cache_redis::{RedisCache, RedisSettings};
 use catalog_domain::cursor::CursorKey;
+use catalog_domain::search_index::Routed;
 use catalog_domain::{
     CacheSettings, CatalogService, Label, NewProduct, Price, ProductId, ProductReader,
     ProductWriter, Rating, Sku,
 };
 use catalog_http::auth::mint_token;
 use catalog_http::{AppState, HttpConfig, build_app};
-use catalog_search_memory::{Routed, SearchRouted};
+use catalog_search_memory::SearchRouted;
 use catalog_storage_sql::SqlStore;
 use catalog_storage_sql::testing::{PgScratch, service_absent};
 use deadpool_redis::redis;

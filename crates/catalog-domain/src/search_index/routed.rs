@@ -1,8 +1,8 @@
-//! [`SearchRouted`]: the storage adapter the server runs when
-//! `CATALOG_SEARCH_INDEX=memory` (the default). Reads that carry a
-//! `search`, and pages at an `offset` of [`DEEP_OFFSET`] or more sorted by
-//! one column, go to the in-process index; everything else, and every
-//! write, to the database adapter it wraps.
+//! [`SearchRouted`]: the storage adapter the server runs with a search
+//! index. Reads that carry a `search`, and pages at an `offset` of
+//! [`DEEP_OFFSET`] or more sorted by one column, go to the in-process
+//! index; everything else, and every write, to the database adapter it
+//! wraps.
 //!
 //! - **Freshness.** Before answering, the index catches up with the change
 //!   log ([`Follower::catch_up`]): every change committed before the
@@ -12,26 +12,26 @@
 //!   row whose version differs from the indexed one was written after the
 //!   catch-up: the index catches up again and the page is recomputed
 //!   (then the SQL path answers, if the table is that busy).
-//! - **Never an error of its own.** While the index builds at start-up, or
-//!   after a change could not be applied (rebuilt in the background),
-//!   searches take the SQL path: slower, never wrong. A bulk load's
-//!   `reload` entry is the exception for now: the catch-up that reads it
-//!   rebuilds in place, so that one request waits for the rebuild.
+//! - **Never an error of its own.** While the index builds at start-up,
+//!   after a bulk load (the log's `reload` entry), after a change could not
+//!   be applied, or after the instance lost track of the log for longer
+//!   than half its retention, searches take the SQL path: slower, never
+//!   wrong. A new index builds in the background meanwhile.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use catalog_domain::facets::{FacetField, FacetKey};
-use catalog_domain::ports::{Created, Idempotency, PageSpec};
-use catalog_domain::query::{SortField, SortKey};
-use catalog_domain::{
-    ChangeLog, NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader,
-    ProductStore, ProductWriter, StatsRow, StorageError,
-};
 
-use crate::follow::Follower;
+use super::{Follower, IndexState, SearchIndex};
+use crate::changes::ChangeLog;
+use crate::error::StorageError;
+use crate::facets::{FacetField, FacetKey};
+use crate::ports::{Created, Idempotency, PageSpec, ProductReader, ProductStore, ProductWriter};
+use crate::product::{NewProduct, Product, ProductId};
+use crate::query::{ProductFilter, SortField, SortKey};
+use crate::stats::{NameCount, StatsRow};
 
 /// How a request's index read went.
 enum Answer<T> {
@@ -40,53 +40,50 @@ enum Answer<T> {
     Sql,
 }
 
-/// The state of the index, for `/health`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IndexState {
-    /// Building (at start-up, or after a bulk load or a failed change).
-    Building,
-    /// Answering searches: how many products it holds, and the highest
-    /// change-log sequence number it has read.
-    Ready { products: u64, head: Option<i64> },
-}
+/// The default `offset` from which a page sorted by one column is read from
+/// the index whatever its filter: below it the database's index range
+/// scans skip rows about as fast as the index reads them, and keep the two
+/// reads (change log, rows) off the page.
+pub const DEEP_OFFSET: u64 = 1_000;
 
-/// The database adapter with the search index in front of its searches.
-pub struct SearchRouted<S> {
+/// The database adapter with a search index in front of its searches.
+pub struct SearchRouted<S, I> {
     inner: Arc<S>,
-    follower: RwLock<Option<Arc<Follower>>>,
+    follower: RwLock<Option<Arc<Follower<I>>>>,
     rebuilding: AtomicBool,
     /// `offset` from which a page sorted by one column (then id) is read
     /// from the index whatever its filter: the index keeps every sort
     /// order, so such a page is a slice or a short walk, where the
     /// database skips `offset` rows.
     deep_offset: u64,
+    /// The change log's retention: an index that has not caught up for
+    /// half of it may have missed pruned entries, and is rebuilt.
+    retention: Option<Duration>,
 }
 
-/// The default of [`SearchRouted::start_with`]'s `deep_offset`: below it
-/// the database's index range scans skip rows about as fast as the index
-/// reads them, and keep the two reads (change log, rows) off the page.
-pub const DEEP_OFFSET: u64 = 1_000;
-
-impl<S> std::fmt::Debug for SearchRouted<S> {
+impl<S, I> std::fmt::Debug for SearchRouted<S, I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SearchRouted").finish_non_exhaustive()
     }
 }
 
-impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
-    /// Wraps `inner` and starts building the index in the background.
+impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
+    /// Wraps `inner` and starts building the index in the background
+    /// (on the current tokio runtime).
     pub fn start(inner: Arc<S>) -> Arc<Self> {
-        Self::start_with(inner, DEEP_OFFSET)
+        Self::start_with(inner, DEEP_OFFSET, None)
     }
 
     /// [`SearchRouted::start`], with pages at `offset >= deep_offset`
-    /// (sorted by one column) read from the index too.
-    pub fn start_with(inner: Arc<S>, deep_offset: u64) -> Arc<Self> {
+    /// (sorted by one column) read from the index too, and the change
+    /// log's `retention` (`None`: kept for ever).
+    pub fn start_with(inner: Arc<S>, deep_offset: u64, retention: Option<Duration>) -> Arc<Self> {
         let routed = Arc::new(Self {
             inner,
             follower: RwLock::new(None),
             rebuilding: AtomicBool::new(false),
             deep_offset,
+            retention,
         });
         routed.rebuild();
         routed
@@ -99,7 +96,7 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
 
     /// Drops the index and builds a new one in the background (unless a
     /// build is already running); searches take the SQL path meanwhile.
-    fn rebuild(self: &Arc<Self>) {
+    pub fn rebuild(self: &Arc<Self>) {
         if let Ok(mut f) = self.follower.write() {
             *f = None;
         }
@@ -108,10 +105,10 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
         }
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let mut delay = std::time::Duration::from_millis(500);
+            let mut delay = Duration::from_millis(500);
             loop {
                 let started = Instant::now();
-                match Follower::build(&*this.inner, &*this.inner).await {
+                match Follower::<I>::build(&*this.inner, &*this.inner).await {
                     Ok(f) => {
                         tracing::info!(
                             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -124,9 +121,9 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
                         return;
                     }
                     Err(e) => {
-                        tracing::warn!(error = %catalog_domain::error::error_chain(&e), "search index: build failed; retrying");
+                        tracing::warn!(error = %crate::error::error_chain(&e), "search index: build failed; retrying");
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                        delay = (delay * 2).min(Duration::from_secs(30));
                     }
                 }
             }
@@ -135,34 +132,38 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
 
     /// Waits until the index answers (tests and benchmarks), at most
     /// `timeout`.
-    pub async fn ready(&self, timeout: std::time::Duration) -> bool {
+    pub async fn ready(&self, timeout: Duration) -> bool {
         let until = Instant::now() + timeout;
         while Instant::now() < until {
             if self.current().is_some() {
                 return true;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
         false
     }
 
+    /// The index's state; `head` is read from the log (`None` when that
+    /// read fails).
     pub async fn state(&self) -> IndexState {
         match self.current() {
-            Some(f) => {
-                let (products, head) = f.position().await;
-                IndexState::Ready { products, head }
-            }
+            Some(f) => IndexState::Ready {
+                products: f.read(I::len).unwrap_or(0),
+                applied: f.applied(),
+                head: self.inner.head().await.ok().flatten(),
+                memory_bytes: f.read(|i| i.memory_bytes() as u64).unwrap_or(0),
+            },
             None => IndexState::Building,
         }
     }
 
-    fn current(&self) -> Option<Arc<Follower>> {
+    fn current(&self) -> Option<Arc<Follower<I>>> {
         self.follower.read().ok().and_then(|f| f.clone())
     }
 
     /// The caught-up index for a read with `filter`, or `None` when the
     /// SQL path answers it.
-    async fn fresh(self: &Arc<Self>, filter: &ProductFilter) -> Option<Arc<Follower>> {
+    async fn fresh(self: &Arc<Self>, filter: &ProductFilter) -> Option<Arc<Follower<I>>> {
         filter.search.as_ref()?;
         self.caught_up().await
     }
@@ -178,20 +179,32 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
     }
 
     /// The index, caught up with every change committed before this call;
-    /// `None` when the SQL path answers (building, or the catch-up failed).
-    async fn caught_up(self: &Arc<Self>) -> Option<Arc<Follower>> {
+    /// `None` when the SQL path answers (building, rebuilding, or the
+    /// catch-up failed).
+    async fn caught_up(self: &Arc<Self>) -> Option<Arc<Follower<I>>> {
         let follower = self.current()?;
-        match follower.catch_up(&*self.inner, &*self.inner).await {
-            Ok(c) if c.rebuilt => {
-                // A bulk load: rebuilt in place by the follower already.
-                Some(follower)
+        if let Some(retention) = self.retention
+            && follower.since_caught_up() > retention / 2
+        {
+            tracing::warn!(
+                idle_s = follower.since_caught_up().as_secs(),
+                "search index: not caught up for half the change log's retention; rebuilding"
+            );
+            self.rebuild();
+            return None;
+        }
+        match follower.catch_up(&*self.inner).await {
+            Ok(c) if c.reload => {
+                tracing::info!("search index: a bulk load ran; rebuilding (SQL path meanwhile)");
+                self.rebuild();
+                None
             }
             Ok(_) => Some(follower),
             Err(e) => {
                 // Apply failures make the index unsafe: rebuild. A read
                 // of the log that failed (database down) leaves it as it
                 // was; the SQL path reports the outage.
-                tracing::warn!(error = %catalog_domain::error::error_chain(&e), "search index: catch-up failed; SQL path answers");
+                tracing::warn!(error = %crate::error::error_chain(&e), "search index: catch-up failed; SQL path answers");
                 if matches!(e, StorageError::Internal { .. }) {
                     self.rebuild();
                 }
@@ -204,21 +217,17 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
     /// index was read (its version differs) or vanished.
     async fn rows(
         &self,
-        follower: &Follower,
-        ids: &[i64],
+        follower: &Follower<I>,
+        ids: &[ProductId],
     ) -> Result<Option<Vec<Product>>, StorageError> {
-        let wanted: Vec<ProductId> = ids
-            .iter()
-            .filter_map(|id| ProductId::new(*id).ok())
-            .collect();
-        let mut rows = self.inner.products_by_id(&wanted).await?;
+        let mut rows = self.inner.products_by_id(ids).await?;
         if rows.len() != ids.len() {
             return Ok(None);
         }
         let versions =
             follower.read(|i| ids.iter().map(|id| i.version_of(*id)).collect::<Vec<_>>())?;
-        let mut by_id: std::collections::HashMap<i64, Product> =
-            rows.drain(..).map(|p| (p.id.get(), p)).collect();
+        let mut by_id: std::collections::HashMap<ProductId, Product> =
+            rows.drain(..).map(|p| (p.id, p)).collect();
         let mut out = Vec::with_capacity(ids.len());
         for (id, version) in ids.iter().zip(versions) {
             match by_id.remove(id) {
@@ -242,10 +251,7 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
             let Some(follower) = self.caught_up().await else {
                 return Ok(Answer::Sql);
             };
-            let (ids, total) = follower.read(|i| {
-                let m = i.matches(page.filter);
-                (i.page_of(&m, page), m.len())
-            })?;
+            let (ids, total) = follower.read(|i| i.page(page))?;
             if let Some(rows) = self.rows(&follower, &ids).await? {
                 return Ok(Answer::Index((rows, total)));
             }
@@ -258,13 +264,24 @@ impl<S: ProductStore + ChangeLog + 'static> SearchRouted<S> {
     }
 }
 
-/// `ProductReader` for `Arc<SearchRouted<S>>`: the router needs its `Arc`
-/// to start background rebuilds.
-#[derive(Debug, Clone)]
-pub struct Routed<S>(pub Arc<SearchRouted<S>>);
+/// `ProductReader` for `Arc<SearchRouted<S, I>>`: the router needs its
+/// `Arc` to start background rebuilds.
+pub struct Routed<S, I>(pub Arc<SearchRouted<S, I>>);
+
+impl<S, I> Clone for Routed<S, I> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
+    }
+}
+
+impl<S, I> std::fmt::Debug for Routed<S, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Routed").finish_non_exhaustive()
+    }
+}
 
 #[async_trait]
-impl<S: ProductStore + ChangeLog + 'static> ProductReader for Routed<S> {
+impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Routed<S, I> {
     async fn list(&self, page: PageSpec<'_>) -> Result<Vec<Product>, StorageError> {
         match self.0.indexed_page(&page).await? {
             Answer::Index((rows, _)) => Ok(rows),
@@ -274,7 +291,7 @@ impl<S: ProductStore + ChangeLog + 'static> ProductReader for Routed<S> {
 
     async fn count(&self, filter: &ProductFilter) -> Result<u64, StorageError> {
         match self.0.fresh(filter).await {
-            Some(f) => f.read(|i| i.matches(filter).len()),
+            Some(f) => f.read(|i| i.count(filter)),
             None => self.0.inner.count(filter).await,
         }
     }
@@ -293,7 +310,7 @@ impl<S: ProductStore + ChangeLog + 'static> ProductReader for Routed<S> {
 
     async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
         match self.0.fresh(filter).await {
-            Some(f) => f.read(|i| Some(i.matches(filter).len())),
+            Some(f) => f.read(|i| Some(i.count(filter))),
             None => self.0.inner.estimate_count(filter).await,
         }
     }
@@ -304,7 +321,7 @@ impl<S: ProductStore + ChangeLog + 'static> ProductReader for Routed<S> {
 
     async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {
         match self.0.fresh(filter).await {
-            Some(f) => f.read(|i| i.stats_of(&i.matches(filter))),
+            Some(f) => f.read(|i| i.stats(filter)),
             None => self.0.inner.stats(filter).await,
         }
     }
@@ -323,7 +340,7 @@ impl<S: ProductStore + ChangeLog + 'static> ProductReader for Routed<S> {
         field: FacetField,
     ) -> Result<Vec<(FacetKey, u64)>, StorageError> {
         match self.0.fresh(filter).await {
-            Some(f) => f.read(|i| i.facet_counts_of(&i.matches(filter), field)),
+            Some(f) => f.read(|i| i.facet_counts(filter, field)),
             None => self.0.inner.facet_counts(filter, field).await,
         }
     }
@@ -336,13 +353,29 @@ impl<S: ProductStore + ChangeLog + 'static> ProductReader for Routed<S> {
         self.0.inner.search_terms(min_chars, max_chars).await
     }
 
+    async fn typo_candidates(&self, words: &[&str]) -> Result<Vec<Vec<String>>, StorageError> {
+        match self.0.caught_up().await {
+            Some(f) => f.read(|i| {
+                words
+                    .iter()
+                    .map(|w| i.typo_candidates(w, crate::search::max_typos(w)))
+                    .collect()
+            }),
+            None => self.0.inner.typo_candidates(words).await,
+        }
+    }
+
+    async fn search_index(&self) -> Option<IndexState> {
+        Some(self.0.state().await)
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.0.inner.ping().await
     }
 }
 
 #[async_trait]
-impl<S: ProductStore + ChangeLog + 'static> ProductWriter for Routed<S> {
+impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductWriter for Routed<S, I> {
     async fn create(
         &self,
         product: &NewProduct,

@@ -1,23 +1,25 @@
-//! [`Follower`]: an index built from the products table and kept exact by
-//! the change log.
+//! [`Follower`]: a [`SearchIndex`] built from the products table and kept
+//! exact by the change log.
 //!
 //! The build takes the log's cursor first, then streams the table in id
 //! order; catching up then applies everything committed since the cursor,
 //! including what the build's reads missed. Each catch-up reads the
 //! changed products' current rows by id, so entries applied twice or in
 //! another order than they committed still leave the newest state. A
-//! `reload` entry (a bulk load) rebuilds from the table.
+//! `reload` entry (a bulk load) is not applied: the follower reports it,
+//! and its owner builds a new index while the SQL path answers.
 
 use std::sync::RwLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use catalog_domain::ports::PageSpec;
-use catalog_domain::query::{SortKey, SortValue};
-use catalog_domain::{ChangeCursor, ChangeLog, ProductFilter, ProductReader, StorageError};
-use tokio::sync::Mutex;
+use futures::lock::Mutex;
 
-use crate::index::Index;
+use super::SearchIndex;
+use crate::changes::{ChangeCursor, ChangeLog};
+use crate::error::StorageError;
+use crate::ports::{PageSpec, ProductReader};
+use crate::query::{ProductFilter, SortKey, SortValue};
 
 /// Rows per page of a build's read of the table.
 const BUILD_PAGE: u64 = 10_000;
@@ -27,8 +29,9 @@ const BUILD_PAGE: u64 = 10_000;
 pub struct CatchUp {
     /// Products re-read and applied.
     pub applied: usize,
-    /// Whether the index was rebuilt from the table.
-    pub rebuilt: bool,
+    /// A bulk load ran since the last catch-up: this index no longer
+    /// reflects the table and must be rebuilt (nothing was applied).
+    pub reload: bool,
     /// The log's highest sequence number seen so far.
     pub head: Option<i64>,
     /// Whether this call found a catch-up that began after it was called
@@ -38,29 +41,42 @@ pub struct CatchUp {
 
 /// An index that follows the change log.
 #[derive(Debug)]
-pub struct Follower {
-    index: RwLock<Index>,
+pub struct Follower<I> {
+    index: RwLock<I>,
     /// The next read's cursor; held across a catch-up, so catch-ups run
     /// one at a time.
-    cursor: Mutex<(ChangeCursor, Option<i64>)>,
+    cursor: Mutex<ChangeCursor>,
+    /// The highest sequence number applied (or the log's head when the
+    /// build began); `i64::MIN` for none.
+    applied: AtomicI64,
+    /// The newest bulk load the build reflects: its `reload` entry, read
+    /// again through PostgreSQL's horizon, is not a new one.
+    known_reload: Option<i64>,
     /// Catch-ups begun, and the number of the last one finished: a caller
     /// that arrived when `begun` was n is served by any catch-up numbered
     /// above n, which began after it arrived.
     begun: AtomicU64,
     finished: AtomicU64,
+    /// When the last catch-up succeeded, in milliseconds after `born`.
+    caught_up_at: AtomicU64,
+    born: Instant,
 }
 
 fn poisoned() -> StorageError {
     StorageError::internal("search index", "the index lock is poisoned")
 }
 
-/// Builds an index of every product `reader` lists, page by page.
-async fn read_all(reader: &dyn ProductReader) -> Result<Index, StorageError> {
+/// Builds an index of every product `reader` lists, page by page, in id
+/// order, logging progress.
+pub(super) async fn read_all<I: SearchIndex>(
+    reader: &dyn ProductReader,
+) -> Result<I, StorageError> {
     let started = Instant::now();
     let all = ProductFilter::default();
     let sort = [SortKey::ID];
-    let mut index = Index::new();
+    let mut index = I::empty();
     let mut last: Option<i64> = None;
+    let mut logged = 0u64;
     loop {
         let after = last.map(|id| vec![SortValue::Int(id)]);
         let page = reader
@@ -81,35 +97,52 @@ async fn read_all(reader: &dyn ProductReader) -> Result<Index, StorageError> {
         if (page.len() as u64) < BUILD_PAGE {
             break;
         }
-        if index.len() % 100_000 < BUILD_PAGE {
-            tracing::info!(indexed = index.len(), "search index: building");
+        if index.len() >= logged + 100_000 {
+            logged = index.len();
+            tracing::info!(
+                indexed = logged,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "search index: building"
+            );
         }
     }
-    index.shrink();
+    index.finish_build();
     tracing::info!(
         products = index.len(),
+        memory_mb = index.memory_bytes() / (1024 * 1024),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "search index: built"
     );
     Ok(index)
 }
 
-impl Follower {
+impl<I: SearchIndex> Follower<I> {
     /// Builds the index from the table, then catches up with the log.
+    /// A bulk load that lands during the build makes the build start over.
     pub async fn build(
         log: &dyn ChangeLog,
         reader: &dyn ProductReader,
     ) -> Result<Self, StorageError> {
-        let cursor = log.change_cursor().await?;
-        let index = read_all(reader).await?;
-        let follower = Self {
-            index: RwLock::new(index),
-            cursor: Mutex::new((cursor, None)),
-            begun: AtomicU64::new(0),
-            finished: AtomicU64::new(0),
-        };
-        follower.catch_up(log, reader).await?;
-        Ok(follower)
+        loop {
+            let known_reload = log.last_reload().await?;
+            let head = log.head().await?;
+            let cursor = log.change_cursor().await?;
+            let index = read_all::<I>(reader).await?;
+            let follower = Self {
+                index: RwLock::new(index),
+                cursor: Mutex::new(cursor),
+                applied: AtomicI64::new(head.unwrap_or(i64::MIN)),
+                known_reload,
+                begun: AtomicU64::new(0),
+                finished: AtomicU64::new(0),
+                caught_up_at: AtomicU64::new(0),
+                born: Instant::now(),
+            };
+            if !follower.catch_up(log).await?.reload {
+                return Ok(follower);
+            }
+            tracing::info!("search index: a bulk load ran during the build; building again");
+        }
     }
 
     /// Applies every change committed since the last catch-up (every
@@ -119,46 +152,38 @@ impl Follower {
     /// returns at once when that catch-up began after it was called (it
     /// read every change committed before). So a burst of requests costs
     /// about two reads of the log, not one each.
-    pub async fn catch_up(
-        &self,
-        log: &dyn ChangeLog,
-        reader: &dyn ProductReader,
-    ) -> Result<CatchUp, StorageError> {
+    pub async fn catch_up(&self, log: &dyn ChangeLog) -> Result<CatchUp, StorageError> {
         let arrived = self.begun.load(Ordering::SeqCst);
-        let mut position = self.cursor.lock().await;
+        let mut cursor = self.cursor.lock().await;
         if self.finished.load(Ordering::SeqCst) > arrived {
             return Ok(CatchUp {
-                head: position.1,
+                head: self.applied(),
                 shared: true,
                 ..CatchUp::default()
             });
         }
         let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
-        let outcome = self.apply_next(&mut position, log, reader).await;
-        if outcome.is_ok() {
+        let outcome = self.apply_next(&mut cursor, log).await;
+        if let Ok(c) = &outcome
+            && !c.reload
+        {
             self.finished.store(number, Ordering::SeqCst);
+            self.caught_up_at
+                .store(self.born.elapsed().as_millis() as u64, Ordering::SeqCst);
         }
         outcome
     }
 
     async fn apply_next(
         &self,
-        position: &mut (ChangeCursor, Option<i64>),
+        cursor: &mut ChangeCursor,
         log: &dyn ChangeLog,
-        reader: &dyn ProductReader,
     ) -> Result<CatchUp, StorageError> {
-        let batch = log.changes_since(position.0).await?;
-        let head = batch.head.or(position.1);
-        if batch.reload {
-            let cursor = log.change_cursor().await?;
-            let index = read_all(reader).await?;
-            *self.index.write().map_err(|_| poisoned())? = index;
-            // What committed during the rebuild is applied by the next
-            // catch-up, from the cursor taken before it.
-            *position = (cursor, head);
+        let batch = log.changes_since(*cursor).await?;
+        if batch.reload > self.known_reload {
             return Ok(CatchUp {
-                rebuilt: true,
-                head,
+                reload: true,
+                head: batch.head,
                 ..CatchUp::default()
             });
         }
@@ -174,13 +199,13 @@ impl Follower {
                 if present.peek() == Some(id) {
                     present.next();
                 } else {
-                    index.remove(id.get());
+                    index.remove(*id);
                 }
             }
             for p in &rows {
                 if let Err(e) = index.upsert(p) {
-                    // Never a wrong answer: the caller falls back to SQL
-                    // and rebuilds.
+                    // Never a wrong answer: the owner drops this index,
+                    // the SQL path answers, and a new one is built.
                     return Err(StorageError::internal(
                         "applying a change to the search index",
                         e.to_string(),
@@ -188,22 +213,31 @@ impl Follower {
                 }
             }
         }
-        *position = (batch.next, head);
+        *cursor = batch.next;
+        if let Some(h) = batch.head {
+            self.applied.fetch_max(h, Ordering::SeqCst);
+        }
         Ok(CatchUp {
             applied: batch.products.len(),
-            head,
+            head: self.applied(),
             ..CatchUp::default()
         })
     }
 
-    /// The products indexed and the log's highest sequence number applied.
-    pub async fn position(&self) -> (u64, Option<i64>) {
-        let head = self.cursor.lock().await.1;
-        (self.read(Index::len).unwrap_or(0), head)
+    /// The highest change-log sequence number applied (or logged before the
+    /// build began).
+    pub fn applied(&self) -> Option<i64> {
+        Some(self.applied.load(Ordering::SeqCst)).filter(|a| *a != i64::MIN)
+    }
+
+    /// How long ago the last catch-up succeeded.
+    pub fn since_caught_up(&self) -> Duration {
+        let at = Duration::from_millis(self.caught_up_at.load(Ordering::SeqCst));
+        self.born.elapsed().saturating_sub(at)
     }
 
     /// Runs `f` on the index as of the last catch-up.
-    pub fn read<T>(&self, f: impl FnOnce(&Index) -> T) -> Result<T, StorageError> {
+    pub fn read<T>(&self, f: impl FnOnce(&I) -> T) -> Result<T, StorageError> {
         let index = self.index.read().map_err(|_| poisoned())?;
         Ok(f(&index))
     }
