@@ -505,3 +505,69 @@ async fn sqlite_bulk_load_rebuilds_in_the_background() {
     }
     scratch.remove();
 }
+
+/// `catalog verify`'s index check: the index agrees with the database on
+/// the dataset, and an index that lost a product is caught.
+#[tokio::test]
+async fn sqlite_cross_check_agrees_and_catches_a_lossy_index() {
+    use catalog_domain::facets::{FacetField, FacetKey};
+    use catalog_domain::search_index::{IndexRefused, cross_check};
+    use catalog_domain::{Product, SearchIndex, StatsRow};
+    use catalog_search_memory::Index;
+
+    /// The real index, except that it never holds product 3.
+    struct Lossy(Index);
+    impl SearchIndex for Lossy {
+        fn empty() -> Self {
+            Lossy(Index::new())
+        }
+        fn upsert(&mut self, p: &Product) -> Result<(), IndexRefused> {
+            if p.id.get() == 3 {
+                return Ok(());
+            }
+            SearchIndex::upsert(&mut self.0, p)
+        }
+        fn remove(&mut self, id: ProductId) {
+            SearchIndex::remove(&mut self.0, id)
+        }
+        fn len(&self) -> u64 {
+            SearchIndex::len(&self.0)
+        }
+        fn version_of(&self, id: ProductId) -> Option<i64> {
+            SearchIndex::version_of(&self.0, id)
+        }
+        fn page(&self, page: &PageSpec<'_>) -> (Vec<ProductId>, u64) {
+            SearchIndex::page(&self.0, page)
+        }
+        fn count(&self, filter: &ProductFilter) -> u64 {
+            SearchIndex::count(&self.0, filter)
+        }
+        fn stats(&self, filter: &ProductFilter) -> StatsRow {
+            SearchIndex::stats(&self.0, filter)
+        }
+        fn facet_counts(&self, filter: &ProductFilter, field: FacetField) -> Vec<(FacetKey, u64)> {
+            SearchIndex::facet_counts(&self.0, filter, field)
+        }
+        fn typo_candidates(&self, word: &str, bound: usize) -> Vec<String> {
+            SearchIndex::typo_candidates(&self.0, word, bound)
+        }
+        fn memory_bytes(&self) -> usize {
+            SearchIndex::memory_bytes(&self.0)
+        }
+    }
+
+    let scratch = SqliteScratch::create();
+    let store = scratch.store().await;
+    store.insert_batch(&dataset()).await.unwrap();
+    let good = cross_check::<Index, _>(&store, 40).await.unwrap();
+    assert!(good.questions >= 40, "{good:?}");
+    assert!(good.disagreements.is_empty(), "{:?}", good.disagreements);
+    let bad = cross_check::<Lossy, _>(&store, 40).await.unwrap();
+    assert!(
+        bad.disagreements.iter().any(|d| d.question == "products"),
+        "{:?}",
+        bad.disagreements
+    );
+    let _ = store.close().await;
+    scratch.remove();
+}

@@ -818,6 +818,12 @@ async fn verify_names_a_broken_derived_table_and_repair_mends_it() {
     let envs = [("DATABASE_URL", db.url())];
     let done = run_ok(catalog(&["verify"], &envs));
     assert!(done.stdout.contains("agree"), "{}", done.stdout);
+    assert!(
+        done.stdout
+            .contains("search index agrees with the database: 300 products"),
+        "{}",
+        done.stdout
+    );
 
     let store = SqlStore::connect(db.url()).await.unwrap();
     store

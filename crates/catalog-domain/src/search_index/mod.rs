@@ -15,9 +15,11 @@
 
 mod follow;
 mod routed;
+mod verify;
 
 pub use follow::{CatchUp, Follower};
 pub use routed::{DEEP_OFFSET, Routed, SearchRouted};
+pub use verify::{CrossCheck, Disagreement, cross_check};
 
 use crate::facets::{FacetField, FacetKey};
 use crate::ports::PageSpec;
