@@ -52,6 +52,17 @@ pub trait ProductReader: Send + Sync {
     fn counts_cheaply(&self, _filter: &ProductFilter) -> bool {
         false
     }
+    /// Whether statistics (`None`) or the facet `Some(field)` of `filter`
+    /// come from maintained summaries (a few rows read) rather than from
+    /// every matching row. A search index in front answers the others: a
+    /// bitmap walk beats reading every matching row.
+    fn aggregates_cheaply(
+        &self,
+        _filter: &ProductFilter,
+        _facet: Option<crate::facets::FacetField>,
+    ) -> bool {
+        false
+    }
     /// A cheap estimate of how many products match (the query planner's),
     /// or `None` when the backend has none (the caller then counts).
     async fn estimate_count(&self, _filter: &ProductFilter) -> Result<Option<u64>, StorageError> {

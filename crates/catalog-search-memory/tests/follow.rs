@@ -571,3 +571,63 @@ async fn sqlite_cross_check_agrees_and_catches_a_lossy_index() {
     let _ = store.close().await;
     scratch.remove();
 }
+
+/// Statistics and facets of filters no summary answers come from the index
+/// and equal the database's; those a summary answers stay on the database.
+#[tokio::test]
+async fn sqlite_aggregates_without_search_from_the_index_equal_the_database() {
+    use catalog_domain::facets::FacetField;
+    use catalog_domain::search_index::Routed;
+    use catalog_domain::{Price, Rating};
+    use catalog_search_memory::SearchRouted;
+
+    let scratch = SqliteScratch::create();
+    let store = Arc::new(scratch.store().await);
+    store.insert_batch(&dataset()).await.unwrap();
+    let routed = SearchRouted::start(store.clone());
+    assert!(routed.ready(std::time::Duration::from_secs(30)).await);
+    let via_index = Routed(routed.clone());
+    let filters = [
+        ProductFilter::default(),
+        ProductFilter {
+            min_price: Some(Price::from_cents(1_000).unwrap()),
+            max_price: Some(Price::from_cents(60_000).unwrap()),
+            min_rating: Some(Rating::from_tenths(30).unwrap()),
+            ..ProductFilter::default()
+        },
+        ProductFilter {
+            in_stock: Some(true),
+            is_active: Some(false),
+            min_price: Some(Price::from_cents(2_550).unwrap()),
+            ..ProductFilter::default()
+        },
+    ];
+    for filter in &filters {
+        assert_eq!(
+            via_index.stats(filter).await.unwrap(),
+            store.stats(filter).await.unwrap(),
+            "{filter:?}"
+        );
+        for field in [
+            FacetField::Category,
+            FacetField::Brand,
+            FacetField::InStock,
+            FacetField::PriceBucket,
+            FacetField::RatingFloor,
+        ] {
+            let mut a = via_index.facet_counts(filter, field).await.unwrap();
+            let mut b = store.facet_counts(filter, field).await.unwrap();
+            a.retain(|(_, n)| *n > 0);
+            b.retain(|(_, n)| *n > 0);
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "{field:?} of {filter:?}");
+        }
+    }
+    // The first filter a summary answers; the others it does not.
+    assert!(store.aggregates_cheaply(&filters[0], None));
+    assert!(!store.aggregates_cheaply(&filters[1], None));
+    drop(via_index);
+    drop(routed);
+    scratch.remove();
+}

@@ -381,6 +381,29 @@ impl ProductReader for SqlStore {
         crate::summary::answers(filter) || crate::histogram::answers_count(filter)
     }
 
+    fn aggregates_cheaply(&self, filter: &ProductFilter, facet: Option<FacetField>) -> bool {
+        // What `stats` and `facet_from_summaries` answer from summaries.
+        use crate::histogram::{answers_facet, answers_stats};
+        let summary = crate::summary::answers(filter);
+        match facet {
+            None => summary || answers_stats(filter),
+            Some(FacetField::Category | FacetField::Brand) => summary,
+            Some(FacetField::PriceBucket) => {
+                filter.min_price.is_none() && filter.max_price.is_none() && answers_facet(filter)
+            }
+            Some(FacetField::RatingFloor) => {
+                filter.is_active.is_none() && filter.in_stock.is_none() && answers_facet(filter)
+            }
+            Some(FacetField::InStock) => {
+                filter.in_stock.is_none()
+                    && self.counts_cheaply(&ProductFilter {
+                        in_stock: Some(true),
+                        ..filter.clone()
+                    })
+            }
+        }
+    }
+
     /// PostgreSQL's planner estimate (`EXPLAIN`'s row count) of the filtered
     /// count; SQLite has none.
     #[tracing::instrument(skip_all)]

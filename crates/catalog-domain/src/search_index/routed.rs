@@ -168,6 +168,21 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
         self.caught_up().await
     }
 
+    /// The caught-up index for statistics (`facet: None`) or a facet of
+    /// `filter`: with a search, or when the database would read every
+    /// matching row (no summary answers it); `None` when the SQL path
+    /// answers.
+    async fn for_aggregate(
+        self: &Arc<Self>,
+        filter: &ProductFilter,
+        facet: Option<FacetField>,
+    ) -> Option<Arc<Follower<I>>> {
+        if filter.search.is_none() && self.inner.aggregates_cheaply(filter, facet) {
+            return None;
+        }
+        self.caught_up().await
+    }
+
     /// Whether the index reads `page`: a search, or a deep page sorted by
     /// one column.
     fn routes(&self, page: &PageSpec<'_>) -> bool {
@@ -308,6 +323,10 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
             || self.0.inner.counts_cheaply(filter)
     }
 
+    fn aggregates_cheaply(&self, filter: &ProductFilter, facet: Option<FacetField>) -> bool {
+        self.0.current().is_some() || self.0.inner.aggregates_cheaply(filter, facet)
+    }
+
     async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
         match self.0.fresh(filter).await {
             Some(f) => f.read(|i| Some(i.count(filter))),
@@ -320,7 +339,7 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
     }
 
     async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {
-        match self.0.fresh(filter).await {
+        match self.0.for_aggregate(filter, None).await {
             Some(f) => f.read(|i| i.stats(filter)),
             None => self.0.inner.stats(filter).await,
         }
@@ -339,7 +358,7 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
         filter: &ProductFilter,
         field: FacetField,
     ) -> Result<Vec<(FacetKey, u64)>, StorageError> {
-        match self.0.fresh(filter).await {
+        match self.0.for_aggregate(filter, Some(field)).await {
             Some(f) => f.read(|i| i.facet_counts(filter, field)),
             None => self.0.inner.facet_counts(filter, field).await,
         }
