@@ -59,7 +59,16 @@ impl Arena {
         self.compact(live);
     }
 
+    /// Rewrites the buffer with the values of `live` alone; without
+    /// garbage (after a build) it only trims the buffers, which the
+    /// allocator does in place: a rewrite would hold both copies at once,
+    /// the peak of a build.
     pub fn compact(&mut self, live: &RoaringBitmap) {
+        if self.garbage == 0 {
+            self.bytes.shrink_to_fit();
+            self.at.shrink_to_fit();
+            return;
+        }
         let mut bytes = Vec::with_capacity(self.bytes.len() - self.garbage);
         for doc in live {
             if let Some(slot) = self.at.get_mut(doc as usize) {
@@ -72,6 +81,13 @@ impl Arena {
         self.at.shrink_to_fit();
         self.bytes = bytes;
         self.garbage = 0;
+    }
+
+    /// Room for `docs` values of about `bytes_each` bytes.
+    pub fn reserve(&mut self, docs: usize, bytes_each: usize) {
+        self.at.reserve(docs.saturating_sub(self.at.len()));
+        self.bytes
+            .reserve((docs.saturating_mul(bytes_each)).saturating_sub(self.bytes.len()));
     }
 
     pub fn memory(&self) -> usize {

@@ -27,6 +27,10 @@ impl SearchIndex for Index {
         Index::len(self)
     }
 
+    fn reserve(&mut self, products: u64) {
+        Index::reserve(self, usize::try_from(products).unwrap_or(0));
+    }
+
     fn finish_build(&mut self) {
         self.shrink();
     }

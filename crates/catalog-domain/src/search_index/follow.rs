@@ -67,16 +67,42 @@ fn poisoned() -> StorageError {
 }
 
 /// Builds an index of every product `reader` lists, page by page, in id
-/// order, logging progress.
+/// order, logging progress. The table is read on this task while a
+/// blocking thread indexes the pages already read: the two overlap, and a
+/// build takes about as long as the slower of them.
 pub(super) async fn read_all<I: SearchIndex>(
     reader: &dyn ProductReader,
 ) -> Result<I, StorageError> {
     let started = Instant::now();
     let all = ProductFilter::default();
     let sort = [SortKey::ID];
-    let mut index = I::empty();
+    let expected = reader.count(&all).await?;
+    // Two pages in flight at most: the reader stays one page ahead.
+    let (pages, mut inbox) = tokio::sync::mpsc::channel::<Vec<crate::product::Product>>(2);
+    let indexer = tokio::task::spawn_blocking(move || -> Result<I, StorageError> {
+        let mut index = I::empty();
+        index.reserve(expected);
+        let mut logged = 0u64;
+        while let Some(page) = inbox.blocking_recv() {
+            for p in &page {
+                index.upsert(p).map_err(|e| {
+                    StorageError::internal("building the search index", e.to_string())
+                })?;
+            }
+            if index.len() >= logged + 100_000 {
+                logged = index.len();
+                tracing::info!(
+                    indexed = logged,
+                    of = expected,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "search index: building"
+                );
+            }
+        }
+        index.finish_build();
+        Ok(index)
+    });
     let mut last: Option<i64> = None;
-    let mut logged = 0u64;
     loop {
         let after = last.map(|id| vec![SortValue::Int(id)]);
         let page = reader
@@ -88,25 +114,20 @@ pub(super) async fn read_all<I: SearchIndex>(
                 limit: BUILD_PAGE,
             })
             .await?;
-        for p in &page {
-            index
-                .upsert(p)
-                .map_err(|e| StorageError::internal("building the search index", e.to_string()))?;
-        }
         last = page.last().map(|p| p.id.get());
-        if (page.len() as u64) < BUILD_PAGE {
+        let done = (page.len() as u64) < BUILD_PAGE;
+        if pages.send(page).await.is_err() {
+            // The indexer stopped on an error: it is reported below.
             break;
         }
-        if index.len() >= logged + 100_000 {
-            logged = index.len();
-            tracing::info!(
-                indexed = logged,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "search index: building"
-            );
+        if done {
+            break;
         }
     }
-    index.finish_build();
+    drop(pages);
+    let index = indexer
+        .await
+        .map_err(|e| StorageError::internal("building the search index", e.to_string()))??;
     tracing::info!(
         products = index.len(),
         memory_mb = index.memory_bytes() / (1024 * 1024),

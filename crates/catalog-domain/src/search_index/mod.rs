@@ -49,6 +49,10 @@ pub trait SearchIndex: Send + Sync + Sized + 'static {
         self.len() == 0
     }
 
+    /// Called before a full build of about `products` products (the
+    /// table's count): room for them, so that nothing grows by copying.
+    fn reserve(&mut self, _products: u64) {}
+
     /// Called once after a full build: release spare capacity, prepare
     /// what incremental upkeep would rebuild anyway.
     fn finish_build(&mut self) {}

@@ -405,6 +405,27 @@ impl Index {
         self.name.maybe_compact(&self.live);
     }
 
+    /// Room for `docs` products (ids up to about `docs`), so that a build
+    /// never grows a column or the sku table by copying it.
+    pub fn reserve(&mut self, docs: usize) {
+        for v in self.wide_columns() {
+            v.reserve(docs.saturating_sub(v.len()));
+        }
+        self.rating.reserve(docs.saturating_sub(self.rating.len()));
+        self.category
+            .reserve(docs.saturating_sub(self.category.len()));
+        self.brand.reserve(docs.saturating_sub(self.brand.len()));
+        self.name_tokens
+            .reserve(docs.saturating_sub(self.name_tokens.len()));
+        self.sku_ids
+            .reserve(docs.saturating_sub(self.sku_ids.len()));
+        // Generous per-product sizes: pages never touched cost no memory,
+        // and the buffers are trimmed after the build.
+        self.sku.reserve(docs, 24);
+        self.name.reserve(docs, 64);
+        self.tokens.reserve(docs, 96);
+    }
+
     /// Trims every buffer to its contents (after a build).
     pub fn shrink(&mut self) {
         self.tokens.compact(&self.live);
