@@ -56,11 +56,13 @@ wait_healthy() {
 }
 
 # The server's log filter while measuring: warnings, and the search index's
-# progress (`catalog_search_memory`), never a line or a span per request.
-# (EnvFilter matches targets by prefix: `catalog=info` would also let
-# through catalog_http's line per request and catalog_domain's spans.)
+# progress (`search index: built`, `ready`: catalog_search_memory up to
+# 8b2b59c, catalog_domain::search_index after the index became a domain
+# port), never a line or a span per request. (EnvFilter matches targets by
+# prefix: `catalog=info` would also let through catalog_http's line per
+# request and catalog_domain's instrumented spans.)
 # shellcheck disable=SC2034 # read by the scripts that source this file
-SERVER_LOG_FILTER="warn,catalog_search_memory=info"
+SERVER_LOG_FILTER="warn,catalog_search_memory=info,catalog_domain::search_index=info"
 
 # has_search_index BIN: whether the binary has the in-process search index
 # (CATALOG_SEARCH_INDEX=memory, its default): it then logs `search index: ready`.
@@ -68,7 +70,7 @@ has_search_index() { grep -aqF 'search index: ready' "$1"; }
 
 # wait_search_index PID BASE LOG [SECONDS]: waits up to SECONDS (600) until
 # the server's search index is ready: the line `search index: ready` in its
-# LOG (RUST_LOG must let `catalog_search_memory=info` through), or
+# LOG (RUST_LOG must let it through: SERVER_LOG_FILTER), or
 # BASE/health reporting `checks.search_index` "ready" (API.md; binaries
 # that do not report it yet leave the log line). Fails when the server exits
 # or time runs out.
