@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the benchmark scripts (sourced, not run).
 
 # Installs wrk from Debian's package when it is missing.
@@ -52,4 +53,35 @@ wait_healthy() {
         sleep 0.1
     done
     die "the server did not answer /health in 60 s; see $logfile"
+}
+
+# The server's log filter while measuring: warnings, and the search index's
+# progress (`search index: built`, `ready`: catalog_search_memory up to
+# 8b2b59c, catalog_domain::search_index after the index became a domain
+# port), never a line or a span per request. (EnvFilter matches targets by
+# prefix: `catalog=info` would also let through catalog_http's line per
+# request and catalog_domain's instrumented spans.)
+# shellcheck disable=SC2034 # read by the scripts that source this file
+SERVER_LOG_FILTER="warn,catalog_search_memory=info,catalog_domain::search_index=info"
+
+# has_search_index BIN: whether the binary has the in-process search index
+# (CATALOG_SEARCH_INDEX=memory, its default): it then logs `search index: ready`.
+has_search_index() { grep -aqF 'search index: ready' "$1"; }
+
+# wait_search_index PID BASE LOG [SECONDS]: waits up to SECONDS (600) until
+# the server's search index is ready: the line `search index: ready` in its
+# LOG (RUST_LOG must let it through: SERVER_LOG_FILTER), or
+# BASE/health reporting `checks.search_index` "ready" (API.md; binaries
+# that do not report it yet leave the log line). Fails when the server exits
+# or time runs out.
+wait_search_index() {
+    local pid=$1 base=$2 logfile=$3 limit=${4:-600} end
+    end=$((SECONDS + limit))
+    while [ "$SECONDS" -lt "$end" ]; do
+        sed 's/\x1b\[[0-9;]*m//g' "$logfile" | grep -F 'search index: ready' >/dev/null && return 0
+        [ "$(curl -fs "$base/health" 2>/dev/null | jq -r '.checks.search_index // empty' 2>/dev/null)" = ready ] && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "the server exited while building its search index"; }
+        sleep 0.2
+    done
+    die "the search index was not ready after $limit s; see $logfile"
 }

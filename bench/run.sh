@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `just bench [seed|latency|cache|scale|writes]`: runs the benchmarks and rewrites their reports
-# under docs/benchmarks/. With no argument, runs them all.
+# `just bench [seed|latency|cache|scale|writes|writes-ab]`: runs the benchmarks and rewrites their
+# reports under docs/benchmarks/. With no argument, runs them all but writes-ab (which needs
+# BASE_BIN, a binary from before the change log: see bench/writes-ab.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 case "${1:-all}" in
@@ -9,6 +10,7 @@ case "${1:-all}" in
     latency) bash latency.sh ;;
     scale) bash scale.sh ;;
     writes) bash writes.sh ;;
+    writes-ab) bash writes-ab.sh ;;
     all) bash seed.sh && bash latency.sh && bash cache.sh && bash scale.sh && bash writes.sh ;;
-    *) echo "usage: just bench [seed|latency|cache|scale|writes]" >&2; exit 2 ;;
+    *) echo "usage: just bench [seed|latency|cache|scale|writes|writes-ab]" >&2; exit 2 ;;
 esac

@@ -6,11 +6,14 @@
 # (the hot scenario: one category, brand and $1 bucket, so every write
 # updates the same rows). After the writes `catalog verify` must find every
 # derived table equal to what the products table implies: no write lost
-# from a summary under contention. Writes $WRITES_OUT/writes.md.
+# from a summary under contention.
 #
 # The database is a copy of the scale benchmark's (CREATE DATABASE ...
 # TEMPLATE, seconds), seeded first when that does not exist, and dropped
 # at the end: the writes never bloat or change the scale benchmark's data.
+# A server with a search index (CATALOG_SEARCH_INDEX=memory, the default)
+# is measured once the index is ready: its build would take the cores.
+# Writes $WRITES_OUT/writes.md and writes.tsv (every run).
 #
 # Usage: bash bench/writes.sh   (or: just bench writes)
 # Environment (all optional):
@@ -19,6 +22,9 @@
 #   SCALE_DB=catalog_bench_scale   the template (seeded by this script if missing)
 #   WRITES_DB=catalog_bench_writes the scratch copy (dropped at the end)
 #   WRITES_OUT=docs/benchmarks CATALOG_BIN=... PG_HOST PG_PORT PG_USER PORT=18184
+#   WRITES_PREPARE_SQL=...         SQL run on the scratch copy before the server starts (bench/writes-ab.sh
+#                                  removes the change log there for a binary older than it)
+#   INDEX_TIMEOUT=600              seconds to wait for the server's search index
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +59,8 @@ done
 [ "$SCALE_DB" != "$WRITES_DB" ] || { echo "WRITES_DB must differ from SCALE_DB" >&2; exit 2; }
 DB_URL="postgres://$PG_USER@$PG_HOST:$PG_PORT/$WRITES_DB"
 MD="$WRITES_OUT/writes.md"
+TSV="$WRITES_OUT/writes.tsv"
+INDEX_TIMEOUT="${INDEX_TIMEOUT:-600}"
 mkdir -p "$WORK" "$WRITES_OUT"
 rm -f "$WORK"/wrk-*.txt
 
@@ -96,6 +104,10 @@ psql_db postgres -c "DROP DATABASE IF EXISTS $WRITES_DB WITH (FORCE)"
 # A template must have no other sessions: a server left on it fails this.
 psql_db postgres -c "CREATE DATABASE $WRITES_DB TEMPLATE $SCALE_DB" \
     || die "copying $SCALE_DB failed (is something still connected to it?)"
+if [ -n "${WRITES_PREPARE_SQL:-}" ]; then
+    log "preparing $WRITES_DB (WRITES_PREPARE_SQL)"
+    psql_db "$WRITES_DB" -c "$WRITES_PREPARE_SQL"
+fi
 psql_db "$WRITES_DB" -c "ANALYZE"
 
 # The hot set: the (category, brand, \$1 bucket) with the most products.
@@ -112,10 +124,17 @@ log "hot set: $HOT_N products in $HOT_CATEGORY / $HOT_BRAND / \$$HOT_BUCKET"
 
 log "starting the server (cache off) on port $PORT"
 env -u REDIS_URL -u CATALOG_DB_MAX_CONNECTIONS DATABASE_URL="$DB_URL" CATALOG_CACHE=off CATALOG_SEED_COUNT=0 \
-    CATALOG_ADDR="127.0.0.1:$PORT" CATALOG_JWT_SECRET="$SECRET" RUST_LOG=warn \
+    CATALOG_ADDR="127.0.0.1:$PORT" CATALOG_JWT_SECRET="$SECRET" RUST_LOG="$SERVER_LOG_FILTER" \
     "$BIN" serve >"$WORK/server.log" 2>&1 </dev/null &
 SERVER=$!
 wait_healthy "$SERVER" "$BASE" "$WORK/server.log"
+INDEX_NOTE="no search index (a binary without one, or \`CATALOG_SEARCH_INDEX=sql\`)"
+start=$(date +%s.%N)
+if [ "${CATALOG_SEARCH_INDEX:-memory}" != sql ] && has_search_index "$BIN"; then
+    wait_search_index "$SERVER" "$BASE" "$WORK/server.log" "$INDEX_TIMEOUT"
+    INDEX_NOTE="search index (\`CATALOG_SEARCH_INDEX=memory\`), ready $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s after \`/health\` first answered; measured after that"
+fi
+log "server: $INDEX_NOTE"
 TOKEN=$(CATALOG_JWT_SECRET="$SECRET" RUST_LOG=warn "$BIN" token --sub bench-writes --ttl 86400)
 code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/merge-patch+json' -d '{"stock_quantity": 5}' "$BASE/api/v1/products/1")
@@ -126,6 +145,7 @@ ROWS_BEFORE=$(psql_db "$WRITES_DB" -tAc "SELECT count(*) FROM products")
 
 ORDER=()
 declare -A DESC RPS P50 P99 NON2XX SOLO_P50 SOLO_P99
+printf 'scenario\trun\trequests_per_s\tp50_ms\tp99_ms\tnon_2xx\n' >"$WORK/writes.tsv"
 # write NAME DESCRIPTION MODE: wrk closed loop, RUNS times, then one client.
 write() {
     local name=$1 mode=$3 run out rps p50 p99 non2xx r=() a=() b=() n=()
@@ -140,6 +160,7 @@ write() {
         read -r rps p50 p99 <<<"$(wrk_summary <<<"$out")"
         non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' <<<"$out")
         r+=("${rps:-0}") a+=("${p50:-0}") b+=("${p99:-0}") n+=("${non2xx:-0}")
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$run" "${rps:-0}" "${p50:-0}" "${p99:-0}" "${non2xx:-0}" >>"$WORK/writes.tsv"
         log "  run $run: $rps req/s, p50 $p50 ms, p99 $p99 ms${non2xx:+, $non2xx non-2xx}"
     done
     RPS[$name]=$(median "${r[@]}") P50[$name]=$(median "${a[@]}") P99[$name]=$(median "${b[@]}")
@@ -147,6 +168,7 @@ write() {
     out=$(wrk -t1 -c1 -d"$SOLO" --timeout 30s --latency "${args[@]}" W9)
     read -r rps p50 p99 <<<"$(wrk_summary <<<"$out")"
     SOLO_P50[$name]=${p50:--} SOLO_P99[$name]=${p99:--}
+    printf '%s\tsolo\t%s\t%s\t%s\t0\n' "$name" "${rps:-0}" "${p50:-0}" "${p99:-0}" >>"$WORK/writes.tsv"
     log "  1 client: $rps req/s, p50 $p50 ms, p99 $p99 ms"
 }
 
@@ -156,6 +178,7 @@ write patch-hot "PATCH the stock of one of 200 products sharing a category, bran
 write create "POST a new product (unique sku, one new category and brand)" create
 
 ROWS_AFTER=$(psql_db "$WRITES_DB" -tAc "SELECT count(*) FROM products")
+RSS_HWM_KB=$(awk '$1 == "VmHWM:" { print $2 }' "/proc/$SERVER/status")
 log "checking the derived tables (catalog verify)"
 kill "$SERVER" 2>/dev/null || true
 wait "$SERVER" 2>/dev/null || true
@@ -177,7 +200,7 @@ CPU=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 MEM=$(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 {
-    echo "# Write benchmark: 1,000,000 products, PostgreSQL"
+    echo "# Write benchmark: $(sed -E ':a; s/([0-9])([0-9]{3})($|,)/\1,\2\3/; ta' <<<"$SCALE_COUNT") products, PostgreSQL"
     echo
     echo "The catalog binary on PostgreSQL with \`CATALOG_CACHE=off\`, on a copy of the scale benchmark's"
     echo "$SCALE_COUNT products. wrk, $THREADS threads, $CONNECTIONS connections, $RUNS × $DURATION per scenario"
@@ -190,6 +213,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
     for name in "${ORDER[@]}"; do
         echo "| $name: ${DESC[$name]} | ${RPS[$name]} | ${P50[$name]} | ${P99[$name]} | ${SOLO_P50[$name]} / ${SOLO_P99[$name]} | ${NON2XX[$name]} | $(ratio "${RPS[$name]}" "${RPS[patch-stock]}") |"
     done
+    echo
+    echo "Server: $INDEX_NOTE; peak RSS (VmHWM) $((RSS_HWM_KB / 1024)) MB. Every run: [writes.tsv](writes.tsv)."
     echo
     echo "Derived tables consistent after $((ROWS_AFTER - ROWS_BEFORE)) creates and every update above: $VERIFY (${VERIFY_SECS} s)."
     echo
@@ -210,7 +235,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
     echo "| CPU | $CPU, $(nproc) cores (\`nproc\`) |"
     echo "| memory | $MEM |"
     echo "| PostgreSQL | $PG_VERSION, same machine ($PG_SETTINGS) |"
-    echo "| binary | ${CATALOG_BIN:-release build (\`cargo build --release -p catalog\`)}, default pool, \`RUST_LOG=warn\` |"
+    echo "| binary | ${CATALOG_BIN:-release build (\`cargo build --release -p catalog\`)}, default pool, \`RUST_LOG=$SERVER_LOG_FILTER\` (no line per request) |"
     echo "| load generator | $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}') |"
     echo "| commit | $COMMIT |"
     echo "| date | $(date -u '+%Y-%m-%d %H:%M UTC') |"
@@ -223,9 +248,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
     echo
     echo "- \`DURATION\` (10s), \`RUNS\` (3), \`CONNECTIONS\` (64), \`THREADS\` (2), \`WARMUP\` (2s), \`SOLO\` (5s),"
     echo "  \`SCALE_DB\` (the template, catalog_bench_scale), \`WRITES_DB\` (the scratch copy, dropped at the end),"
-    echo "  \`WRITES_OUT\` (docs/benchmarks), \`CATALOG_BIN\`, \`PG_HOST\`, \`PG_PORT\`, \`PG_USER\`, \`PORT\` (18184)."
+    echo "  \`WRITES_OUT\` (docs/benchmarks), \`CATALOG_BIN\`, \`PG_HOST\`, \`PG_PORT\`, \`PG_USER\`, \`PORT\` (18184),"
+    echo "  \`WRITES_PREPARE_SQL\`, \`INDEX_TIMEOUT\` (600 s). \`just bench writes-ab\` (bench/writes-ab.sh) alternates this"
+    echo "  benchmark between two binaries (e.g. before and after the change log) and reports the ratio."
     echo "- Raw wrk output and the server log: \`target/bench/writes/\`."
 } >"$MD"
+cp "$WORK/writes.tsv" "$TSV"
 cat "$MD"
-log "wrote $MD"
+log "wrote $MD and $TSV"
 case "$VERIFY" in "**yes**"*) ;; *) die "the derived tables disagree after the writes" ;; esac
