@@ -87,20 +87,30 @@ impl ChangeLog for SqlStore {
         let backend = self.db.get_database_backend();
         let (next, rows) = match self.backend() {
             Backend::Postgres => {
-                // The horizon before the entries: everything below it has
-                // ended before the entries' read began, so that read sees it.
-                let next = self.change_cursor().await?;
+                // One statement, one snapshot: the entries it sees, and
+                // that snapshot's horizon (xmin). Every transaction below
+                // the horizon had ended when the snapshot was taken, so
+                // its entries are visible here; an entry this read misses
+                // belongs to a transaction still running, whose xid is at
+                // or above the horizon, where the next read starts.
                 let rows = self
                     .db
                     .query_all_raw(Statement::from_sql_and_values(
                         backend,
-                        "SELECT seq, op, product_id FROM product_changes \
-                         WHERE xid >= CAST(CAST($1 AS text) AS xid8) ORDER BY seq",
+                        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon, \
+                         c.seq, c.op, c.product_id FROM (SELECT 1) AS one \
+                         LEFT JOIN product_changes c \
+                         ON c.xid >= CAST(CAST($1 AS text) AS xid8) ORDER BY c.seq",
                         [Value::from(cursor.0.to_string())],
                     ))
                     .await
                     .context("reading the change log")?;
-                (next, rows)
+                let horizon: String = rows
+                    .first()
+                    .ok_or_else(|| StorageError::internal("reading the change log", "no row"))?
+                    .try_get("", "horizon")
+                    .context("reading the change log")?;
+                (cursor_of(&horizon)?, rows)
             }
             Backend::Sqlite => {
                 let after = i64::try_from(cursor.0).unwrap_or(i64::MAX);
@@ -122,7 +132,14 @@ impl ChangeLog for SqlStore {
         };
         let mut ids = std::collections::BTreeSet::new();
         for row in &rows {
-            let seq: i64 = row.try_get("", "seq").context("reading the change log")?;
+            // PostgreSQL's read has one row without an entry when none
+            // is new (it carries the horizon alone).
+            let Some(seq) = row
+                .try_get::<Option<i64>>("", "seq")
+                .context("reading the change log")?
+            else {
+                continue;
+            };
             let op: String = row.try_get("", "op").context("reading the change log")?;
             let id: Option<i64> = row
                 .try_get("", "product_id")

@@ -13,7 +13,9 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::lock::Mutex;
+// FIFO-fair: under dozens of concurrent searches an unfair lock (such as
+// `futures::lock::Mutex`) let some requests wait seconds for the catch-up.
+use tokio::sync::Mutex;
 
 use super::SearchIndex;
 use crate::changes::{ChangeCursor, ChangeLog};
