@@ -162,10 +162,31 @@ impl Dictionary {
                 visit(term, v as u32);
             }
         }
+        // The delta holds the terms first seen since the last fold: after
+        // a build, mostly the sku numbers of products created since. A
+        // term with more digits than `bound` is farther than `bound` from
+        // a word without digits (every digit must be edited away): those
+        // are skipped before the distance is computed.
+        let word_digits = word.chars().filter(char::is_ascii_digit).count();
+        let len = word.chars().count();
         for (k, v) in &self.delta {
+            if word_digits == 0 && k.bytes().filter(u8::is_ascii_digit).count() > bound {
+                continue;
+            }
+            if k.chars().count().abs_diff(len) > bound {
+                continue;
+            }
             if catalog_domain::search::typo_distance(word, k, bound).is_some() {
                 visit(k, *v);
             }
+        }
+    }
+
+    /// Folds every delta term into the transducer (after a build: the
+    /// typo walk then never scans a delta).
+    pub fn fold(&mut self) {
+        if !self.delta.is_empty() {
+            self.merge_delta();
         }
     }
 }
@@ -340,6 +361,33 @@ mod tests {
                 assert_eq!(near(&d, w, bound), expected, "{w} within {bound}");
             }
         }
+    }
+
+    #[test]
+    fn the_delta_agrees_with_the_domain_distance() {
+        // Every term in the delta: the shortcuts (digit count, length)
+        // must never drop a term within the bound.
+        let mut d = Dictionary::from_sorted(std::iter::empty::<&str>());
+        let terms = [
+            "wireless", "wire1ess", "wi2e1ess", "0012345", "x200", "x20", "wirelss", "wires",
+        ];
+        for t in terms {
+            d.intern(t);
+        }
+        for w in ["wireless", "wirelss", "x200", "x2000", "0012346"] {
+            for bound in 0..=2 {
+                let mut expected: Vec<String> = terms
+                    .iter()
+                    .filter(|t| typo_distance(w, t, bound).is_some())
+                    .map(|t| t.to_string())
+                    .collect();
+                expected.sort();
+                assert_eq!(near(&d, w, bound), expected, "{w} within {bound}");
+            }
+        }
+        d.fold();
+        assert!(d.delta.is_empty());
+        assert_eq!(near(&d, "wireless", 1), ["wire1ess", "wireless", "wirelss"]);
     }
 
     #[test]

@@ -428,6 +428,7 @@ impl Index {
 
     /// Trims every buffer to its contents (after a build).
     pub fn shrink(&mut self) {
+        self.dict.fold();
         self.tokens.compact(&self.live);
         self.sku.compact(&self.live);
         self.name.compact(&self.live);
