@@ -100,3 +100,41 @@ fn sort_orders_stay_exact_under_writes() {
     }
     check(&index, &products);
 }
+
+/// With more labels than the intersection path takes (a catalog of many
+/// brands), facet counts come from one pass over the matches and equal a
+/// count of the products themselves, after writes move and remove some.
+#[test]
+fn many_brand_facets_equal_a_plain_count() {
+    let mut products: Vec<Product> = (1..=2000)
+        .map(|i| {
+            let mut p = product(i, 100 + i);
+            p.brand = Label::from_stored(format!("Brand {}", i % 97));
+            p
+        })
+        .collect();
+    let mut index = Index::build(products.iter()).unwrap();
+    for p in products.iter_mut().filter(|p| p.id.get() % 11 == 0) {
+        p.brand = Label::from_stored("Brand 5".into());
+        index.upsert(p).unwrap();
+    }
+    for id in (1..=2000).filter(|id| id % 13 == 0) {
+        index.remove(id);
+    }
+    products.retain(|p| p.id.get() % 13 != 0);
+    let filter = ProductFilter {
+        in_stock: Some(true),
+        ..ProductFilter::default()
+    };
+    let m = index.matches(&filter);
+    let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+    for p in products.iter().filter(|p| filter.matches(p)) {
+        *expected.entry(p.brand.as_str().to_string()).or_default() += 1;
+    }
+    let got: Vec<(FacetKey, u64)> = index.facet_counts_of(&m, FacetField::Brand);
+    let expected: Vec<(FacetKey, u64)> = expected
+        .into_iter()
+        .map(|(name, n)| (FacetKey::Text(name), n))
+        .collect();
+    assert_eq!(got, expected);
+}
