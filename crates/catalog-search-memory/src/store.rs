@@ -235,12 +235,7 @@ impl<S: ProductStore> ProductReader for IndexedStore<S> {
         if !self.usable() {
             return self.inner.typo_candidates(words).await;
         }
-        self.with_index(|i| {
-            words
-                .iter()
-                .map(|w| i.near_words(w, catalog_domain::search::max_typos(w)))
-                .collect()
-        })
+        self.with_index(|i| catalog_domain::SearchIndex::typo_candidates_of(i, words))
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

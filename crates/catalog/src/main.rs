@@ -239,15 +239,15 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
     if cfg.jwt_secret.is_none() {
         tracing::info!("CATALOG_JWT_SECRET is unset: writes are refused");
     }
+    let store = Arc::new(store);
+    if let Some(keep) = cfg.change_log_retention {
+        spawn_pruning(Arc::clone(&store), keep);
+    }
     let store: Arc<dyn catalog_domain::ProductStore> = match cfg.search_index {
         config::SearchIndexMode::Memory => {
             tracing::info!(
                 "search index: building in the background (CATALOG_SEARCH_INDEX=memory)"
             );
-            let store = Arc::new(store);
-            if let Some(keep) = cfg.change_log_retention {
-                spawn_pruning(Arc::clone(&store), keep);
-            }
             Arc::new(catalog_domain::search_index::Routed(
                 catalog_search_memory::SearchRouted::start_with(
                     store,
@@ -260,10 +260,6 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
             tracing::info!(
                 "search index: off, the database answers searches (CATALOG_SEARCH_INDEX=sql)"
             );
-            let store = Arc::new(store);
-            if let Some(keep) = cfg.change_log_retention {
-                spawn_pruning(Arc::clone(&store), keep);
-            }
             store
         }
     };

@@ -81,6 +81,16 @@ pub trait SearchIndex: Send + Sync + Sized + 'static {
     /// included when indexed. Any order.
     fn typo_candidates(&self, word: &str, bound: usize) -> Vec<String>;
 
+    /// [`SearchIndex::typo_candidates`] of each of `words` within its own
+    /// typo distance ([`crate::search::max_typos`]): what
+    /// [`crate::ProductReader::typo_candidates`] answers.
+    fn typo_candidates_of(&self, words: &[&str]) -> Vec<Vec<String>> {
+        words
+            .iter()
+            .map(|w| self.typo_candidates(w, crate::search::max_typos(w)))
+            .collect()
+    }
+
     /// Approximate heap bytes held (for /health and the docs' per-product
     /// figure).
     fn memory_bytes(&self) -> usize;

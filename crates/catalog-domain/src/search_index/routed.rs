@@ -374,12 +374,7 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
 
     async fn typo_candidates(&self, words: &[&str]) -> Result<Vec<Vec<String>>, StorageError> {
         match self.0.caught_up().await {
-            Some(f) => f.read(|i| {
-                words
-                    .iter()
-                    .map(|w| i.typo_candidates(w, crate::search::max_typos(w)))
-                    .collect()
-            }),
+            Some(f) => f.read(|i| i.typo_candidates_of(words)),
             None => self.0.inner.typo_candidates(words).await,
         }
     }

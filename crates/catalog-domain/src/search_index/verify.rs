@@ -123,8 +123,7 @@ where
             limit: 20,
         };
         let (ids, total) = follower.read(|i| i.page(&page))?;
-        let rows = store.list(page).await?;
-        let db_total = store.count(&filter).await?;
+        let (rows, db_total) = store.list_counted(page).await?;
         out.questions += 1;
         differ(
             format!("search={text}: total"),
