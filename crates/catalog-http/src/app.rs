@@ -11,7 +11,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::docs::ApiDoc;
 use crate::error::ApiError;
-use crate::middleware::{PROCESS_TIME, REQUEST_ID, SERVER_TIMING, observe, tag_encoded};
+use crate::middleware::{
+    PROCESS_TIME, REQUEST_ID, SERVER_TIMING, close_when_draining, observe, tag_encoded,
+};
 use crate::state::{AppState, CorsOrigins};
 use crate::{handlers, writes};
 
@@ -199,5 +201,6 @@ pub fn build_app(
         .wrap(Compress::default())
         .wrap(from_fn(tag_encoded))
         .wrap(cors)
+        .wrap(from_fn(close_when_draining))
         .wrap(from_fn(observe))
 }

@@ -213,8 +213,13 @@ pub struct BoolCountDoc {
 #[schema(as = Health, example = json!({"status": "ok", "checks": {"database": "up", "cache": "memory", "search_index": "ready"}, "search_index": {"state": "ready", "products": 100000, "seq": 100412, "head": 100412, "lag": 0, "memory_bytes": 27000000}}))]
 #[allow(dead_code)]
 pub struct HealthDoc {
-    /// `ok`, `degraded` (cache down) or `unavailable` (database down, 503).
+    /// `ok`, `degraded` (cache down) or `unavailable` (database down, or
+    /// the instance is shutting down: 503).
     pub status: String,
+    /// Present (and `true`) only while the instance shuts down: it
+    /// finishes its in-flight requests and a load balancer should stop
+    /// sending it new ones.
+    pub draining: Option<bool>,
     pub checks: HealthChecksDoc,
     pub search_index: Option<SearchIndexHealthDoc>,
 }

@@ -237,6 +237,10 @@ pub async fn list_brands(
 #[derive(Serialize)]
 struct HealthBody {
     status: &'static str,
+    /// Only while shutting down: the instance finishes what it has and
+    /// takes nothing new.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    draining: bool,
     checks: HealthChecks,
     #[serde(skip_serializing_if = "Option::is_none")]
     search_index: Option<SearchIndexHealth>,
@@ -300,7 +304,7 @@ fn index_health(state: &IndexState) -> SearchIndexHealth {
     get, path = "/health", tag = "operations",
     responses(
         (status = 200, description = "Up (status ok, or degraded when only the cache is down)", body = crate::docs::HealthDoc),
-        (status = 503, description = "The database is down", body = crate::docs::HealthDoc),
+        (status = 503, description = "The database is down, or the instance is draining before it stops (SIGTERM)", body = crate::docs::HealthDoc),
     )
 )]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
@@ -311,8 +315,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     )
     .await;
     let index = index.as_ref().map(index_health);
+    let draining = state.lifecycle.is_draining();
     let body = HealthBody {
-        status: match (db_up, cache) {
+        status: match (db_up && !draining, cache) {
             (false, _) => "unavailable",
             (true, CacheHealth::Down) => "degraded",
             (true, _) => "ok",
@@ -327,8 +332,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             search_index: index.as_ref().map_or("off", |i| i.state),
         },
         search_index: index,
+        draining,
     };
-    let mut res = if db_up {
+    let mut res = if db_up && !draining {
         HttpResponse::Ok()
     } else {
         HttpResponse::ServiceUnavailable()

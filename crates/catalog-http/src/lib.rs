@@ -20,4 +20,4 @@ pub use conditional::CacheStatus;
 pub use docs::{ApiDoc, openapi_json};
 pub use error::{ApiError, PROBLEM_JSON, Problem};
 pub use handlers::warm_cache;
-pub use state::{AppState, CorsOrigins, HttpConfig};
+pub use state::{AppState, CorsOrigins, HttpConfig, Lifecycle};

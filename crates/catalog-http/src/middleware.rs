@@ -112,3 +112,22 @@ pub async fn tag_encoded(
     }
     Ok(res)
 }
+
+/// While the instance drains (SIGTERM), every response asks its client to
+/// close the connection, so that keep-alive clients reconnect to another
+/// instance instead of waiting for this one to go.
+pub async fn close_when_draining(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let draining = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .is_some_and(|s| s.lifecycle.is_draining());
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if draining {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(res)
+}

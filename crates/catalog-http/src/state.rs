@@ -1,5 +1,8 @@
 //! What every handler shares.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use catalog_domain::CatalogService;
 
 /// Allowed CORS origins.
@@ -61,9 +64,39 @@ impl Default for HttpConfig {
     }
 }
 
+/// Where the process is in its life: serving, or draining after SIGTERM
+/// (/health answers 503 so that a load balancer takes this instance out,
+/// and every response asks its client to close the connection).
+#[derive(Debug, Clone, Default)]
+pub struct Lifecycle(Arc<AtomicBool>);
+
+impl Lifecycle {
+    /// From now on the instance is draining; there is no way back.
+    pub fn start_draining(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// Shared application state.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub service: CatalogService,
     pub config: HttpConfig,
+    /// Shared with the binary's signal handler.
+    pub lifecycle: Lifecycle,
+}
+
+impl AppState {
+    /// A serving (not draining) state.
+    pub fn new(service: CatalogService, config: HttpConfig) -> Self {
+        Self {
+            service,
+            config,
+            lifecycle: Lifecycle::default(),
+        }
+    }
 }

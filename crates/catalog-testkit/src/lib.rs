@@ -32,11 +32,7 @@ pub struct TestApp {
 impl TestApp {
     /// The app over `service`, with the default HTTP configuration.
     pub async fn new(service: CatalogService) -> Self {
-        Self::with_state(AppState {
-            service,
-            config: HttpConfig::default(),
-        })
-        .await
+        Self::with_state(AppState::new(service, HttpConfig::default())).await
     }
 
     /// The app over this state.

@@ -50,35 +50,79 @@ pub struct Config {
     /// `CATALOG_CHANGE_LOG_RETENTION`: how long change-log entries are
     /// kept (`7d` by default); `None` (`off`) keeps them for ever.
     pub change_log_retention: Option<Duration>,
+    /// `CATALOG_SHUTDOWN_TIMEOUT`: after SIGTERM, how long in-flight
+    /// requests get to finish before their connections are closed.
+    pub shutdown_timeout: Duration,
+    /// `CATALOG_SHUTDOWN_DELAY`: after SIGTERM, how long the instance keeps
+    /// accepting (answering /health with 503) before it stops accepting,
+    /// for load balancers that only notice a failing health check.
+    pub shutdown_delay: Duration,
     pub cache: CacheConfig,
 }
 
-/// A retention such as `7d`, `36h`, `90m` or `600s` (plain numbers are
-/// seconds); `off` is `None`. From ten minutes to ten years.
-fn retention(v: &str) -> Result<Option<Duration>, String> {
-    if v == "off" {
-        return Ok(None);
-    }
+/// A duration such as `250ms`, `30s`, `90m`, `36h` or `7d` (a plain
+/// number is seconds), within `range`.
+fn duration(v: &str, range: std::ops::RangeInclusive<Duration>) -> Result<Duration, String> {
+    let shape = || "must be a duration such as 30s, 90m, 36h or 7d".to_string();
     let (digits, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => v.split_at(i),
         None => (v, "s"),
     };
-    let per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err("must be a duration such as 7d, 36h or 90m, or off".into()),
+    let per_ms: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(shape()),
     };
-    let secs = digits
+    let ms = digits
         .parse::<u64>()
         .ok()
-        .and_then(|n| n.checked_mul(per))
-        .ok_or("must be a duration such as 7d, 36h or 90m, or off")?;
-    if !(600..=10 * 365 * 86_400).contains(&secs) {
-        return Err("must be from 10m to 3650d (or off)".into());
+        .and_then(|n| n.checked_mul(per_ms))
+        .ok_or_else(shape)?;
+    let d = Duration::from_millis(ms);
+    if !range.contains(&d) {
+        return Err(format!(
+            "must be from {} to {}",
+            human(*range.start()),
+            human(*range.end())
+        ));
     }
-    Ok(Some(Duration::from_secs(secs)))
+    Ok(d)
+}
+
+/// `Duration` in the unit [`duration`] reads back, as large as divides it.
+fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= per && ms.is_multiple_of(per) {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// A retention such as `7d`, `36h` or `90m` (plain numbers are seconds);
+/// `off` is `None`. From ten minutes to ten years.
+fn retention(v: &str) -> Result<Option<Duration>, String> {
+    if v == "off" {
+        return Ok(None);
+    }
+    duration(
+        v,
+        Duration::from_secs(600)..=Duration::from_secs(10 * 365 * 86_400),
+    )
+    .map(Some)
+    .map_err(|m| format!("{m} (or off)"))
 }
 
 /// Where searches are answered (`CATALOG_SEARCH_INDEX`).
@@ -241,6 +285,25 @@ impl Config {
             None => Some(Duration::from_secs(7 * 86_400)),
             Some(v) => retention(&v).map_err(|m| err("CATALOG_CHANGE_LOG_RETENTION", m))?,
         };
+        let bounded = |var: &'static str,
+                       default: Duration,
+                       range: std::ops::RangeInclusive<Duration>|
+         -> Result<Duration, ConfigError> {
+            match non_empty(var) {
+                None => Ok(default),
+                Some(v) => duration(&v, range).map_err(|m| err(var, m)),
+            }
+        };
+        let shutdown_timeout = bounded(
+            "CATALOG_SHUTDOWN_TIMEOUT",
+            Duration::from_secs(30),
+            Duration::ZERO..=Duration::from_secs(3_600),
+        )?;
+        let shutdown_delay = bounded(
+            "CATALOG_SHUTDOWN_DELAY",
+            Duration::ZERO,
+            Duration::ZERO..=Duration::from_secs(600),
+        )?;
         let secs = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match non_empty(var) {
                 None => Ok(default),
@@ -322,6 +385,8 @@ impl Config {
             max_offset,
             search_index,
             change_log_retention,
+            shutdown_timeout,
+            shutdown_delay,
             cache,
         })
     }
@@ -438,6 +503,52 @@ mod tests {
         assert_eq!(keep("90m"), Some(Duration::from_secs(90 * 60)));
         assert_eq!(keep("600"), Some(Duration::from_secs(600)));
         assert_eq!(keep("off"), None);
+    }
+
+    #[test]
+    fn shutdown_durations() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(
+            (c.shutdown_timeout, c.shutdown_delay),
+            (Duration::from_secs(30), Duration::ZERO)
+        );
+        let c = cfg(&[
+            ("CATALOG_SHUTDOWN_TIMEOUT", "1500ms"),
+            ("CATALOG_SHUTDOWN_DELAY", "5s"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.shutdown_timeout, c.shutdown_delay),
+            (Duration::from_millis(1500), Duration::from_secs(5))
+        );
+        assert_eq!(
+            cfg(&[("CATALOG_SHUTDOWN_TIMEOUT", "2m")])
+                .unwrap()
+                .shutdown_timeout,
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            cfg(&[("CATALOG_SHUTDOWN_TIMEOUT", "0")])
+                .unwrap()
+                .shutdown_timeout,
+            Duration::ZERO
+        );
+        for (var, bad) in [
+            ("CATALOG_SHUTDOWN_TIMEOUT", "2h"),
+            ("CATALOG_SHUTDOWN_TIMEOUT", "soon"),
+            ("CATALOG_SHUTDOWN_TIMEOUT", "-1s"),
+            ("CATALOG_SHUTDOWN_DELAY", "11m"),
+            ("CATALOG_SHUTDOWN_DELAY", "5 s"),
+        ] {
+            let e = cfg(&[(var, bad)]).unwrap_err();
+            assert_eq!(e.var, var, "{var}={bad}");
+        }
+        assert_eq!(
+            cfg(&[("CATALOG_SHUTDOWN_DELAY", "11m")])
+                .unwrap_err()
+                .message,
+            "must be from 0s to 10m"
+        );
     }
 
     #[test]

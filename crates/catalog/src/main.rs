@@ -226,6 +226,63 @@ fn spawn_pruning(store: Arc<SqlStore>, keep: std::time::Duration) {
     });
 }
 
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// Graceful shutdown: on the first SIGTERM/SIGINT the instance drains
+/// (/health answers 503, every response says `Connection: close`), keeps
+/// accepting for `delay` so that a load balancer notices, then stops
+/// accepting and gives in-flight requests `timeout` to finish. A second
+/// signal stops at once.
+async fn drain_on_signal(
+    server: actix_web::dev::ServerHandle,
+    lifecycle: catalog_http::Lifecycle,
+    delay: std::time::Duration,
+    timeout: std::time::Duration,
+) {
+    let signal = stop_signal().await;
+    lifecycle.start_draining();
+    tracing::info!(
+        signal,
+        delay_ms = delay.as_millis() as u64,
+        timeout_ms = timeout.as_millis() as u64,
+        "draining: /health answers 503; in-flight requests finish (a second signal stops at once)"
+    );
+    let graceful = async {
+        tokio::time::sleep(delay).await;
+        tracing::info!("no longer accepting connections");
+        server.stop(true).await;
+    };
+    tokio::select! {
+        () = graceful => {}
+        signal = stop_signal() => {
+            tracing::warn!(signal, "second signal: stopping now");
+            server.stop(false).await;
+        }
+    }
+}
+
 async fn serve(cfg: Config) -> Result<(), AppError> {
     let store = open_store(&cfg).await?;
     store.migrate().await?;
@@ -274,22 +331,33 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
             Err(e) => tracing::warn!(error = %e, "cache warming failed; continuing cold"),
         }
     }
-    let state = AppState {
+    let state = AppState::new(
         service,
-        config: HttpConfig {
+        HttpConfig {
             cors: cfg.cors.clone(),
             jwt_secret: cfg.jwt_secret.clone(),
         },
-    };
+    );
+    let lifecycle = state.lifecycle.clone();
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(cfg.addr)?
-        // In-flight requests get this long to finish on SIGTERM/SIGINT.
-        .shutdown_timeout(30);
-    for addr in server.addrs() {
+        // Signals are ours (below): draining comes before the stop.
+        .disable_signals()
+        // In-flight requests get this long to finish once accepting stops.
+        .shutdown_timeout(cfg.shutdown_timeout.as_millis().div_ceil(1000) as u64);
+    let addrs = server.addrs();
+    let server = server.run();
+    for addr in &addrs {
         tracing::info!("Catalog listening on http://{addr} (API docs: http://{addr}/docs/)");
         eprintln!("Catalog is serving on http://{addr} - API docs at http://{addr}/docs/");
     }
-    server.run().await?;
+    tokio::spawn(drain_on_signal(
+        server.handle(),
+        lifecycle,
+        cfg.shutdown_delay,
+        cfg.shutdown_timeout,
+    ));
+    server.await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

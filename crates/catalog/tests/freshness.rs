@@ -176,13 +176,13 @@ impl Instance {
         );
         let service = CatalogService::new(Arc::new(Routed(routed)), CursorKey::new(b"freshness"))
             .with_cache(Arc::new(cache), CacheSettings::default());
-        let state = AppState {
+        let state = AppState::new(
             service,
-            config: HttpConfig {
+            HttpConfig {
                 jwt_secret: Some(SECRET.into()),
                 ..HttpConfig::default()
             },
-        };
+        );
         let service = Rc::new(init_service(build_app(state)).await);
         Self {
             name,

@@ -124,10 +124,10 @@ pub async fn state_with_key(products: &[Spec], key: &[u8]) -> AppState {
     let batch: Vec<NewProduct> = products.iter().map(new_product).collect();
     let inserted = store.insert_batch(&batch).await.unwrap();
     assert_eq!(inserted, batch.len() as u64);
-    AppState {
-        service: CatalogService::new(Arc::new(store), CursorKey::new(key)),
-        config: HttpConfig::default(),
-    }
+    AppState::new(
+        CatalogService::new(Arc::new(store), CursorKey::new(key)),
+        HttpConfig::default(),
+    )
 }
 
 /// The app over `products`.
