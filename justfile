@@ -57,6 +57,10 @@ _pg-db:
 bench *args:
     bash bench/run.sh {{ args }}
 
+# Soak: 1M products on PostgreSQL, 200 connections, 10 minutes of mixed reads and writes (bench/soak.sh)
+soak:
+    bash bench/soak.sh
+
 # Regenerate docs/openapi.json from the code
 openapi:
     cargo run --quiet -- openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json || { rm -f docs/openapi.json.tmp; false; }
