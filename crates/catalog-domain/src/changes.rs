@@ -73,3 +73,85 @@ pub trait ChangeLog: Send + Sync {
     /// instance at once.
     async fn prune(&self, keep: std::time::Duration) -> Result<u64, StorageError>;
 }
+
+/// A consumer's position in the public change feed
+/// (`GET /api/v1/products/changes`).
+///
+/// On PostgreSQL the log is read in windows of transaction ids: a window
+/// `[lo, hi)` ends at a snapshot's horizon, below which every transaction
+/// has ended, so the window's entries are final; within a window entries
+/// come in sequence order (for one product, the order its changes
+/// committed in: a later change waits for the earlier one's row lock
+/// before it takes its sequence number). `after` is the last sequence
+/// number delivered within the current window. On SQLite (one writer,
+/// sequence order is commit order) only `after` matters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedPosition {
+    /// Every entry of a transaction below this id has been delivered.
+    pub lo: u64,
+    /// The end of the window being paged through; `None`: the next read
+    /// takes its own snapshot's horizon.
+    pub hi: Option<u64>,
+    /// Within the window, entries up to this sequence number are delivered.
+    pub after: i64,
+    /// The highest sequence number delivered so far (or skipped as pruned):
+    /// when the log has pruned past it, entries may be lost to this
+    /// consumer, and the feed answers 410.
+    pub delivered: i64,
+}
+
+/// Where a consumer without a position starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedStart {
+    /// The oldest change kept.
+    Oldest,
+    /// After every change committed so far.
+    Now,
+}
+
+/// What a feed entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedOp {
+    /// Created or changed: `product` is its state after the change.
+    Upsert,
+    /// Deleted: `product` is null.
+    Delete,
+}
+
+/// One change, as the public feed shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEntry {
+    pub seq: i64,
+    pub op: FeedOp,
+    pub id: ProductId,
+    pub product: Option<Product>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One read of the feed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedRead {
+    /// The entries after the position (up to the limit, possibly none) and
+    /// the position after them.
+    Page {
+        entries: Vec<FeedEntry>,
+        next: FeedPosition,
+    },
+    /// The log no longer holds every change after this position (retention
+    /// pruned some): the consumer must start again from an export.
+    Expired,
+}
+
+/// The public change feed: the change log in commit order, each change
+/// exactly once to a consumer that follows its positions.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// The position to start from.
+    async fn feed_start(&self, start: FeedStart) -> Result<FeedPosition, StorageError>;
+
+    /// Up to `limit` entries after `from`. Bulk-load `reload` entries are
+    /// not part of the feed (a bulk load fills an empty table; consumers
+    /// start from an export).
+    async fn feed_read(&self, from: FeedPosition, limit: u32) -> Result<FeedRead, StorageError>;
+}

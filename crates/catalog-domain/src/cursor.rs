@@ -28,6 +28,37 @@ impl CursorKey {
         Self(key.to_vec())
     }
 
+    /// `base64url(payload) "." base64url(tag)`: a token any instance with
+    /// this key can verify.
+    pub fn sign(&self, payload: &[u8]) -> String {
+        let mut mac = self.mac();
+        mac.update(payload);
+        let tag = mac.finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])
+        )
+    }
+
+    /// The payload of a token made by [`CursorKey::sign`]; `None` when it
+    /// was altered, truncated or signed with another key.
+    pub fn verify(&self, token: &str) -> Option<Vec<u8>> {
+        if token.is_empty() || token.len() > MAX_CURSOR_LEN {
+            return None;
+        }
+        let (body, tag) = token.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(body).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if tag.len() != TAG_BYTES {
+            return None;
+        }
+        let mut mac = self.mac();
+        mac.update(&payload);
+        mac.verify_truncated_left(&tag).ok()?;
+        Some(payload)
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length, so this cannot fail.
         match Hmac::<Sha256>::new_from_slice(&self.0) {
@@ -79,14 +110,7 @@ impl Cursor {
     /// error is returned rather than an empty payload signed as a cursor.
     pub fn encode(&self, key: &CursorKey) -> Result<String, serde_json::Error> {
         let json = serde_json::to_vec(self)?;
-        let mut mac = key.mac();
-        mac.update(&json);
-        let tag = mac.finalize().into_bytes();
-        Ok(format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(&json),
-            URL_SAFE_NO_PAD.encode(&tag[..TAG_BYTES])
-        ))
+        Ok(key.sign(&json))
     }
 
     /// Verifies and decodes; the error message is safe to show to clients.
@@ -94,18 +118,7 @@ impl Cursor {
         let invalid = || {
             "is not a valid cursor (altered, truncated or not issued by this service)".to_string()
         };
-        if token.is_empty() || token.len() > MAX_CURSOR_LEN {
-            return Err(invalid());
-        }
-        let (body, tag) = token.split_once('.').ok_or_else(invalid)?;
-        let json = URL_SAFE_NO_PAD.decode(body).map_err(|_| invalid())?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
-        if tag.len() != TAG_BYTES {
-            return Err(invalid());
-        }
-        let mut mac = key.mac();
-        mac.update(&json);
-        mac.verify_truncated_left(&tag).map_err(|_| invalid())?;
+        let json = key.verify(token).ok_or_else(invalid)?;
         let cursor: Cursor = serde_json::from_slice(&json).map_err(|_| invalid())?;
         let well_formed = cursor.version == VERSION
             && !cursor.sort.is_empty()

@@ -126,6 +126,13 @@ pub enum CatalogError {
     PreconditionFailed,
     #[error(transparent)]
     Storage(StorageError),
+    /// The change feed position is older than the log's retention: some
+    /// changes after it are gone.
+    #[error("the change log no longer holds every change after this position")]
+    FeedExpired,
+    /// This deployment's storage keeps no change log.
+    #[error("this storage keeps no change log")]
+    FeedUnsupported,
     /// Something that cannot happen with well-formed data did (a response
     /// or a cursor failed to serialize): a 500, never a silently empty
     /// body, cursor or key.

@@ -162,6 +162,10 @@ pub trait ProductReader: Send + Sync {
     async fn search_index(&self) -> Option<crate::search_index::IndexState> {
         None
     }
+    /// The public change feed of this store, if it keeps a change log.
+    fn change_feed(&self) -> Option<&dyn crate::changes::ChangeFeed> {
+        None
+    }
     /// A cheap round trip proving the backend answers.
     async fn ping(&self) -> Result<(), StorageError>;
 }

@@ -166,7 +166,7 @@ impl CacheState {
 /// Orchestrates storage and cache for every read and write use case.
 #[derive(Clone)]
 pub struct CatalogService {
-    store: Arc<dyn ProductStore>,
+    pub(crate) store: Arc<dyn ProductStore>,
     cursor_key: CursorKey,
     cache: Option<Arc<CacheState>>,
     max_offset: Option<u64>,

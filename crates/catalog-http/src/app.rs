@@ -151,6 +151,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         handlers::list_categories,
     ))
     .service(read_only("/api/v1/products/brands", handlers::list_brands))
+    .service(read_only(
+        "/api/v1/products/changes",
+        crate::feed::list_changes,
+    ))
     .service(
         web::resource("/api/v1/products/{id}")
             .route(web::get().to(handlers::get_product))

@@ -275,12 +275,13 @@ pub struct SearchIndexHealthDoc {
         crate::handlers::product_facets,
         crate::handlers::list_categories,
         crate::handlers::list_brands,
+        crate::feed::list_changes,
         crate::handlers::health,
     ),
     components(schemas(
         ProductDoc, ProductBody, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
         HealthDoc, HealthChecksDoc, SearchIndexHealthDoc, Problem, ProblemField, FacetsDoc, FacetValueDoc,
-        PriceBucketDoc, RatingBucketDoc, BoolCountDoc
+        PriceBucketDoc, RatingBucketDoc, BoolCountDoc, crate::feed::ChangeDoc, crate::feed::ChangeListDoc
     )),
     modifiers(&BearerAuth),
     tags(

@@ -71,6 +71,10 @@ pub enum ApiError {
     Forbidden { scope: String },
     #[error("the product has changed since the ETag given in If-Match")]
     PreconditionFailed,
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("service unavailable")]
     Unavailable(#[source] StorageError),
     #[error("internal error")]
@@ -90,6 +94,15 @@ impl From<CatalogError> for ApiError {
             CatalogError::NotFound => ApiError::NotFound("product not found".into()),
             CatalogError::DuplicateSku => ApiError::Conflict,
             CatalogError::PreconditionFailed => ApiError::PreconditionFailed,
+            CatalogError::FeedExpired => ApiError::Gone(
+                "the change log no longer holds every change after this position (it keeps \
+                 CATALOG_CHANGE_LOG_RETENTION): take a new position with since=now, \
+                 re-export the catalog, then follow the feed from that position"
+                    .into(),
+            ),
+            CatalogError::FeedUnsupported => {
+                ApiError::NotImplemented("this deployment's storage keeps no change log".into())
+            }
             CatalogError::Storage(s @ StorageError::Unavailable { .. }) => ApiError::Unavailable(s),
             CatalogError::Storage(s) => ApiError::Internal(Box::new(s)),
             e @ CatalogError::Internal { .. } => ApiError::Internal(Box::new(e)),
@@ -110,6 +123,8 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "unauthorized",
             ApiError::Forbidden { .. } => "insufficient-scope",
             ApiError::PreconditionFailed => "precondition-failed",
+            ApiError::Gone(_) => "since-expired",
+            ApiError::NotImplemented(_) => "not-implemented",
             ApiError::Unavailable(_) => "service-unavailable",
             ApiError::Internal(_) => "internal-error",
         }
@@ -127,6 +142,8 @@ impl ApiError {
             ApiError::Unauthorized { .. } => "Unauthorized",
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::PreconditionFailed => "Precondition failed",
+            ApiError::Gone(_) => "Gone",
+            ApiError::NotImplemented(_) => "Not implemented",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -161,6 +178,10 @@ impl ApiError {
                     field: "sku".into(),
                     message: "is already used by another product".into(),
                 }]),
+                ApiError::Gone(_) => Some(vec![ProblemField {
+                    field: "since".into(),
+                    message: "is older than the change log's retention".into(),
+                }]),
                 _ => None,
             },
         }
@@ -180,6 +201,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::Gone(_) => StatusCode::GONE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -8,6 +8,7 @@ pub mod body;
 mod conditional;
 pub mod docs;
 mod error;
+mod feed;
 mod handlers;
 mod middleware;
 pub mod params;

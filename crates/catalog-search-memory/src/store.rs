@@ -238,6 +238,10 @@ impl<S: ProductStore> ProductReader for IndexedStore<S> {
         self.with_index(|i| catalog_domain::SearchIndex::typo_candidates_of(i, words))
     }
 
+    fn change_feed(&self) -> Option<&dyn catalog_domain::changes::ChangeFeed> {
+        self.inner.change_feed()
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.inner.ping().await
     }

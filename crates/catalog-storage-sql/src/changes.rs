@@ -20,6 +20,7 @@
 //! commit order and the cursor is the last sequence number read.
 
 use async_trait::async_trait;
+use catalog_domain::changes::{ChangeFeed, FeedEntry, FeedOp, FeedPosition, FeedRead, FeedStart};
 use catalog_domain::{ChangeBatch, ChangeCursor, ChangeLog, Product, ProductId, StorageError};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement, Value};
 
@@ -195,31 +196,75 @@ impl ChangeLog for SqlStore {
             .map_err(|e| StorageError::internal("pruning the change log", e))?;
         let cutoff = chrono::Utc::now() - keep;
         let backend = self.db.get_database_backend();
-        let (sql, value) = match self.backend() {
-            Backend::Postgres => (
-                "DELETE FROM product_changes WHERE seq IN (SELECT seq FROM product_changes \
-                 WHERE changed_at < $1 ORDER BY changed_at LIMIT 10000)",
-                Value::from(cutoff),
-            ),
-            Backend::Sqlite => (
-                "DELETE FROM product_changes WHERE seq IN (SELECT seq FROM product_changes \
-                 WHERE changed_at < ? ORDER BY changed_at LIMIT 10000)",
-                // The column's own text format (migration 13).
-                Value::from(cutoff.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
-            ),
-        };
         let mut total = 0;
         loop {
-            let done = self
-                .db
-                .execute_raw(Statement::from_sql_and_values(
-                    backend,
-                    sql,
-                    [value.clone()],
-                ))
-                .await
-                .context("pruning the change log")?
-                .rows_affected();
+            let done = match self.backend() {
+                // One statement: the batch goes, and the watermark the
+                // public feed checks positions against moves past it.
+                Backend::Postgres => {
+                    let row = self
+                        .db
+                        .query_one_raw(Statement::from_sql_and_values(
+                            backend,
+                            "WITH d AS (DELETE FROM product_changes WHERE seq IN (\
+                               SELECT seq FROM product_changes WHERE changed_at < $1 \
+                               ORDER BY changed_at LIMIT 10000) RETURNING seq), \
+                             w AS (UPDATE product_changes_pruned \
+                               SET max_seq = GREATEST(max_seq, (SELECT MAX(seq) FROM d)) \
+                               WHERE id = 1 AND EXISTS (SELECT 1 FROM d)) \
+                             SELECT count(*) AS n FROM d",
+                            [Value::from(cutoff)],
+                        ))
+                        .await
+                        .context("pruning the change log")?;
+                    row.map(|r| r.try_get::<i64>("", "n"))
+                        .transpose()
+                        .context("pruning the change log")?
+                        .unwrap_or(0) as u64
+                }
+                Backend::Sqlite => {
+                    use sea_orm::TransactionTrait;
+                    // The column's own text format (migration 13).
+                    let cutoff = Value::from(cutoff.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+                    let txn = self.db.begin().await.context("pruning the change log")?;
+                    let max: Option<i64> = txn
+                        .query_one_raw(Statement::from_sql_and_values(
+                            backend,
+                            "SELECT MAX(seq) FROM (SELECT seq FROM product_changes \
+                             WHERE changed_at < ? ORDER BY changed_at LIMIT 10000)",
+                            [cutoff.clone()],
+                        ))
+                        .await
+                        .context("pruning the change log")?
+                        .map(|r| r.try_get_by_index::<Option<i64>>(0))
+                        .transpose()
+                        .context("pruning the change log")?
+                        .flatten();
+                    let Some(max) = max else {
+                        txn.commit().await.context("pruning the change log")?;
+                        return Ok(total);
+                    };
+                    let done = txn
+                        .execute_raw(Statement::from_sql_and_values(
+                            backend,
+                            "DELETE FROM product_changes WHERE seq IN (SELECT seq FROM product_changes \
+                             WHERE changed_at < ? ORDER BY changed_at LIMIT 10000)",
+                            [cutoff],
+                        ))
+                        .await
+                        .context("pruning the change log")?
+                        .rows_affected();
+                    txn.execute_raw(Statement::from_sql_and_values(
+                        backend,
+                        "UPDATE product_changes_pruned SET max_seq = MAX(max_seq, ?) WHERE id = 1",
+                        [Value::from(max)],
+                    ))
+                    .await
+                    .context("pruning the change log")?;
+                    txn.commit().await.context("pruning the change log")?;
+                    done
+                }
+            };
             total += done;
             if done < BATCH {
                 return Ok(total);
@@ -235,5 +280,241 @@ impl ChangeLog for SqlStore {
             "reading the change log's last reload",
         )
         .await
+    }
+}
+
+/// A product's state as migration 13's triggers write it into the log
+/// (`jsonb_build_object` on PostgreSQL, `json_object` on SQLite).
+#[derive(serde::Deserialize)]
+struct LoggedProduct {
+    id: i64,
+    sku: String,
+    name: String,
+    description: String,
+    category: String,
+    brand: String,
+    price_cents: i64,
+    stock_quantity: i64,
+    rating_tenths: i64,
+    /// SQLite has no boolean: 0 or 1.
+    is_active: serde_json::Value,
+    created_at: String,
+    updated_at: String,
+    version: i64,
+}
+
+/// A timestamp as either database writes it: RFC 3339 (PostgreSQL's jsonb,
+/// sqlx's SQLite encoding) or `YYYY-MM-DD HH:MM:SS[.f][+00:00]`.
+fn logged_time(raw: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use chrono::{DateTime, NaiveDateTime, Utc};
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f%:z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    let naive = raw.trim_end_matches(" UTC").trim_end_matches('Z');
+    NaiveDateTime::parse_from_str(naive, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(naive, "%Y-%m-%dT%H:%M:%S%.f"))
+        .ok()
+        .map(|t| t.and_utc())
+}
+
+fn logged_product(raw: &str) -> Result<Product, StorageError> {
+    use catalog_domain::{Label, Price, Rating, Sku};
+    let what = "reading a product from the change log";
+    let p: LoggedProduct =
+        serde_json::from_str(raw).map_err(|e| StorageError::internal(what, e))?;
+    let bad = |field: &str| StorageError::internal(what, format!("invalid {field}"));
+    Ok(Product {
+        id: ProductId::new(p.id).map_err(|_| bad("id"))?,
+        sku: Sku::parse(&p.sku).map_err(|_| bad("sku"))?,
+        name: p.name,
+        description: p.description,
+        category: Label::from_stored(p.category),
+        brand: Label::from_stored(p.brand),
+        price: Price::from_cents(p.price_cents).map_err(|_| bad("price"))?,
+        stock_quantity: p.stock_quantity,
+        rating: Rating::from_tenths(p.rating_tenths).map_err(|_| bad("rating"))?,
+        is_active: match p.is_active {
+            serde_json::Value::Bool(b) => b,
+            serde_json::Value::Number(n) => n.as_i64() != Some(0),
+            _ => return Err(bad("is_active")),
+        },
+        created_at: logged_time(&p.created_at).ok_or_else(|| bad("created_at"))?,
+        updated_at: logged_time(&p.updated_at).ok_or_else(|| bad("updated_at"))?,
+        version: p.version,
+    })
+}
+
+impl SqlStore {
+    async fn pruned_watermark(&self) -> Result<i64, StorageError> {
+        Ok(self
+            .one_seq(
+                "SELECT CAST(max_seq AS TEXT) FROM product_changes_pruned WHERE id = 1",
+                "reading the change log's pruning watermark",
+            )
+            .await?
+            .unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for SqlStore {
+    async fn feed_start(&self, start: FeedStart) -> Result<FeedPosition, StorageError> {
+        let watermark = self.pruned_watermark().await?;
+        match start {
+            FeedStart::Oldest => Ok(FeedPosition {
+                lo: 0,
+                hi: None,
+                after: 0,
+                delivered: watermark,
+            }),
+            FeedStart::Now => {
+                let head = self.head().await?.unwrap_or(0).max(watermark);
+                let lo = match self.backend() {
+                    Backend::Postgres => self.change_cursor().await?.0,
+                    Backend::Sqlite => 0,
+                };
+                Ok(FeedPosition {
+                    lo,
+                    hi: None,
+                    after: if self.backend() == Backend::Sqlite {
+                        head
+                    } else {
+                        0
+                    },
+                    delivered: head,
+                })
+            }
+        }
+    }
+
+    async fn feed_read(&self, from: FeedPosition, limit: u32) -> Result<FeedRead, StorageError> {
+        let what = "reading the change feed";
+        let backend = self.db.get_database_backend();
+        let limit = i64::from(limit.max(1));
+        let (rows, hi) = match self.backend() {
+            Backend::Postgres => {
+                // The window [lo, hi): hi is the token's, or this
+                // statement's snapshot horizon, below which every
+                // transaction has ended (so the window is final).
+                let rows = self
+                    .db
+                    .query_all_raw(Statement::from_sql_and_values(
+                        backend,
+                        "WITH h AS (SELECT COALESCE(CAST(CAST($2 AS text) AS xid8), \
+                           pg_snapshot_xmin(pg_current_snapshot())) AS hi) \
+                         SELECT h.hi::text AS hi, w.max_seq AS pruned, c.seq, c.op, c.product_id, \
+                           c.product::text AS product, c.changed_at \
+                         FROM h CROSS JOIN product_changes_pruned w \
+                         LEFT JOIN LATERAL (SELECT seq, op, product_id, product, changed_at \
+                           FROM product_changes \
+                           WHERE xid >= CAST(CAST($1 AS text) AS xid8) AND xid < h.hi \
+                             AND seq > $3 AND op <> 'reload' \
+                           ORDER BY seq LIMIT $4) c ON true \
+                         WHERE w.id = 1 ORDER BY c.seq",
+                        [
+                            Value::from(from.lo.to_string()),
+                            Value::from(from.hi.map(|h| h.to_string())),
+                            Value::from(from.after),
+                            Value::from(limit),
+                        ],
+                    ))
+                    .await
+                    .context(what)?;
+                let hi: String = rows
+                    .first()
+                    .ok_or_else(|| StorageError::internal(what, "no row"))?
+                    .try_get("", "hi")
+                    .context(what)?;
+                let hi = hi
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|e| StorageError::internal(what, e))?;
+                (rows, Some(hi))
+            }
+            Backend::Sqlite => {
+                let rows = self
+                    .db
+                    .query_all_raw(Statement::from_sql_and_values(
+                        backend,
+                        "SELECT w.max_seq AS pruned, c.seq, c.op, c.product_id, c.product, \
+                           c.changed_at \
+                         FROM product_changes_pruned w LEFT JOIN (SELECT seq, op, product_id, \
+                           product, changed_at FROM product_changes \
+                           WHERE seq > ? AND op <> 'reload' ORDER BY seq LIMIT ?) c ON 1 = 1 \
+                         WHERE w.id = 1 ORDER BY c.seq",
+                        [Value::from(from.after), Value::from(limit)],
+                    ))
+                    .await
+                    .context(what)?;
+                (rows, None)
+            }
+        };
+        let first = rows
+            .first()
+            .ok_or_else(|| StorageError::internal(what, "the pruning watermark is missing"))?;
+        let pruned: i64 = first.try_get("", "pruned").context(what)?;
+        if from.delivered < pruned {
+            return Ok(FeedRead::Expired);
+        }
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let Some(seq) = row.try_get::<Option<i64>>("", "seq").context(what)? else {
+                continue;
+            };
+            let op: String = row.try_get("", "op").context(what)?;
+            let id: i64 = row.try_get("", "product_id").context(what)?;
+            let id = ProductId::new(id).map_err(|e| StorageError::internal(what, e))?;
+            let at = match self.backend() {
+                Backend::Postgres => row
+                    .try_get::<chrono::DateTime<chrono::Utc>>("", "changed_at")
+                    .context(what)?,
+                Backend::Sqlite => {
+                    let raw: String = row.try_get("", "changed_at").context(what)?;
+                    logged_time(&raw).ok_or_else(|| StorageError::internal(what, raw))?
+                }
+            };
+            let (op, product) = if op == "delete" {
+                (FeedOp::Delete, None)
+            } else {
+                let raw: String = row.try_get("", "product").context(what)?;
+                (FeedOp::Upsert, Some(logged_product(&raw)?))
+            };
+            entries.push(FeedEntry {
+                seq,
+                op,
+                id,
+                product,
+                at,
+            });
+        }
+        let last = entries.last().map(|e| e.seq);
+        let full = entries.len() as i64 >= limit;
+        let delivered = last.map_or(from.delivered, |s| from.delivered.max(s));
+        let next = match (self.backend(), hi) {
+            // More of this window may follow: stay in it.
+            (Backend::Postgres, Some(hi)) if full => FeedPosition {
+                lo: from.lo,
+                hi: Some(hi),
+                after: last.unwrap_or(from.after),
+                delivered,
+            },
+            // The window is done: the next starts where it ended.
+            (Backend::Postgres, Some(hi)) => FeedPosition {
+                lo: hi,
+                hi: None,
+                after: 0,
+                delivered,
+            },
+            _ => FeedPosition {
+                lo: 0,
+                hi: None,
+                after: last.unwrap_or(from.after),
+                delivered,
+            },
+        };
+        Ok(FeedRead::Page { entries, next })
     }
 }

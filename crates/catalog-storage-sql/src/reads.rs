@@ -629,6 +629,10 @@ impl ProductReader for SqlStore {
             .collect()
     }
 
+    fn change_feed(&self) -> Option<&dyn catalog_domain::changes::ChangeFeed> {
+        Some(self)
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.db.ping().await.context("pinging the database")
     }

@@ -383,6 +383,10 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
         Some(self.0.state().await)
     }
 
+    fn change_feed(&self) -> Option<&dyn crate::changes::ChangeFeed> {
+        self.0.inner.change_feed()
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         self.0.inner.ping().await
     }
