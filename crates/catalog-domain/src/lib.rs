@@ -13,6 +13,7 @@ pub mod changes;
 pub mod cursor;
 pub mod error;
 pub mod facets;
+pub mod observe;
 pub mod ports;
 pub mod product;
 pub mod query;
