@@ -375,7 +375,11 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
     let server = server.run();
     for addr in &addrs {
         tracing::info!("Catalog listening on http://{addr} (API docs: http://{addr}/docs/)");
-        eprintln!("Catalog is serving on http://{addr} - API docs at http://{addr}/docs/");
+        // The plain banner would break a JSON log stream (one object per
+        // line); the line above says the same there.
+        if cfg.log_format == config::LogFormat::Text {
+            eprintln!("Catalog is serving on http://{addr} - API docs at http://{addr}/docs/");
+        }
     }
     tokio::spawn(drain_on_signal(
         server.handle(),

@@ -1,0 +1,252 @@
+//! Operations, end to end against the real binary: JSON access log lines
+//! (`CATALOG_LOG_FORMAT=json`), `/metrics` with the pool and search index
+//! series, and no secret in any log line, even at debug level.
+//!
+//! The SQLite test always runs; the PostgreSQL one (a password in the
+//! URL) skips loudly when the server is absent, or fails under CI=true.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use catalog_storage_sql::testing::{PgScratch, SqliteScratch};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_catalog");
+
+const JWT_SECRET: &str = "jwt-secret-e2e-7f3a";
+const CURSOR_SECRET: &str = "cursor-secret-e2e-91bc";
+const METRICS_TOKEN: &str = "metrics-token-e2e-55d0";
+
+/// A running `catalog serve` with JSON logs to a file; killed on drop.
+struct Server {
+    child: Option<Child>,
+    log: PathBuf,
+    base: String,
+}
+
+impl Server {
+    fn spawn(database_url: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let log =
+            std::env::temp_dir().join(format!("catalog_ops_{}.log", uuid::Uuid::new_v4().simple()));
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve").stdin(Stdio::null()).stdout(Stdio::null());
+        for var in [
+            "REDIS_URL",
+            "CATALOG_CORS_ORIGINS",
+            "CATALOG_DB_MAX_CONNECTIONS",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.envs([
+            ("DATABASE_URL", database_url),
+            ("CATALOG_ADDR", addr.as_str()),
+            ("CATALOG_SEED_COUNT", "40"),
+            ("CATALOG_LOG_FORMAT", "json"),
+            // Debug for the binary's own lines: the configuration is
+            // logged there, and must not carry a secret either.
+            ("RUST_LOG", "info,catalog=debug"),
+            ("CATALOG_JWT_SECRET", JWT_SECRET),
+            ("CATALOG_CURSOR_SECRET", CURSOR_SECRET),
+            ("CATALOG_METRICS_TOKEN", METRICS_TOKEN),
+        ]);
+        cmd.stderr(Stdio::from(File::create(&log).unwrap()));
+        let child = cmd.spawn().expect("spawn catalog serve");
+        Self {
+            child: Some(child),
+            log,
+            base: format!("http://{addr}"),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_ready(&mut self, http: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let child = self.child.as_mut().unwrap();
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("catalog serve exited with {status}:\n{}", self.log());
+            }
+            if let Ok(r) = http.get(self.url("/health")).send().await
+                && r.status() == reqwest::StatusCode::OK
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not ready:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("--- catalog serve stderr ---\n{}", self.log());
+        }
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Serves `database_url`, makes a few requests, then checks the metrics,
+/// the access log and that none of `secrets` was ever logged.
+async fn check_operations(database_url: &str, secrets: &[&str]) {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut server = Server::spawn(database_url);
+    server.wait_ready(&http).await;
+
+    let detail = http
+        .get(server.url("/api/v1/products/3"))
+        .header("x-request-id", "ops-e2e-detail")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(detail.status(), 200);
+    assert_eq!(
+        detail
+            .headers()
+            .get("x-content-type-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    let missing = http
+        .get(server.url("/no/such/path"))
+        .header("x-request-id", "ops-e2e-missing")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let refused = http.get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let metrics = http
+        .get(server.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    for series in [
+        "http_requests_total{route=\"/api/v1/products/{id}\",method=\"GET\",status=\"200\"} 1",
+        "http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1",
+        "catalog_db_pool_size ",
+        "catalog_db_pool_idle ",
+        "catalog_db_pool_in_use ",
+        "catalog_search_index_ready ",
+        "catalog_storage_duration_seconds_count{operation=\"get\"}",
+        "catalog_cache_operation_duration_seconds_count{backend=\"memory\",operation=\"lookup\"}",
+        "catalog_build_info{version=",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(text.contains(series), "{series} missing from:\n{text}");
+    }
+    // Let the last access lines reach the file, then stop the server.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.stop();
+    let log = server.log();
+
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["fields"]["request_id"] == id)
+            .unwrap_or_else(|| panic!("no access line for {id} in:\n{log}"))
+            .clone()
+    };
+    let line = access("ops-e2e-detail");
+    assert_eq!(line["target"], "catalog::access", "{line}");
+    assert_eq!(line["level"], "INFO", "{line}");
+    let f = &line["fields"];
+    assert_eq!(f["message"], "request served", "{line}");
+    assert_eq!(f["method"], "GET", "{line}");
+    assert_eq!(f["route"], "/api/v1/products/{id}", "{line}");
+    assert_eq!(f["path"], "/api/v1/products/3", "{line}");
+    assert_eq!(f["status"], 200, "{line}");
+    assert!(
+        f["duration_ms"].as_f64().is_some_and(|d| d >= 0.0),
+        "{line}"
+    );
+    assert!(f["bytes"].as_u64().is_some_and(|b| b > 0), "{line}");
+    let line = access("ops-e2e-missing");
+    assert_eq!(line["fields"]["route"], "unmatched", "{line}");
+    assert_eq!(line["fields"]["status"], 404, "{line}");
+    // The configuration was logged (at debug), redacted.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "configuration"),
+        "no configuration line in:\n{log}"
+    );
+    for secret in secrets
+        .iter()
+        .chain(&[JWT_SECRET, CURSOR_SECRET, METRICS_TOKEN])
+    {
+        assert!(!log.contains(secret), "{secret} was logged:\n{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_access_log_metrics_and_no_secret_in_logs_on_sqlite() {
+    let db = SqliteScratch::create();
+    let url = db.url.clone();
+    let outcome = tokio::spawn(async move { check_operations(&url, &[]).await }).await;
+    db.remove();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// A password in `DATABASE_URL` (the test server trusts local
+/// connections, so any password connects) never reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_password_is_never_logged() {
+    let Some(db) = PgScratch::create().await else {
+        return;
+    };
+    let password = "pg-pass-e2e-3c1d";
+    let url = match db.url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            // user@host: add a password to the user.
+            Some((user, host)) => format!(
+                "{scheme}://{}:{password}@{host}",
+                user.split(':').next().unwrap_or(user)
+            ),
+            None => format!("{scheme}://postgres:{password}@{rest}"),
+        },
+        None => panic!("unexpected scratch URL {}", db.url),
+    };
+    let outcome = tokio::spawn(async move { check_operations(&url, &[password]).await }).await;
+    db.drop_db().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
