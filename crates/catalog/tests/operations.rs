@@ -110,6 +110,33 @@ impl Drop for Server {
     }
 }
 
+/// The metric families the Grafana dashboard's queries name (histogram
+/// series by their family name).
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/catalog-dashboard.json"
+    );
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            for token in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if ["http_", "catalog_", "process_"]
+                    .iter()
+                    .any(|p| token.starts_with(p))
+                {
+                    let family = token.strip_suffix("_bucket").unwrap_or(token);
+                    names.insert(family.to_string());
+                }
+            }
+        }
+    }
+    assert!(names.len() > 10, "{names:?}");
+    names
+}
+
 /// Serves `database_url`, makes a few requests, then checks the metrics,
 /// the access log and that none of `secrets` was ever logged.
 async fn check_operations(database_url: &str, secrets: &[&str]) {
@@ -165,6 +192,21 @@ async fn check_operations(database_url: &str, secrets: &[&str]) {
         "process_resident_memory_bytes ",
     ] {
         assert!(text.contains(series), "{series} missing from:\n{text}");
+    }
+    // Every series the starter dashboard queries is one we expose (error
+    // counters by operation appear with their first error).
+    let after_first_error = [
+        "catalog_storage_errors_total",
+        "catalog_cache_operation_errors_total",
+    ];
+    for name in dashboard_metrics()
+        .into_iter()
+        .filter(|n| !after_first_error.contains(&n.as_str()))
+    {
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "deploy/grafana/catalog-dashboard.json queries {name}, which /metrics lacks"
+        );
     }
     // Let the last access lines reach the file, then stop the server.
     tokio::time::sleep(Duration::from_millis(200)).await;
