@@ -382,6 +382,66 @@ async fn concurrent_misses_on_one_key_count_single_flight_waits() {
     );
 }
 
+/// A cache whose every call fails (a dead Redis).
+struct DeadCache;
+
+#[async_trait::async_trait]
+impl catalog_domain::Cache for DeadCache {
+    fn kind(&self) -> catalog_domain::CacheKind {
+        catalog_domain::CacheKind::Shared
+    }
+    async fn generations(&self, _: &[String]) -> Result<Vec<u64>, catalog_domain::CacheError> {
+        Err(catalog_domain::CacheError::new("generations", "down"))
+    }
+    async fn bump(&self, _: &[String]) -> Result<(), catalog_domain::CacheError> {
+        Err(catalog_domain::CacheError::new("bump", "down"))
+    }
+    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, catalog_domain::CacheError> {
+        Err(catalog_domain::CacheError::new("get", "down"))
+    }
+    async fn set(&self, _: &str, _: &[u8], _: Duration) -> Result<(), catalog_domain::CacheError> {
+        Err(catalog_domain::CacheError::new("set", "down"))
+    }
+    async fn ping(&self) -> Result<(), catalog_domain::CacheError> {
+        Err(catalog_domain::CacheError::new("ping", "down"))
+    }
+}
+
+/// A dead cache: the first read's lookup fails (an error, and a timed
+/// adapter error), the next ones skip the cache while the breaker is open.
+#[actix_web::test]
+async fn cache_errors_and_bypasses_are_counted() {
+    let mut state = state_with(&dataset()).await;
+    let observer: Arc<dyn Observer> = Arc::clone(&state.metrics) as Arc<dyn Observer>;
+    let cache = Arc::new(ObservedCache::new(Arc::new(DeadCache), "redis", observer));
+    state.service = state.service.with_cache(
+        cache,
+        CacheSettings {
+            retry_after: Duration::from_secs(60),
+            ..CacheSettings::default()
+        },
+    );
+    let app = app_with_state(state).await;
+    for _ in 0..3 {
+        app.get("/api/v1/products/categories")
+            .await
+            .ok("served from storage");
+    }
+    let samples = scrape(&app).await;
+    let kind = [("kind", "categories")];
+    assert_eq!(value(&samples, "catalog_cache_errors_total", &kind), 1.0);
+    assert_eq!(value(&samples, "catalog_cache_bypasses_total", &kind), 2.0);
+    assert_eq!(value(&samples, "catalog_cache_hits_total", &kind), 0.0);
+    assert_eq!(
+        value(
+            &samples,
+            "catalog_cache_operation_errors_total",
+            &[("backend", "redis"), ("operation", "lookup")]
+        ),
+        1.0
+    );
+}
+
 /// Storage and cache calls are timed when the binary wraps the adapters
 /// (as `serve` does) with the app's metrics as observer.
 #[actix_web::test]
