@@ -15,7 +15,7 @@
 //! raw path), methods the standard ones (`other` for the rest), statuses
 //! three digits.
 
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::Method;
@@ -23,13 +23,13 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use catalog_domain::observe::Observer;
 use catalog_domain::{CatalogService, IndexState};
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 use crate::error::ApiError;
@@ -53,11 +53,72 @@ const CACHE_BUCKETS: [f64; 12] = [
 ];
 
 fn request_histogram() -> Histogram {
-    Histogram::new(REQUEST_BUCKETS)
+    Histogram::new(&REQUEST_BUCKETS)
 }
 
 fn cache_histogram() -> Histogram {
-    Histogram::new(CACHE_BUCKETS)
+    Histogram::new(&CACHE_BUCKETS)
+}
+
+/// A histogram of durations, lock-free: one relaxed atomic add for the
+/// bucket and one for the sum (in nanoseconds, exact). prometheus-client's
+/// own histogram takes a mutex per observation; on the request path every
+/// worker would contend for the hot routes' series.
+#[derive(Debug, Clone)]
+pub(crate) struct Histogram(std::sync::Arc<HistogramInner>);
+
+#[derive(Debug)]
+pub(crate) struct HistogramInner {
+    /// Upper bounds in seconds, ascending.
+    bounds: &'static [f64],
+    /// Observations per bucket (not cumulative); the last is `+Inf`.
+    counts: Box<[AtomicU64]>,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self(std::sync::Arc::new(HistogramInner {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_nanos: AtomicU64::new(0),
+        }))
+    }
+
+    pub(crate) fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        // The first bucket whose bound is at least the value (le).
+        let i = self.0.bounds.partition_point(|&b| b < secs);
+        self.0.counts[i].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let buckets: Vec<(f64, u64)> = self
+            .0
+            .bounds
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY))
+            .zip(self.0.counts.iter().map(|c| c.load(Ordering::Relaxed)))
+            .collect();
+        // The count is the buckets' sum, so `_count` always equals the
+        // `+Inf` bucket even while observations land.
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 /// The connection pool's occupancy, as the binary reads it from the
@@ -260,12 +321,9 @@ impl Metrics {
     ) {
         let route = route.unwrap_or_else(|| UNMATCHED.to_string());
         let method = method_label(method);
-        self.durations
-            .get_or_create(&RouteLabels {
-                route: route.clone(),
-                method,
-            })
-            .observe(elapsed.as_secs_f64());
+        let labels = RouteLabels { route, method };
+        self.durations.get_or_create(&labels).observe(elapsed);
+        let RouteLabels { route, .. } = labels;
         self.requests
             .get_or_create(&RequestLabels {
                 route,
@@ -481,9 +539,7 @@ fn resident_memory_bytes() -> Option<u64> {
 impl Observer for Metrics {
     fn storage_call(&self, operation: &'static str, elapsed: Duration, ok: bool) {
         let labels = OperationLabels { operation };
-        self.storage
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        self.storage.get_or_create(&labels).observe(elapsed);
         if !ok {
             self.storage_errors.get_or_create(&labels).inc();
         }
@@ -505,9 +561,7 @@ impl Observer for Metrics {
         ok: bool,
     ) {
         let labels = CacheOperationLabels { backend, operation };
-        self.cache
-            .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+        self.cache.get_or_create(&labels).observe(elapsed);
         if !ok {
             self.cache_errors.get_or_create(&labels).inc();
         }
@@ -590,6 +644,29 @@ pub async fn metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_with_le_bounds() {
+        static BOUNDS: [f64; 3] = [0.001, 0.01, 0.1];
+        let h = Histogram::new(&BOUNDS);
+        for ms in [0.5, 1.0, 5.0, 10.0, 50.0, 5000.0] {
+            h.observe(Duration::from_secs_f64(ms / 1000.0));
+        }
+        let mut r = Registry::default();
+        r.register("t_seconds", "test", h);
+        let mut out = String::new();
+        prometheus_text::encode(&mut out, &r).unwrap();
+        for line in [
+            "t_seconds_bucket{le=\"0.001\"} 2",
+            "t_seconds_bucket{le=\"0.01\"} 4",
+            "t_seconds_bucket{le=\"0.1\"} 5",
+            "t_seconds_bucket{le=\"+Inf\"} 6",
+            "t_seconds_count 6",
+            "t_seconds_sum 5.0665",
+        ] {
+            assert!(out.contains(line), "{line} not in\n{out}");
+        }
+    }
 
     #[test]
     fn tokens_compare_whole() {
