@@ -7,107 +7,32 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-use catalog_storage_sql::testing::{PgScratch, SqliteScratch};
+use std::time::Duration;
+
+use common::{Server, SqliteFile, with_scratch_pg};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_catalog");
 
 const JWT_SECRET: &str = "jwt-secret-e2e-7f3a";
 const CURSOR_SECRET: &str = "cursor-secret-e2e-91bc";
 const METRICS_TOKEN: &str = "metrics-token-e2e-55d0";
 
-/// A running `catalog serve` with JSON logs to a file; killed on drop.
-struct Server {
-    child: Option<Child>,
-    log: PathBuf,
-    base: String,
-}
-
-impl Server {
-    fn spawn(database_url: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let log =
-            std::env::temp_dir().join(format!("catalog_ops_{}.log", uuid::Uuid::new_v4().simple()));
-        let mut cmd = Command::new(BIN);
-        cmd.arg("serve").stdin(Stdio::null()).stdout(Stdio::null());
-        for var in [
-            "REDIS_URL",
-            "CATALOG_CORS_ORIGINS",
-            "CATALOG_DB_MAX_CONNECTIONS",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.envs([
-            ("DATABASE_URL", database_url),
-            ("CATALOG_ADDR", addr.as_str()),
-            ("CATALOG_SEED_COUNT", "40"),
+/// `catalog serve` with JSON logs at debug level for the binary's own
+/// lines (the configuration is logged there, and must not carry a secret
+/// either), and every secret set.
+fn spawn(database_url: &str) -> Server {
+    Server::spawn_with(
+        database_url,
+        40,
+        &[
             ("CATALOG_LOG_FORMAT", "json"),
-            // Debug for the binary's own lines: the configuration is
-            // logged there, and must not carry a secret either.
             ("RUST_LOG", "info,catalog=debug"),
             ("CATALOG_JWT_SECRET", JWT_SECRET),
             ("CATALOG_CURSOR_SECRET", CURSOR_SECRET),
             ("CATALOG_METRICS_TOKEN", METRICS_TOKEN),
-        ]);
-        cmd.stderr(Stdio::from(File::create(&log).unwrap()));
-        let child = cmd.spawn().expect("spawn catalog serve");
-        Self {
-            child: Some(child),
-            log,
-            base: format!("http://{addr}"),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn wait_ready(&mut self, http: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let child = self.child.as_mut().unwrap();
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("catalog serve exited with {status}:\n{}", self.log());
-            }
-            if let Ok(r) = http.get(self.url("/health")).send().await
-                && r.status() == reqwest::StatusCode::OK
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "not ready:\n{}", self.log());
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-        if std::thread::panicking() {
-            eprintln!("--- catalog serve stderr ---\n{}", self.log());
-        }
-        let _ = std::fs::remove_file(&self.log);
-    }
+        ],
+    )
 }
 
 /// The metric families the Grafana dashboard's queries name (histogram
@@ -144,7 +69,7 @@ async fn check_operations(database_url: &str, secrets: &[&str]) {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let mut server = Server::spawn(database_url);
+    let mut server = spawn(database_url);
     server.wait_ready(&http).await;
 
     let detail = http
@@ -208,10 +133,9 @@ async fn check_operations(database_url: &str, secrets: &[&str]) {
             "deploy/grafana/catalog-dashboard.json queries {name}, which /metrics lacks"
         );
     }
-    // Let the last access lines reach the file, then stop the server.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    server.stop();
-    let log = server.log();
+    let status = server.terminate().await;
+    assert!(status.success(), "exit status {status}");
+    let log = server.stderr.read();
 
     let lines: Vec<Value> = log
         .lines()
@@ -258,37 +182,26 @@ async fn check_operations(database_url: &str, secrets: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_access_log_metrics_and_no_secret_in_logs_on_sqlite() {
-    let db = SqliteScratch::create();
-    let url = db.url.clone();
-    let outcome = tokio::spawn(async move { check_operations(&url, &[]).await }).await;
-    db.remove();
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    let db = SqliteFile::create();
+    check_operations(db.url(), &[]).await;
 }
 
 /// A password in `DATABASE_URL` (the test server trusts local
 /// connections, so any password connects) never reaches the log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_password_is_never_logged() {
-    let Some(db) = PgScratch::create().await else {
-        return;
-    };
-    let password = "pg-pass-e2e-3c1d";
-    let url = match db.url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            // user@host: add a password to the user.
-            Some((user, host)) => format!(
-                "{scheme}://{}:{password}@{host}",
-                user.split(':').next().unwrap_or(user)
-            ),
+    with_scratch_pg(|url| async move {
+        let password = "pg-pass-e2e-3c1d";
+        // postgres://user@host/db → postgres://user:password@host/db
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let url = match rest.split_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or(user);
+                format!("{scheme}://{user}:{password}@{host}")
+            }
             None => format!("{scheme}://postgres:{password}@{rest}"),
-        },
-        None => panic!("unexpected scratch URL {}", db.url),
-    };
-    let outcome = tokio::spawn(async move { check_operations(&url, &[password]).await }).await;
-    db.drop_db().await;
-    if let Err(e) = outcome {
-        std::panic::resume_unwind(e.into_panic());
-    }
+        };
+        check_operations(&url, &[password]).await;
+    })
+    .await;
 }
