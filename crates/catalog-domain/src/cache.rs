@@ -110,6 +110,28 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
+    /// Every kind, in a fixed order (metrics list them in it).
+    pub const ALL: [EntryKind; 6] = [
+        EntryKind::List,
+        EntryKind::Detail,
+        EntryKind::Stats,
+        EntryKind::Categories,
+        EntryKind::Brands,
+        EntryKind::Facets,
+    ];
+
+    /// Position in [`EntryKind::ALL`].
+    pub(crate) fn index(self) -> usize {
+        match self {
+            EntryKind::List => 0,
+            EntryKind::Detail => 1,
+            EntryKind::Stats => 2,
+            EntryKind::Categories => 3,
+            EntryKind::Brands => 4,
+            EntryKind::Facets => 5,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             EntryKind::List => "list",

@@ -14,6 +14,7 @@ pub mod cursor;
 pub mod error;
 pub mod facets;
 pub mod feed;
+pub mod observe;
 pub mod ports;
 pub mod product;
 pub mod query;

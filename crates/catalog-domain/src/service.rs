@@ -12,6 +12,7 @@ use crate::cache::{
 };
 use crate::cursor::{Cursor, CursorKey};
 use crate::error::CatalogError;
+use crate::observe::{CacheCounters, CacheEvent};
 use crate::ports::{Created, Idempotency, PageSpec, ProductStore};
 use crate::product::{NewProduct, Product, ProductId, ProductVersion};
 use crate::query::{CountMode, ListQuery, ProductFilter, Start, sort_values};
@@ -139,7 +140,7 @@ impl CacheState {
 
     /// Whether to use the cache for this request (closed breaker and no
     /// invalidation owed).
-    async fn usable(&self) -> bool {
+    async fn usable(&self, counters: &CacheCounters) -> bool {
         if now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
             return false;
         }
@@ -154,6 +155,7 @@ impl CacheState {
                     tracing::info!("cache is back: flushed every namespace owed an invalidation");
                 }
                 Err(e) => {
+                    counters.invalidation_failed();
                     self.failed(&e);
                     return false;
                 }
@@ -170,6 +172,9 @@ pub struct CatalogService {
     cursor_key: CursorKey,
     cache: Option<Arc<CacheState>>,
     max_offset: Option<u64>,
+    /// Kept with or without a cache (all zero without), so an exporter
+    /// can always read them.
+    counters: Arc<CacheCounters>,
 }
 
 impl std::fmt::Debug for CatalogService {
@@ -188,6 +193,7 @@ impl CatalogService {
             cursor_key,
             cache: None,
             max_offset: None,
+            counters: Arc::default(),
         }
     }
 
@@ -211,6 +217,12 @@ impl CatalogService {
             flushed_through: AtomicU64::new(0),
         }));
         self
+    }
+
+    /// Hits, misses, single-flight waits, errors and bypasses of the
+    /// cache-aside reads, by kind (for metrics; read at scrape time).
+    pub fn cache_counters(&self) -> &CacheCounters {
+        &self.counters
     }
 
     /// Cache operations that failed since start (0 without a cache).
@@ -256,7 +268,9 @@ impl CatalogService {
         let Some(state) = self.cache.as_ref() else {
             return make(&compute().await?, render);
         };
-        if !state.usable().await {
+        let counters = &self.counters;
+        if !state.usable(counters).await {
+            counters.record(kind, CacheEvent::Bypass);
             return make(&compute().await?, render);
         }
         let namespaces = namespaces_for(kind, product);
@@ -265,6 +279,7 @@ impl CatalogService {
         {
             Ok(found) => found,
             Err(e) => {
+                counters.record(kind, CacheEvent::Error);
                 state.failed(&e);
                 return make(&compute().await?, render);
             }
@@ -272,10 +287,12 @@ impl CatalogService {
         let key = key_with_digest(kind.name(), &generations, &digest);
         if let Some(bytes) = entry {
             if let Some(hit) = Rendered::decode(&bytes) {
+                counters.record(kind, CacheEvent::Hit);
                 return Ok(hit);
             }
             tracing::warn!(key, "malformed cache entry ignored");
         }
+        counters.record(kind, CacheEvent::Miss);
         let ttl = state.settings.ttls.of(kind);
         let (rendered, shared) = state
             .flights
@@ -283,11 +300,15 @@ impl CatalogService {
                 let value = compute().await?;
                 let rendered = make(&value, render)?;
                 if let Err(e) = state.cache.set(&key, &rendered.encode(), ttl).await {
+                    counters.record(kind, CacheEvent::Error);
                     state.failed(&e);
                 }
                 Ok::<_, CatalogError>(rendered)
             })
             .await?;
+        if shared {
+            counters.record(kind, CacheEvent::Wait);
+        }
         // A waiter that shared another request's query did not touch the
         // database: for the client that is a hit.
         Ok(Rendered {
@@ -674,6 +695,7 @@ impl CatalogService {
             }
         }
         if let Some(e) = last {
+            self.counters.invalidation_failed();
             state.failed_invalidations.fetch_add(1, Ordering::AcqRel);
             state.failed(&e);
         }

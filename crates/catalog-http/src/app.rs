@@ -12,7 +12,8 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::docs::ApiDoc;
 use crate::error::ApiError;
 use crate::middleware::{
-    PROCESS_TIME, REQUEST_ID, SERVER_TIMING, close_when_draining, observe, tag_encoded,
+    PROCESS_TIME, REQUEST_ID, SERVER_TIMING, close_when_draining, observe, security_headers,
+    tag_encoded,
 };
 use crate::state::{AppState, CorsOrigins};
 use crate::{handlers, writes};
@@ -170,6 +171,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(handlers::health))
             .default_service(web::to(method_not_allowed("GET, HEAD"))),
     )
+    .service(
+        web::resource("/metrics")
+            .route(web::get().to(crate::metrics::metrics))
+            .route(web::head().to(crate::metrics::metrics))
+            .default_service(web::to(method_not_allowed("GET, HEAD"))),
+    )
     .service(web::resource("/docs").route(web::get().to(docs_redirect)))
     .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()));
 }
@@ -206,5 +213,6 @@ pub fn build_app(
         .wrap(from_fn(tag_encoded))
         .wrap(cors)
         .wrap(from_fn(close_when_draining))
+        .wrap(from_fn(security_headers))
         .wrap(from_fn(observe))
 }

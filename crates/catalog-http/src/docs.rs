@@ -277,6 +277,7 @@ pub struct SearchIndexHealthDoc {
         crate::handlers::list_brands,
         crate::feed::list_changes,
         crate::handlers::health,
+        crate::metrics::metrics,
     ),
     components(schemas(
         ProductDoc, ProductBody, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
@@ -286,12 +287,13 @@ pub struct SearchIndexHealthDoc {
     modifiers(&BearerAuth),
     tags(
         (name = "products", description = "Products: reads are public, writes need a bearer token with products:write"),
-        (name = "operations", description = "Health and documentation"),
+        (name = "operations", description = "Health, metrics and documentation"),
     )
 )]
 pub struct ApiDoc;
 
-/// Declares the `bearer` security scheme the write routes reference.
+/// Declares the `bearer` security scheme the write routes reference, and
+/// `metrics_token`, which `GET /metrics` accepts.
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {
@@ -305,6 +307,15 @@ impl utoipa::Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some("HS256 JWT with sub, exp and scope (space-separated, must include products:write). Mint one with `catalog token`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The value of CATALOG_METRICS_TOKEN (an opaque string, not a JWT); only required when that variable is set."))
                     .build(),
             ),
         );

@@ -1,13 +1,18 @@
-//! Cross-cutting response headers: request ids, server timing, and a
-//! structured log line per request.
+//! Cross-cutting response headers and observation: request ids, server
+//! timing, request metrics, one access log line per request, and the
+//! security headers every response carries.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::body::{BoxBody, MessageBody};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::web;
 use tracing::Instrument;
+
+use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const PROCESS_TIME: HeaderName = HeaderName::from_static("x-process-time");
@@ -24,16 +29,25 @@ fn request_id(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// The target of the access log lines: `RUST_LOG=catalog::access=off`
+/// silences them, `RUST_LOG=warn,catalog::access=info` keeps only them.
+pub const ACCESS_LOG: &str = "catalog::access";
+
 /// Adds `X-Request-Id`, `X-Process-Time` and `Server-Timing` to every
-/// response (errors included) and logs it.
+/// response (errors included), records it in the request metrics, and
+/// writes its access log line (target [`ACCESS_LOG`]).
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let start = Instant::now();
     let id = request_id(&req);
-    let method = req.method().to_string();
+    let method = req.method().clone();
     let path = req.path().to_string();
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| Arc::clone(&s.metrics));
+    let _in_flight = metrics.as_ref().map(|m| m.request_started());
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     // Handlers' errors arrive here as responses already; an `Err` can only
     // come from the framework itself and is passed on untouched (the
@@ -43,7 +57,8 @@ pub async fn observe(
         .instrument(span.clone())
         .await?
         .map_into_boxed_body();
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = start.elapsed();
+    let ms = elapsed.as_secs_f64() * 1000.0;
     let timing = format!("{ms:.3}");
     let headers = res.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&timing) {
@@ -56,13 +71,77 @@ pub async fn observe(
         headers.insert(REQUEST_ID, v);
     }
     let status = res.status().as_u16();
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(status, duration_ms = ms, "request served");
-        } else {
-            tracing::info!(status, duration_ms = ms, "request served");
-        }
-    });
+    // The template of the route that answered (`/api/v1/products/{id}`),
+    // known once routing is done; `None` when no route matched.
+    let route = res.request().match_pattern();
+    let bytes = match res.response().body().size() {
+        BodySize::Sized(n) => Some(n),
+        _ => None,
+    };
+    // Every field on the event itself (not only on the span), so that a
+    // JSON line stands alone.
+    let route_field = route.as_deref().unwrap_or(crate::metrics::UNMATCHED);
+    let method_field = method.as_str();
+    if status >= 500 {
+        tracing::warn!(target: ACCESS_LOG, request_id = %id, method = method_field, route = route_field, %path, status, duration_ms = ms, bytes, "request served");
+    } else {
+        tracing::info!(target: ACCESS_LOG, request_id = %id, method = method_field, route = route_field, %path, status, duration_ms = ms, bytes, "request served");
+    }
+    if let Some(m) = &metrics {
+        m.request_done(route, &method, status, elapsed);
+    }
+    Ok(res)
+}
+
+/// The `Content-Security-Policy` of API answers (JSON, problem+json,
+/// metrics): nothing may load, nothing may frame them.
+pub const API_CSP: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// The policy of Swagger UI under `/docs/`: its scripts and styles are
+/// files served by this app (no inline script: utoipa-swagger-ui's
+/// index.html loads swagger-initializer.js). Swagger UI sets inline
+/// `style` attributes and its CSS draws icons from `data:` URIs; "Try it
+/// out" calls this origin.
+pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The `Content-Security-Policy` for a request path. A page served to
+/// browsers gets its own branch here (the explorer at `/` will); everything
+/// else gets [`API_CSP`].
+pub fn content_security_policy(path: &str) -> &'static str {
+    if path == "/docs" || path.starts_with("/docs/") {
+        DOCS_CSP
+    } else {
+        API_CSP
+    }
+}
+
+/// `X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options` and a
+/// `Content-Security-Policy` (by path, see [`content_security_policy`])
+/// on every response: errors, 304s, preflights and Swagger UI included.
+/// A handler that sets its own policy keeps it.
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let policy = content_security_policy(req.path());
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+    }
     Ok(res)
 }
 

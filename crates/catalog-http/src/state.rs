@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use catalog_domain::CatalogService;
 
+use crate::metrics::Metrics;
+
 /// Allowed CORS origins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorsOrigins {
@@ -44,6 +46,9 @@ pub struct HttpConfig {
     pub cors: CorsOrigins,
     /// HS256 secret for write tokens; `None` refuses every write.
     pub jwt_secret: Option<String>,
+    /// `CATALOG_METRICS_TOKEN`: the bearer token `GET /metrics` requires;
+    /// `None` leaves it open.
+    pub metrics_token: Option<String>,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -51,6 +56,10 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("cors", &self.cors)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<set>"),
+            )
             .finish()
     }
 }
@@ -60,6 +69,7 @@ impl Default for HttpConfig {
         Self {
             cors: CorsOrigins::DefaultReadOnly,
             jwt_secret: None,
+            metrics_token: None,
         }
     }
 }
@@ -88,15 +98,26 @@ pub struct AppState {
     pub config: HttpConfig,
     /// Shared with the binary's signal handler.
     pub lifecycle: Lifecycle,
+    /// The series `GET /metrics` exposes; shared by every worker (and the
+    /// storage and cache decorators that feed it).
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    /// A serving (not draining) state.
+    /// A serving (not draining) state, with metrics of its own.
     pub fn new(service: CatalogService, config: HttpConfig) -> Self {
         Self {
             service,
             config,
             lifecycle: Lifecycle::default(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// The same state, reporting to `metrics` (the binary shares them with
+    /// the storage and cache decorators).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 }

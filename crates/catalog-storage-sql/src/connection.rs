@@ -41,6 +41,17 @@ impl PoolConfig {
     }
 }
 
+/// Connection pool occupancy ([`SqlStore::pool_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Connections open (idle or in use).
+    pub size: u64,
+    /// Open connections not in use.
+    pub idle: u64,
+    /// The most connections the pools may open.
+    pub max: u64,
+}
+
 /// The SeaORM adapter.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
@@ -118,6 +129,30 @@ impl SqlStore {
             Some(g) if plan_stable => g,
             _ => &self.db,
         }
+    }
+
+    /// The connection pools' occupancy now (both pools summed on
+    /// PostgreSQL), for metrics. sqlx does not count the tasks waiting for
+    /// a connection; `in_use == max` is the sign that some may be.
+    pub fn pool_stats(&self) -> PoolStats {
+        let mut stats = PoolStats::default();
+        for db in std::iter::once(&self.db).chain(self.generic.as_ref()) {
+            let (size, idle, max) = match db.get_database_backend() {
+                sea_orm::DbBackend::Postgres => {
+                    let p = db.get_postgres_connection_pool();
+                    (p.size(), p.num_idle(), p.options().get_max_connections())
+                }
+                sea_orm::DbBackend::Sqlite => {
+                    let p = db.get_sqlite_connection_pool();
+                    (p.size(), p.num_idle(), p.options().get_max_connections())
+                }
+                _ => continue,
+            };
+            stats.size += u64::from(size);
+            stats.idle += idle as u64;
+            stats.max += u64::from(max);
+        }
+        stats
     }
 
     pub fn backend(&self) -> Backend {

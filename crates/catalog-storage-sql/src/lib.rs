@@ -31,7 +31,7 @@ mod writes;
 
 pub use bulk_load::{BulkLoadProgress, BulkLoadReport, CopyRows};
 pub use bulk_summary::BulkSummary;
-pub use connection::{PoolConfig, SqlStore};
+pub use connection::{PoolConfig, PoolStats, SqlStore};
 pub use dialect::Backend;
 pub use query::pg_tsvector;
 pub use verify::Drift;

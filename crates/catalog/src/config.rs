@@ -58,6 +58,31 @@ pub struct Config {
     /// for load balancers that only notice a failing health check.
     pub shutdown_delay: Duration,
     pub cache: CacheConfig,
+    /// `CATALOG_METRICS_TOKEN`: the bearer token `GET /metrics` requires
+    /// (`None`: open).
+    pub metrics_token: Option<String>,
+    /// `CATALOG_LOG_FORMAT` (read again, and first, by the logger set-up).
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`CATALOG_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    /// `text` (or unset/empty) and `json`; anything else is an error.
+    pub fn parse(raw: Option<&str>) -> Result<Self, ConfigError> {
+        match raw.map(str::trim) {
+            None | Some("") | Some("text") => Ok(LogFormat::Text),
+            Some("json") => Ok(LogFormat::Json),
+            Some(_) => Err(err("CATALOG_LOG_FORMAT", "must be text or json")),
+        }
+    }
 }
 
 /// A duration such as `250ms`, `30s`, `90m`, `36h` or `7d` (a plain
@@ -149,24 +174,72 @@ pub struct CacheConfig {
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Secrets and credentials in URLs stay out of logs.
+        // Secrets and credentials in URLs stay out of logs. The exhaustive
+        // destructuring makes a new field a compile error here until it is
+        // placed on purpose; secrets show only whether they are set.
+        let Config {
+            database_url,
+            redis_url,
+            addr,
+            jwt_secret,
+            seed_count,
+            cors,
+            cursor_secret: _,
+            db_max_connections,
+            db_statement_timeout,
+            db_acquire_timeout,
+            max_offset,
+            search_index,
+            change_log_retention,
+            shutdown_timeout,
+            shutdown_delay,
+            cache,
+            metrics_token,
+            log_format,
+        } = self;
+        let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
         f.debug_struct("Config")
-            .field("database", &redact(&self.database_url))
-            .field("redis", &self.redis_url.as_deref().map(redact))
-            .field("addr", &self.addr)
-            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
-            .field("seed_count", &self.seed_count)
-            .field("cors", &self.cors)
-            .finish_non_exhaustive()
+            .field("database", &redact(database_url))
+            .field("redis", &redis_url.as_deref().map(redact))
+            .field("addr", addr)
+            .field("jwt_secret", &set(jwt_secret))
+            .field("seed_count", seed_count)
+            .field("cors", cors)
+            .field("cursor_secret", &"<redacted>")
+            .field("db_max_connections", db_max_connections)
+            .field("db_statement_timeout", db_statement_timeout)
+            .field("db_acquire_timeout", db_acquire_timeout)
+            .field("max_offset", max_offset)
+            .field("search_index", search_index)
+            .field("change_log_retention", change_log_retention)
+            .field("shutdown_timeout", shutdown_timeout)
+            .field("shutdown_delay", shutdown_delay)
+            .field("cache", cache)
+            .field("metrics_token", &set(metrics_token))
+            .field("log_format", log_format)
+            .finish()
     }
 }
 
-/// `scheme://user:pass@host/db` → `scheme://host/db`.
+/// A URL without its credentials: `scheme://user:pass@host/db` →
+/// `scheme://host/db`, and the value of a `password` query parameter
+/// (which libpq-style URLs accept) replaced by `<redacted>`.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let without_userinfo = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}{}", &url[..s + 3], &url[at + 1..]),
         _ => url.to_string(),
-    }
+    };
+    let Some((base, query)) = without_userinfo.split_once('?') else {
+        return without_userinfo;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=<redacted>"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://catalog.db?mode=rwc";
@@ -371,6 +444,16 @@ impl Config {
                 "must be at most 64 characters, no spaces",
             ));
         }
+        let metrics_token = non_empty("CATALOG_METRICS_TOKEN");
+        if let Some(t) = &metrics_token
+            && !t.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(err(
+                "CATALOG_METRICS_TOKEN",
+                "must be printable ASCII without spaces (it is sent as a bearer token)",
+            ));
+        }
+        let log_format = LogFormat::parse(get("CATALOG_LOG_FORMAT").as_deref())?;
         Ok(Self {
             database_url,
             redis_url,
@@ -388,6 +471,8 @@ impl Config {
             shutdown_timeout,
             shutdown_delay,
             cache,
+            metrics_token,
+            log_format,
         })
     }
 }
@@ -558,5 +643,69 @@ mod tests {
             "postgres://db:5432/c"
         );
         assert_eq!(redact("sqlite://catalog.db"), "sqlite://catalog.db");
+        assert_eq!(
+            redact("postgres://db/c?sslmode=require&password=hunter2"),
+            "postgres://db/c?sslmode=require&password=<redacted>"
+        );
+        assert_eq!(redact("redis://:pw@cache:6379/0"), "redis://cache:6379/0");
+    }
+
+    /// No secret of the configuration appears in its Debug output (what
+    /// `RUST_LOG=debug` logs at start-up).
+    #[test]
+    fn debug_output_holds_no_secret() {
+        let c = cfg(&[
+            (
+                "DATABASE_URL",
+                "postgres://catalog:db-pass-123@db:5432/catalog?password=db-pass-456",
+            ),
+            ("REDIS_URL", "redis://default:redis-pass-789@cache:6379/0"),
+            ("CATALOG_JWT_SECRET", "jwt-secret-abc"),
+            ("CATALOG_CURSOR_SECRET", "cursor-secret-def"),
+            ("CATALOG_METRICS_TOKEN", "metrics-token-ghi"),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        let pretty = format!("{c:#?}");
+        for secret in [
+            "db-pass-123",
+            "db-pass-456",
+            "redis-pass-789",
+            "jwt-secret-abc",
+            "cursor-secret-def",
+            "metrics-token-ghi",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+            assert!(!pretty.contains(secret), "{secret} in {pretty}");
+        }
+        // Still useful: where it connects, and that the secrets are set.
+        assert!(debug.contains("db:5432/catalog"), "{debug}");
+        assert!(debug.contains("cache:6379"), "{debug}");
+        assert!(debug.contains("metrics_token: \"<set>\""), "{debug}");
+    }
+
+    #[test]
+    fn metrics_token_and_log_format() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!((c.metrics_token, c.log_format), (None, LogFormat::Text));
+        let c = cfg(&[
+            ("CATALOG_METRICS_TOKEN", " scrape-me "),
+            ("CATALOG_LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_token.as_deref(), Some("scrape-me"));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(
+            cfg(&[("CATALOG_METRICS_TOKEN", "  ")])
+                .unwrap()
+                .metrics_token
+                .is_none()
+        );
+        for (var, bad) in [
+            ("CATALOG_METRICS_TOKEN", "two words"),
+            ("CATALOG_LOG_FORMAT", "yaml"),
+        ] {
+            assert_eq!(cfg(&[(var, bad)]).unwrap_err().var, var, "{var}={bad}");
+        }
     }
 }

@@ -14,8 +14,9 @@ use catalog_cache_memory::MemoryCache;
 use catalog_cache_redis::{RedisCache, RedisSettings};
 use catalog_domain::cursor::CursorKey;
 use catalog_domain::error::error_chain;
+use catalog_domain::observe::{ObservedCache, ObservedStore, Observer};
 use catalog_domain::{CacheSettings, CatalogService};
-use catalog_http::{AppState, HttpConfig, build_app};
+use catalog_http::{AppState, HttpConfig, Metrics, build_app};
 use catalog_storage_sql::{PoolConfig, SqlStore};
 use clap::{Parser, Subcommand};
 
@@ -160,7 +161,11 @@ async fn run_seed(store: &SqlStore, count: u64, rng_seed: u64) -> Result<(), App
 
 /// Adds the cache the configuration selects: Redis when `REDIS_URL` is set,
 /// the in-process cache otherwise, none with `CATALOG_CACHE=off`.
-fn with_cache(service: CatalogService, cfg: &Config) -> Result<CatalogService, AppError> {
+fn with_cache(
+    service: CatalogService,
+    cfg: &Config,
+    observer: Arc<dyn Observer>,
+) -> Result<CatalogService, AppError> {
     let c = &cfg.cache;
     if !c.enabled {
         tracing::info!("cache disabled (CATALOG_CACHE=off)");
@@ -178,10 +183,10 @@ fn with_cache(service: CatalogService, cfg: &Config) -> Result<CatalogService, A
     .unwrap_or_default();
     // Generations must outlive every entry stored under them.
     let generation_ttl = longest * 2 + std::time::Duration::from_secs(60);
-    let cache: Arc<dyn catalog_domain::Cache> = match &cfg.redis_url {
+    let (cache, backend): (Arc<dyn catalog_domain::Cache>, &'static str) = match &cfg.redis_url {
         Some(url) => {
             tracing::info!(redis = %redact(url), prefix = %c.prefix, "cache: Redis");
-            Arc::new(
+            let redis = Arc::new(
                 RedisCache::new(RedisSettings {
                     url: url.clone(),
                     prefix: c.prefix.clone(),
@@ -190,16 +195,20 @@ fn with_cache(service: CatalogService, cfg: &Config) -> Result<CatalogService, A
                     generation_ttl,
                 })
                 .map_err(|e| AppError::Cache(e.to_string()))?,
-            )
+            );
+            (redis, "redis")
         }
         None => {
             tracing::info!(
                 max_mb = c.memory_max_bytes / (1024 * 1024),
                 "cache: in-process"
             );
-            Arc::new(MemoryCache::new(c.memory_max_bytes, generation_ttl))
+            let memory = Arc::new(MemoryCache::new(c.memory_max_bytes, generation_ttl));
+            (memory, "memory")
         }
     };
+    // Every cache call timed for /metrics (Redis round trips chiefly).
+    let cache = Arc::new(ObservedCache::new(cache, backend, observer));
     let settings = CacheSettings {
         ttls: c.ttls.clone(),
         ..CacheSettings::default()
@@ -297,6 +306,16 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
         tracing::info!("CATALOG_JWT_SECRET is unset: writes are refused");
     }
     let store = Arc::new(store);
+    let pool_store = Arc::clone(&store);
+    let metrics = Arc::new(Metrics::new().with_pool(Box::new(move || {
+        let p = pool_store.pool_stats();
+        catalog_http::PoolStats {
+            size: p.size,
+            idle: p.idle,
+            max: p.max,
+        }
+    })));
+    let observer: Arc<dyn Observer> = Arc::clone(&metrics) as Arc<dyn Observer>;
     if let Some(keep) = cfg.change_log_retention {
         spawn_pruning(Arc::clone(&store), keep);
     }
@@ -320,10 +339,15 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
             store
         }
     };
+    // Every storage call timed for /metrics, as the service sees it
+    // (the search index answers some of them).
+    let store: Arc<dyn catalog_domain::ProductStore> =
+        Arc::new(ObservedStore::new(store, Arc::clone(&observer)));
     let service = with_cache(
         CatalogService::new(store, CursorKey::new(&cfg.cursor_secret))
             .with_max_offset(cfg.max_offset),
         &cfg,
+        observer,
     )?;
     if cfg.cache.enabled && cfg.cache.warm {
         match catalog_http::warm_cache(&service).await {
@@ -336,8 +360,10 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
         HttpConfig {
             cors: cfg.cors.clone(),
             jwt_secret: cfg.jwt_secret.clone(),
+            metrics_token: cfg.metrics_token.clone(),
         },
-    );
+    )
+    .with_metrics(metrics);
     let lifecycle = state.lifecycle.clone();
     let server = actix_web::HttpServer::new(move || build_app(state.clone()))
         .bind(cfg.addr)?
@@ -349,7 +375,11 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
     let server = server.run();
     for addr in &addrs {
         tracing::info!("Catalog listening on http://{addr} (API docs: http://{addr}/docs/)");
-        eprintln!("Catalog is serving on http://{addr} - API docs at http://{addr}/docs/");
+        // The plain banner would break a JSON log stream (one object per
+        // line); the line above says the same there.
+        if cfg.log_format == config::LogFormat::Text {
+            eprintln!("Catalog is serving on http://{addr} - API docs at http://{addr}/docs/");
+        }
     }
     tokio::spawn(drain_on_signal(
         server.handle(),

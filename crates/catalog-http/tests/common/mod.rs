@@ -99,7 +99,7 @@ pub fn dataset() -> Vec<Spec> {
         .collect()
 }
 
-fn new_product(s: &Spec) -> NewProduct {
+pub fn new_product(s: &Spec) -> NewProduct {
     NewProduct {
         sku: Sku::parse(&s.sku).unwrap(),
         name: s.name.clone(),

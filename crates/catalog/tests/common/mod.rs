@@ -15,7 +15,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_catalog");
 
 /// Variables of the contract that must not leak from the developer's shell
 /// into the binary under test.
-pub const CONTRACT_VARS: [&str; 12] = [
+pub const CONTRACT_VARS: [&str; 13] = [
     "DATABASE_URL",
     "REDIS_URL",
     "CATALOG_ADDR",
@@ -27,6 +27,7 @@ pub const CONTRACT_VARS: [&str; 12] = [
     "CATALOG_DB_STATEMENT_TIMEOUT_MS",
     "CATALOG_DB_ACQUIRE_TIMEOUT_MS",
     "CATALOG_LOG_FORMAT",
+    "CATALOG_METRICS_TOKEN",
     "RUST_LOG",
 ];
 
