@@ -16,6 +16,7 @@ pub mod facets;
 pub mod ports;
 pub mod product;
 pub mod query;
+pub mod rate_limit;
 pub mod search;
 pub mod search_index;
 pub mod service;
@@ -32,9 +33,11 @@ pub use query::{
     CountMode, Field, FieldSet, FilterRequest, ListQuery, ListRefusal, ListRequest, PageSize,
     ProductFilter, SearchQuery, SortField, SortKey, SortValue, Start,
 };
+pub use rate_limit::{Decision, FailOpen, Quota, RateLimitError, RateLimiter};
 pub use search_index::{IndexState, SearchIndex};
 pub use service::{
-    CacheHealth, CacheSettings, CatalogService, ListPage, Precondition, RenderResult, fingerprint,
+    CacheHealth, CacheSettings, CatalogService, ListPage, Precondition, RenderResult, WorkClass,
+    fingerprint,
 };
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};
 pub use write::{Change, ProductPatch};

@@ -11,6 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::docs::ApiDoc;
 use crate::error::ApiError;
+use crate::limits::{RATELIMIT, RATELIMIT_POLICY, deadline, rate_limit};
 use crate::middleware::{PROCESS_TIME, REQUEST_ID, SERVER_TIMING, observe, tag_encoded};
 use crate::state::{AppState, CorsOrigins};
 use crate::{handlers, writes};
@@ -59,6 +60,10 @@ fn cors(origins: &CorsOrigins) -> Cors {
         PROCESS_TIME,
         SERVER_TIMING,
         REQUEST_ID,
+        // A browser client can only back off if it can read these.
+        header::RETRY_AFTER,
+        RATELIMIT,
+        RATELIMIT_POLICY,
     ])
     // A disallowed origin still gets its answer, just without CORS
     // headers: the browser enforces the policy, and non-browser clients are
@@ -198,6 +203,11 @@ pub fn build_app(
         )
         .wrap(Compress::default())
         .wrap(from_fn(tag_encoded))
+        // Inside CORS and `observe`, so their refusals still carry CORS,
+        // timing and request-id headers and are logged; the limiter runs
+        // before the deadline starts, so a slow limiter never eats it.
+        .wrap(from_fn(deadline))
+        .wrap(from_fn(rate_limit))
         .wrap(cors)
         .wrap(from_fn(observe))
 }

@@ -1,6 +1,11 @@
 //! What every handler shares.
 
-use catalog_domain::CatalogService;
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog_domain::{CatalogService, RateLimiter};
+
+use crate::limits::TrustedProxies;
 
 /// Allowed CORS origins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +46,15 @@ pub struct HttpConfig {
     pub cors: CorsOrigins,
     /// HS256 secret for write tokens; `None` refuses every write.
     pub jwt_secret: Option<String>,
+    /// `CATALOG_RATE_LIMIT`: the limiter every `/api/` request is counted
+    /// by; `None` limits nothing.
+    pub rate_limiter: Option<Arc<dyn RateLimiter>>,
+    /// `CATALOG_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the
+    /// client.
+    pub trusted_proxies: TrustedProxies,
+    /// `CATALOG_REQUEST_TIMEOUT`: reads running longer are answered 503
+    /// and their work dropped; `None` waits for ever.
+    pub request_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -48,15 +62,24 @@ impl std::fmt::Debug for HttpConfig {
         f.debug_struct("HttpConfig")
             .field("cors", &self.cors)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
+            .field("rate_limit", &self.rate_limiter.as_ref().map(|l| l.quota()))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
 
 impl Default for HttpConfig {
+    /// No limits at all: what embedding code and most tests want. The
+    /// binary's defaults (a generous rate limit, a 10 s deadline) are set
+    /// by its configuration.
     fn default() -> Self {
         Self {
             cors: CorsOrigins::DefaultReadOnly,
             jwt_secret: None,
+            rate_limiter: None,
+            trusted_proxies: TrustedProxies::default(),
+            request_timeout: None,
         }
     }
 }
