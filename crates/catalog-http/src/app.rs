@@ -109,6 +109,23 @@ fn read_only(
         .default_service(web::to(method_not_allowed("GET, HEAD")))
 }
 
+/// `resource` with its reads bounded by `CATALOG_REQUEST_TIMEOUT`. Per
+/// resource, not around the app: the deadline's 503 needs the request,
+/// which may only be shared once routing is done. Streams and long polls
+/// must not opt in.
+fn with_deadline<T>(resource: actix_web::Resource<T>) -> impl actix_web::dev::HttpServiceFactory
+where
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    resource.wrap(from_fn(deadline))
+}
+
 /// Framework-made 404/405 responses (the Swagger UI service's, chiefly)
 /// get the same problem+json body as ours.
 fn problem_for_bare_errors<B: MessageBody + 'static>(
@@ -137,24 +154,30 @@ fn problem_for_bare_errors<B: MessageBody + 'static>(
 /// Registers every route; shared by [`build_app`] and anyone embedding the
 /// API in a larger actix application.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(with_deadline(
         web::resource("/api/v1/products")
             .route(web::get().to(handlers::list_products))
             .route(web::head().to(handlers::list_products))
             .route(web::post().to(writes::create_product))
             .default_service(web::to(method_not_allowed("GET, HEAD, POST"))),
-    )
-    .service(read_only("/api/v1/products/stats", handlers::product_stats))
-    .service(read_only(
+    ))
+    .service(with_deadline(read_only(
+        "/api/v1/products/stats",
+        handlers::product_stats,
+    )))
+    .service(with_deadline(read_only(
         "/api/v1/products/facets",
         handlers::product_facets,
-    ))
-    .service(read_only(
+    )))
+    .service(with_deadline(read_only(
         "/api/v1/products/categories",
         handlers::list_categories,
-    ))
-    .service(read_only("/api/v1/products/brands", handlers::list_brands))
-    .service(
+    )))
+    .service(with_deadline(read_only(
+        "/api/v1/products/brands",
+        handlers::list_brands,
+    )))
+    .service(with_deadline(
         web::resource("/api/v1/products/{id}")
             .route(web::get().to(handlers::get_product))
             .route(web::head().to(handlers::get_product))
@@ -162,7 +185,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(writes::patch_product))
             .route(web::delete().to(writes::delete_product))
             .default_service(web::to(method_not_allowed("GET, HEAD, PUT, PATCH, DELETE"))),
-    )
+    ))
     .service(
         web::resource("/health")
             .route(web::get().to(handlers::health))
@@ -203,10 +226,8 @@ pub fn build_app(
         )
         .wrap(Compress::default())
         .wrap(from_fn(tag_encoded))
-        // Inside CORS and `observe`, so their refusals still carry CORS,
-        // timing and request-id headers and are logged; the limiter runs
-        // before the deadline starts, so a slow limiter never eats it.
-        .wrap(from_fn(deadline))
+        // Inside CORS and `observe`, so its refusals still carry CORS,
+        // timing and request-id headers and are logged.
         .wrap(from_fn(rate_limit))
         .wrap(cors)
         .wrap(from_fn(observe))

@@ -232,7 +232,8 @@ pub async fn rate_limit(
 
 /// Bounds a read by `CATALOG_REQUEST_TIMEOUT`: past it, a 503 problem with
 /// `Retry-After: 1`, and the handler's future is dropped, which cancels
-/// its work (queries, cache calls) at their next await.
+/// its work (queries, cache calls) at their next await. Wraps resources,
+/// not the app (see `app::with_deadline`).
 ///
 /// Writes are exempt: a write dropped after its transaction committed but
 /// before the cache was invalidated would leave stale cached reads, and a
