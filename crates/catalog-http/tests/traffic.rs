@@ -399,6 +399,8 @@ fn assert_shed(r: &Resp, took: Duration) {
     // Well under a millisecond in a release build; generous for a debug
     // build on a busy machine, and far below any query's time.
     assert!(took < Duration::from_millis(100), "shedding took {took:?}");
+    let server_ms: f64 = r.header("x-process-time").unwrap().parse().unwrap();
+    assert!(server_ms < 10.0, "the server spent {server_ms} ms refusing");
 }
 
 #[actix_web::test]
