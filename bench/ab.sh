@@ -39,7 +39,7 @@ for round in $(seq "$ROUNDS"); do
         else
             BIN=$NEW_BIN
         fi
-        env -u REDIS_URL DATABASE_URL="$DB" CATALOG_CACHE=off CATALOG_SEED_COUNT=0 CATALOG_SEARCH_INDEX="$INDEX" \
+        env -u REDIS_URL DATABASE_URL="$DB" CATALOG_RATE_LIMIT=off CATALOG_MAX_INFLIGHT_EXPENSIVE=off CATALOG_CACHE=off CATALOG_SEED_COUNT=0 CATALOG_SEARCH_INDEX="$INDEX" \
             CATALOG_ADDR="127.0.0.1:$P" RUST_LOG=warn "$BIN" serve >/dev/null 2>&1 &
         S=$!
         for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$P/health" && break; sleep 0.2; done

@@ -1,6 +1,11 @@
 # shellcheck shell=bash
 # Shared by the benchmark scripts (sourced, not run).
 
+# The benchmarks measure the server's queries from one address at full
+# speed: the per-client rate limit and the load shedder (docs/operations.md)
+# would measure themselves instead. Every server they start inherits this.
+export CATALOG_RATE_LIMIT=off CATALOG_MAX_INFLIGHT_EXPENSIVE=off
+
 # Installs wrk from Debian's package when it is missing.
 ensure_wrk() {
     command -v wrk >/dev/null && return 0

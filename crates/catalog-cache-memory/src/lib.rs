@@ -1,6 +1,12 @@
-//! In-process cache adapter (moka): the embedded default. Entries are
-//! bounded by total bytes and expire by their own TTL; generations live
-//! beside them, expiring only long after any entry stored under them could.
+//! In-process adapters of the per-instance ports: the cache (moka), the
+//! embedded default. Entries are bounded by total bytes and expire by their
+//! own TTL; generations live beside them, expiring only long after any
+//! entry stored under them could. And the rate limiter ([`rate_limit`],
+//! governor), the default and the fallback of the Redis one.
+
+pub mod rate_limit;
+
+pub use rate_limit::GovernorLimiter;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,6 +6,10 @@
 //! prefix so several deployments can share one Redis; invalidation bumps
 //! generation counters (`INCR`), never `SCAN`/`KEYS`.
 
+pub mod rate_limit;
+
+pub use rate_limit::RedisRateLimiter;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -53,6 +57,25 @@ pub struct RedisSettings {
     pub generation_ttl: Duration,
 }
 
+/// A lazily connecting pool whose every wait is bounded by `timeout`.
+fn pool(
+    url: &str,
+    size: usize,
+    timeout: Duration,
+) -> Result<Pool, deadpool_redis::CreatePoolError> {
+    let mut cfg = Config::from_url(url.to_string());
+    cfg.pool = Some(PoolConfig {
+        max_size: size,
+        timeouts: Timeouts {
+            wait: Some(timeout),
+            create: Some(timeout),
+            recycle: Some(timeout),
+        },
+        ..PoolConfig::default()
+    });
+    cfg.create_pool(Some(Runtime::Tokio1))
+}
+
 /// The Redis cache.
 #[derive(Clone)]
 pub struct RedisCache {
@@ -75,18 +98,7 @@ impl RedisCache {
     /// Builds the pool; connections are made lazily, so this succeeds even
     /// while Redis is down (the service then runs degraded).
     pub fn new(settings: RedisSettings) -> Result<Self, CacheError> {
-        let mut cfg = Config::from_url(settings.url.clone());
-        cfg.pool = Some(PoolConfig {
-            max_size: settings.pool_size,
-            timeouts: Timeouts {
-                wait: Some(settings.timeout),
-                create: Some(settings.timeout),
-                recycle: Some(settings.timeout),
-            },
-            ..PoolConfig::default()
-        });
-        let pool = cfg
-            .create_pool(Some(Runtime::Tokio1))
+        let pool = pool(&settings.url, settings.pool_size, settings.timeout)
             .map_err(|e| CacheError::new("creating the Redis pool", e))?;
         Ok(Self {
             pool,

@@ -133,6 +133,11 @@ pub enum CatalogError {
     /// This deployment's storage keeps no change log.
     #[error("this storage keeps no change log")]
     FeedUnsupported,
+    /// Too many expensive requests of this class are already running: the
+    /// request was refused at once rather than queued (a 503 with
+    /// `Retry-After`). Only work that missed the cache is ever refused.
+    #[error("too many {0} requests in flight")]
+    Overloaded(crate::service::WorkClass),
     /// Something that cannot happen with well-formed data did (a response
     /// or a cursor failed to serialize): a 500, never a silently empty
     /// body, cursor or key.

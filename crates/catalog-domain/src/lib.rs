@@ -18,6 +18,7 @@ pub mod observe;
 pub mod ports;
 pub mod product;
 pub mod query;
+pub mod rate_limit;
 pub mod search;
 pub mod search_index;
 pub mod service;
@@ -34,9 +35,11 @@ pub use query::{
     CountMode, Field, FieldSet, FilterRequest, ListQuery, ListRefusal, ListRequest, PageSize,
     ProductFilter, SearchQuery, SortField, SortKey, SortValue, Start,
 };
+pub use rate_limit::{Decision, FailOpen, Quota, RateLimitError, RateLimiter};
 pub use search_index::{IndexState, SearchIndex};
 pub use service::{
-    CacheHealth, CacheSettings, CatalogService, ListPage, Precondition, RenderResult, fingerprint,
+    CacheHealth, CacheSettings, CatalogService, ListPage, Precondition, RenderResult, WorkClass,
+    fingerprint,
 };
 pub use stats::{NameCount, PriceStats, Stats, StatsRow};
 pub use write::{Change, ProductPatch};

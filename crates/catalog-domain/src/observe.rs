@@ -205,6 +205,10 @@ impl ProductReader for ObservedStore {
         self.inner.aggregates_cheaply(filter, facet)
     }
 
+    fn pages_cheaply(&self, filter: &ProductFilter, offset: u64) -> bool {
+        self.inner.pages_cheaply(filter, offset)
+    }
+
     async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
         timed(
             &*self.observer,

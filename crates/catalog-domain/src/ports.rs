@@ -63,6 +63,14 @@ pub trait ProductReader: Send + Sync {
     ) -> bool {
         false
     }
+    /// Whether a page of `filter` at `offset` is answered cheaply: no
+    /// full-text search and no deep OFFSET scan by the database (below
+    /// [`crate::search_index::DEEP_OFFSET`]), or a search index in front
+    /// answers them. The load shedder bounds the other pages
+    /// ([`crate::service::WorkClass::Listings`]).
+    fn pages_cheaply(&self, filter: &ProductFilter, offset: u64) -> bool {
+        filter.search.is_none() && offset < crate::search_index::DEEP_OFFSET
+    }
     /// A cheap estimate of how many products match (the query planner's),
     /// or `None` when the backend has none (the caller then counts).
     async fn estimate_count(&self, _filter: &ProductFilter) -> Result<Option<u64>, StorageError> {

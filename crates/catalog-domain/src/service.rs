@@ -95,6 +95,47 @@ impl Default for CacheSettings {
     }
 }
 
+/// Kinds of expensive work, each bounded separately by the load shedder
+/// (see [`CatalogService::with_inflight_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkClass {
+    /// Statistics and facets the database computes from every matching
+    /// row (no maintained summary or search index answers them).
+    Aggregates,
+    /// Pages the database answers the slow way: a full-text search or a
+    /// deep `offset` while the search index is not answering them.
+    Listings,
+}
+
+impl std::fmt::Display for WorkClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WorkClass::Aggregates => "aggregate",
+            WorkClass::Listings => "search or deep-page",
+        })
+    }
+}
+
+/// Bounds on in-flight expensive work, one per [`WorkClass`]. Past a bound
+/// a request is refused at once (`try_acquire`), never queued: queueing
+/// would only hold it until the pool's acquire timeout.
+#[derive(Debug)]
+struct Admission {
+    aggregates: tokio::sync::Semaphore,
+    listings: tokio::sync::Semaphore,
+}
+
+impl Admission {
+    fn admit(&self, class: WorkClass) -> Result<tokio::sync::SemaphorePermit<'_>, CatalogError> {
+        let gate = match class {
+            WorkClass::Aggregates => &self.aggregates,
+            WorkClass::Listings => &self.listings,
+        };
+        gate.try_acquire()
+            .map_err(|_| CatalogError::Overloaded(class))
+    }
+}
+
 /// State of the cache as the health check sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheHealth {
@@ -175,6 +216,7 @@ pub struct CatalogService {
     /// Kept with or without a cache (all zero without), so an exporter
     /// can always read them.
     counters: Arc<CacheCounters>,
+    admission: Option<Arc<Admission>>,
 }
 
 impl std::fmt::Debug for CatalogService {
@@ -194,7 +236,62 @@ impl CatalogService {
             cache: None,
             max_offset: None,
             counters: Arc::default(),
+            admission: None,
         }
+    }
+
+    /// Bounds the expensive work (see [`WorkClass`]) that may run at once
+    /// to `max` requests per class; past it a request that missed the
+    /// cache fails at once with [`CatalogError::Overloaded`]. Cached
+    /// answers, and requests that share another's computation, are never
+    /// refused. `None`, the default, bounds nothing.
+    pub fn with_inflight_limit(mut self, max: Option<usize>) -> Self {
+        self.admission = max.map(|n| {
+            let n = n.max(1);
+            Arc::new(Admission {
+                aggregates: tokio::sync::Semaphore::new(n),
+                listings: tokio::sync::Semaphore::new(n),
+            })
+        });
+        self
+    }
+
+    /// A permit for `class` work, or `Overloaded`; nothing to hold when the
+    /// work is cheap or nothing is bounded.
+    fn admit(
+        &self,
+        class: Option<WorkClass>,
+    ) -> Result<Option<tokio::sync::SemaphorePermit<'_>>, CatalogError> {
+        match (class, self.admission.as_deref()) {
+            (Some(class), Some(admission)) => admission.admit(class).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The class of a page of `q` when the database would answer it the
+    /// slow way (a search, a deep offset) because no index does.
+    fn listing_class(&self, q: &ListQuery) -> Option<WorkClass> {
+        (!self.store.pages_cheaply(&q.filter, q.offset())).then_some(WorkClass::Listings)
+    }
+
+    /// `Aggregates` unless a summary or an index answers statistics
+    /// (`facet: None`) or every facet of `filter` cheaply.
+    fn aggregate_class(&self, filter: &ProductFilter, facets: bool) -> Option<WorkClass> {
+        use crate::facets::FacetField;
+        let cheap = if facets {
+            [
+                FacetField::Category,
+                FacetField::Brand,
+                FacetField::PriceBucket,
+                FacetField::RatingFloor,
+                FacetField::InStock,
+            ]
+            .into_iter()
+            .all(|f| self.store.aggregates_cheaply(filter, Some(f)))
+        } else {
+            self.store.aggregates_cheaply(filter, None)
+        };
+        (!cheap).then_some(WorkClass::Aggregates)
     }
 
     /// Refuses `offset` above `max` (a 422 pointing to `cursor`): deep
@@ -244,11 +341,18 @@ impl CatalogService {
 
     /// Cache-aside: the rendered answer from the cache, or computed,
     /// rendered and stored under the generations read beforehand.
+    ///
+    /// `class` is the load shedder's: a miss of that class computes only
+    /// with a permit (see [`CatalogService::with_inflight_limit`]). The
+    /// permit is taken where the work starts, after the cache was read, so
+    /// a hit, or a waiter sharing another request's flight, is never
+    /// refused.
     async fn cached<T, C, Fut, R>(
         &self,
         kind: EntryKind,
         product: Option<i64>,
         digest: String,
+        class: Option<WorkClass>,
         compute: C,
         render: R,
     ) -> Result<Rendered, CatalogError>
@@ -257,6 +361,10 @@ impl CatalogService {
         Fut: std::future::Future<Output = Result<T, CatalogError>>,
         R: FnOnce(&T) -> (RenderResult, Option<String>),
     {
+        let compute = || async move {
+            let _permit = self.admit(class)?;
+            compute().await
+        };
         let make = |v: &T, render: R| {
             let (body, etag) = render(v);
             let body = body.map_err(|e| CatalogError::internal("rendering a response", e))?;
@@ -425,6 +533,7 @@ impl CatalogService {
             EntryKind::List,
             None,
             request_digest_of(q),
+            self.listing_class(q),
             || self.list(q),
             |v| (render(v), None),
         )
@@ -446,6 +555,7 @@ impl CatalogService {
             EntryKind::Detail,
             Some(id.get()),
             request_digest(&id.get().to_be_bytes()),
+            None,
             || self.get(id),
             |p: &Product| (render(p), Some(p.etag())),
         )
@@ -468,6 +578,7 @@ impl CatalogService {
             EntryKind::Stats,
             None,
             request_digest_of(filter),
+            self.aggregate_class(filter, false),
             || self.stats(filter),
             |v| (render(v), None),
         )
@@ -487,6 +598,7 @@ impl CatalogService {
             EntryKind::Categories,
             None,
             request_digest(b""),
+            None,
             || self.categories(),
             |v| (render(v), None),
         )
@@ -506,6 +618,7 @@ impl CatalogService {
             EntryKind::Brands,
             None,
             request_digest(b""),
+            None,
             || self.brands(),
             |v| (render(v), None),
         )
@@ -549,6 +662,7 @@ impl CatalogService {
             EntryKind::Facets,
             None,
             request_digest_of(filter),
+            self.aggregate_class(filter, true),
             || self.facets(filter),
             |v| (render(v), None),
         )

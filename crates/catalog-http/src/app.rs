@@ -11,6 +11,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::docs::ApiDoc;
 use crate::error::ApiError;
+use crate::limits::{RATELIMIT, RATELIMIT_POLICY, deadline, rate_limit};
 use crate::middleware::{
     PROCESS_TIME, REQUEST_ID, SERVER_TIMING, close_when_draining, observe, security_headers,
     tag_encoded,
@@ -62,6 +63,10 @@ fn cors(origins: &CorsOrigins) -> Cors {
         PROCESS_TIME,
         SERVER_TIMING,
         REQUEST_ID,
+        // A browser client can only back off if it can read these.
+        header::RETRY_AFTER,
+        RATELIMIT,
+        RATELIMIT_POLICY,
     ])
     // A disallowed origin still gets its answer, just without CORS
     // headers: the browser enforces the policy, and non-browser clients are
@@ -107,6 +112,23 @@ fn read_only(
         .default_service(web::to(method_not_allowed("GET, HEAD")))
 }
 
+/// `resource` with its reads bounded by `CATALOG_REQUEST_TIMEOUT`. Per
+/// resource, not around the app: the deadline's 503 needs the request,
+/// which may only be shared once routing is done. Streams and long polls
+/// must not opt in.
+fn with_deadline<T>(resource: actix_web::Resource<T>) -> impl actix_web::dev::HttpServiceFactory
+where
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+{
+    resource.wrap(from_fn(deadline))
+}
+
 /// Framework-made 404/405 responses (the Swagger UI service's, chiefly)
 /// get the same problem+json body as ours.
 fn problem_for_bare_errors<B: MessageBody + 'static>(
@@ -135,28 +157,36 @@ fn problem_for_bare_errors<B: MessageBody + 'static>(
 /// Registers every route; shared by [`build_app`] and anyone embedding the
 /// API in a larger actix application.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
+    cfg.service(with_deadline(
         web::resource("/api/v1/products")
             .route(web::get().to(handlers::list_products))
             .route(web::head().to(handlers::list_products))
             .route(web::post().to(writes::create_product))
             .default_service(web::to(method_not_allowed("GET, HEAD, POST"))),
-    )
-    .service(read_only("/api/v1/products/stats", handlers::product_stats))
-    .service(read_only(
+    ))
+    .service(with_deadline(read_only(
+        "/api/v1/products/stats",
+        handlers::product_stats,
+    )))
+    .service(with_deadline(read_only(
         "/api/v1/products/facets",
         handlers::product_facets,
-    ))
-    .service(read_only(
+    )))
+    .service(with_deadline(read_only(
         "/api/v1/products/categories",
         handlers::list_categories,
-    ))
-    .service(read_only("/api/v1/products/brands", handlers::list_brands))
+    )))
+    .service(with_deadline(read_only(
+        "/api/v1/products/brands",
+        handlers::list_brands,
+    )))
+    // No deadline: a long poll waits up to 30 s by design, and bounds
+    // itself.
     .service(read_only(
         "/api/v1/products/changes",
         crate::feed::list_changes,
     ))
-    .service(
+    .service(with_deadline(
         web::resource("/api/v1/products/{id}")
             .route(web::get().to(handlers::get_product))
             .route(web::head().to(handlers::get_product))
@@ -164,7 +194,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(writes::patch_product))
             .route(web::delete().to(writes::delete_product))
             .default_service(web::to(method_not_allowed("GET, HEAD, PUT, PATCH, DELETE"))),
-    )
+    ))
     .service(
         web::resource("/health")
             .route(web::get().to(handlers::health))
@@ -211,6 +241,9 @@ pub fn build_app(
         )
         .wrap(Compress::default())
         .wrap(from_fn(tag_encoded))
+        // Inside CORS and `observe`, so its refusals still carry CORS,
+        // timing and request-id headers and are logged.
+        .wrap(from_fn(rate_limit))
         .wrap(cors)
         .wrap(from_fn(close_when_draining))
         .wrap(from_fn(security_headers))

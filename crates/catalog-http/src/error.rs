@@ -77,6 +77,15 @@ pub enum ApiError {
     NotImplemented(String),
     #[error("service unavailable")]
     Unavailable(#[source] StorageError),
+    /// The client is over its rate limit (429).
+    #[error("too many requests: retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// Too much expensive work is in flight: refused at once (503).
+    #[error("too many expensive requests are running ({0}); retry shortly")]
+    Overloaded(catalog_domain::WorkClass),
+    /// The request outlived `CATALOG_REQUEST_TIMEOUT`; its work was dropped.
+    #[error("the request took longer than the server's {timeout_ms} ms deadline; retry shortly")]
+    Timeout { timeout_ms: u128 },
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -105,6 +114,7 @@ impl From<CatalogError> for ApiError {
             }
             CatalogError::Storage(s @ StorageError::Unavailable { .. }) => ApiError::Unavailable(s),
             CatalogError::Storage(s) => ApiError::Internal(Box::new(s)),
+            CatalogError::Overloaded(class) => ApiError::Overloaded(class),
             e @ CatalogError::Internal { .. } => ApiError::Internal(Box::new(e)),
         }
     }
@@ -126,6 +136,9 @@ impl ApiError {
             ApiError::Gone(_) => "since-expired",
             ApiError::NotImplemented(_) => "not-implemented",
             ApiError::Unavailable(_) => "service-unavailable",
+            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::Overloaded(_) => "overloaded",
+            ApiError::Timeout { .. } => "timeout",
             ApiError::Internal(_) => "internal-error",
         }
     }
@@ -145,6 +158,9 @@ impl ApiError {
             ApiError::Gone(_) => "Gone",
             ApiError::NotImplemented(_) => "Not implemented",
             ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::RateLimited { .. } => "Too many requests",
+            ApiError::Overloaded(_) => "Overloaded",
+            ApiError::Timeout { .. } => "Request timed out",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -203,7 +219,10 @@ impl ResponseError for ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) | ApiError::Timeout { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -243,8 +262,14 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        if let ApiError::Unavailable(_) = self {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        match self {
+            ApiError::Unavailable(_) | ApiError::Overloaded(_) | ApiError::Timeout { .. } => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+            }
+            _ => {}
         }
         res.body(body)
     }

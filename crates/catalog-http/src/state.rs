@@ -2,8 +2,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use catalog_domain::CatalogService;
+use catalog_domain::{CatalogService, RateLimiter};
+
+use crate::limits::TrustedProxies;
 
 use crate::metrics::Metrics;
 
@@ -49,6 +52,15 @@ pub struct HttpConfig {
     /// `CATALOG_METRICS_TOKEN`: the bearer token `GET /metrics` requires;
     /// `None` leaves it open.
     pub metrics_token: Option<String>,
+    /// `CATALOG_RATE_LIMIT`: the limiter every `/api/` request is counted
+    /// by; `None` limits nothing.
+    pub rate_limiter: Option<Arc<dyn RateLimiter>>,
+    /// `CATALOG_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` names the
+    /// client.
+    pub trusted_proxies: TrustedProxies,
+    /// `CATALOG_REQUEST_TIMEOUT`: reads running longer are answered 503
+    /// and their work dropped; `None` waits for ever.
+    pub request_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -60,16 +72,25 @@ impl std::fmt::Debug for HttpConfig {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<set>"),
             )
+            .field("rate_limit", &self.rate_limiter.as_ref().map(|l| l.quota()))
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("request_timeout", &self.request_timeout)
             .finish()
     }
 }
 
 impl Default for HttpConfig {
+    /// No limits at all: what embedding code and most tests want. The
+    /// binary's defaults (a generous rate limit, a 10 s deadline) are set
+    /// by its configuration.
     fn default() -> Self {
         Self {
             cors: CorsOrigins::DefaultReadOnly,
             jwt_secret: None,
             metrics_token: None,
+            rate_limiter: None,
+            trusted_proxies: TrustedProxies::default(),
+            request_timeout: None,
         }
     }
 }

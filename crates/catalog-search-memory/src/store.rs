@@ -174,6 +174,10 @@ impl<S: ProductStore> ProductReader for IndexedStore<S> {
         self.usable()
     }
 
+    fn pages_cheaply(&self, filter: &ProductFilter, offset: u64) -> bool {
+        self.usable() || self.inner.pages_cheaply(filter, offset)
+    }
+
     async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
         self.count(filter).await.map(Some)
     }

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use catalog_domain::CacheTtls;
+use catalog_domain::{CacheTtls, Quota};
 
-use catalog_http::CorsOrigins;
+use catalog_http::{CorsOrigins, TrustedProxies};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {message}")]
@@ -63,6 +63,55 @@ pub struct Config {
     pub metrics_token: Option<String>,
     /// `CATALOG_LOG_FORMAT` (read again, and first, by the logger set-up).
     pub log_format: LogFormat,
+    /// `CATALOG_RATE_LIMIT`: per-client quota; `None` (`off`) limits nothing.
+    pub rate_limit: Option<Quota>,
+    /// `CATALOG_TRUSTED_PROXIES`: whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    /// `CATALOG_REQUEST_TIMEOUT`: the deadline of a read; `None` (`off`)
+    /// waits for ever.
+    pub request_timeout: Option<Duration>,
+    /// `CATALOG_MAX_INFLIGHT_EXPENSIVE`: how much expensive work may run at
+    /// once, per class.
+    pub max_inflight_expensive: InflightBound,
+}
+
+/// `CATALOG_MAX_INFLIGHT_EXPENSIVE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InflightBound {
+    /// Unset: derived from the database pool's size
+    /// ([`InflightBound::resolve`]).
+    Auto,
+    /// `off`: no bound.
+    Off,
+    Max(usize),
+}
+
+impl InflightBound {
+    /// The bound per class for a pool of `pool_size` connections: a
+    /// quarter of the pool, at least 2, so that the two classes together
+    /// hold at most half of it and cheap reads always find a connection.
+    pub fn resolve(self, pool_size: u32) -> Option<usize> {
+        match self {
+            InflightBound::Auto => Some((pool_size as usize / 4).max(2)),
+            InflightBound::Off => None,
+            InflightBound::Max(n) => Some(n),
+        }
+    }
+}
+
+/// The default `CATALOG_RATE_LIMIT`: generous, a guard against one runaway
+/// client rather than a meter of normal use (see docs/operations.md).
+pub const DEFAULT_RATE_LIMIT: &str = "1000/s,burst=2000";
+
+/// A deadline such as `5s`, `500ms` or `2m` (plain numbers are seconds),
+/// from 10 ms to an hour; `off` is `None`.
+fn deadline(v: &str) -> Result<Option<Duration>, String> {
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    duration(v, Duration::from_millis(10)..=Duration::from_secs(3_600))
+        .map(Some)
+        .map_err(|m| format!("{m} (or off)"))
 }
 
 /// How log lines are written (`CATALOG_LOG_FORMAT`).
@@ -196,6 +245,10 @@ impl std::fmt::Debug for Config {
             cache,
             metrics_token,
             log_format,
+            rate_limit,
+            trusted_proxies,
+            request_timeout,
+            max_inflight_expensive,
         } = self;
         let set = |v: &Option<String>| if v.is_some() { "<set>" } else { "<unset>" };
         f.debug_struct("Config")
@@ -217,6 +270,10 @@ impl std::fmt::Debug for Config {
             .field("cache", cache)
             .field("metrics_token", &set(metrics_token))
             .field("log_format", log_format)
+            .field("rate_limit", &rate_limit.map(|q| q.to_string()))
+            .field("trusted_proxies", trusted_proxies)
+            .field("request_timeout", request_timeout)
+            .field("max_inflight_expensive", max_inflight_expensive)
             .finish()
     }
 }
@@ -454,6 +511,37 @@ impl Config {
             ));
         }
         let log_format = LogFormat::parse(get("CATALOG_LOG_FORMAT").as_deref())?;
+        let rate_limit = Quota::parse(
+            non_empty("CATALOG_RATE_LIMIT")
+                .as_deref()
+                .unwrap_or(DEFAULT_RATE_LIMIT),
+        )
+        .map_err(|m| err("CATALOG_RATE_LIMIT", m))?;
+        let trusted_proxies = TrustedProxies::parse(
+            non_empty("CATALOG_TRUSTED_PROXIES")
+                .as_deref()
+                .unwrap_or(""),
+        )
+        .map_err(|m| err("CATALOG_TRUSTED_PROXIES", m))?;
+        let request_timeout = match non_empty("CATALOG_REQUEST_TIMEOUT") {
+            None => Some(catalog_http::DEFAULT_REQUEST_TIMEOUT),
+            Some(v) => deadline(&v).map_err(|m| err("CATALOG_REQUEST_TIMEOUT", m))?,
+        };
+        let max_inflight_expensive = match non_empty("CATALOG_MAX_INFLIGHT_EXPENSIVE").as_deref() {
+            None => InflightBound::Auto,
+            Some("off") => InflightBound::Off,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .map(InflightBound::Max)
+                .ok_or_else(|| {
+                    err(
+                        "CATALOG_MAX_INFLIGHT_EXPENSIVE",
+                        "must be an integer 1-10000, or off",
+                    )
+                })?,
+        };
         Ok(Self {
             database_url,
             redis_url,
@@ -473,6 +561,10 @@ impl Config {
             cache,
             metrics_token,
             log_format,
+            rate_limit,
+            trusted_proxies,
+            request_timeout,
+            max_inflight_expensive,
         })
     }
 }
@@ -634,6 +726,97 @@ mod tests {
                 .message,
             "must be from 0s to 10m"
         );
+    }
+
+    #[test]
+    fn rate_limit_default_values_and_errors() {
+        let c = cfg(&[]).unwrap();
+        assert_eq!(c.rate_limit, Quota::parse(DEFAULT_RATE_LIMIT).unwrap());
+        assert!(c.rate_limit.is_some());
+        assert!(c.trusted_proxies.is_empty());
+        let c = cfg(&[
+            ("CATALOG_RATE_LIMIT", "200/s,burst=400"),
+            ("CATALOG_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.0.1"),
+        ])
+        .unwrap();
+        let q = c.rate_limit.unwrap();
+        assert_eq!((q.count.get(), q.burst.get()), (200, 400));
+        assert!(c.trusted_proxies.contains(&"10.9.9.9".parse().unwrap()));
+        let c = cfg(&[("CATALOG_RATE_LIMIT", "600/m")]).unwrap();
+        assert_eq!(c.rate_limit.unwrap().per, Duration::from_secs(60));
+        assert_eq!(
+            cfg(&[("CATALOG_RATE_LIMIT", "off")]).unwrap().rate_limit,
+            None
+        );
+        for bad in [
+            "200",
+            "fast",
+            "0/s",
+            "200/h",
+            "200/s,burst=x",
+            "200/s,brust=4",
+        ] {
+            assert_eq!(
+                cfg(&[("CATALOG_RATE_LIMIT", bad)]).unwrap_err().var,
+                "CATALOG_RATE_LIMIT",
+                "{bad}"
+            );
+        }
+        for bad in ["proxy", "10.0.0.0/40", "10.0.0.1,nope"] {
+            assert_eq!(
+                cfg(&[("CATALOG_TRUSTED_PROXIES", bad)]).unwrap_err().var,
+                "CATALOG_TRUSTED_PROXIES",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn request_timeout_and_inflight_bound() {
+        let timeout = |v: &str| {
+            cfg(&[("CATALOG_REQUEST_TIMEOUT", v)])
+                .unwrap()
+                .request_timeout
+        };
+        assert_eq!(
+            cfg(&[]).unwrap().request_timeout,
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(timeout("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(timeout("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(timeout("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(timeout("7"), Some(Duration::from_secs(7)));
+        assert_eq!(timeout("off"), None);
+        for bad in ["0", "5ms", "2h", "soon", "61m", "-1s"] {
+            assert_eq!(
+                cfg(&[("CATALOG_REQUEST_TIMEOUT", bad)]).unwrap_err().var,
+                "CATALOG_REQUEST_TIMEOUT",
+                "{bad}"
+            );
+        }
+        let bound = |v: &str| {
+            cfg(&[("CATALOG_MAX_INFLIGHT_EXPENSIVE", v)])
+                .unwrap()
+                .max_inflight_expensive
+        };
+        assert_eq!(
+            cfg(&[]).unwrap().max_inflight_expensive,
+            InflightBound::Auto
+        );
+        assert_eq!(bound("3"), InflightBound::Max(3));
+        assert_eq!(bound("off"), InflightBound::Off);
+        assert_eq!(InflightBound::Auto.resolve(16), Some(4));
+        assert_eq!(InflightBound::Auto.resolve(4), Some(2));
+        assert_eq!(InflightBound::Off.resolve(16), None);
+        for bad in ["0", "-1", "many", "10001"] {
+            assert_eq!(
+                cfg(&[("CATALOG_MAX_INFLIGHT_EXPENSIVE", bad)])
+                    .unwrap_err()
+                    .var,
+                "CATALOG_MAX_INFLIGHT_EXPENSIVE",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -10,12 +10,13 @@ mod seed;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use catalog_cache_memory::MemoryCache;
-use catalog_cache_redis::{RedisCache, RedisSettings};
+use catalog_cache_memory::{GovernorLimiter, MemoryCache};
+use catalog_cache_redis::rate_limit::RedisLimiterSettings;
+use catalog_cache_redis::{RedisCache, RedisRateLimiter, RedisSettings};
 use catalog_domain::cursor::CursorKey;
 use catalog_domain::error::error_chain;
 use catalog_domain::observe::{ObservedCache, ObservedStore, Observer};
-use catalog_domain::{CacheSettings, CatalogService};
+use catalog_domain::{CacheSettings, CatalogService, FailOpen, RateLimiter};
 use catalog_http::{AppState, HttpConfig, Metrics, build_app};
 use catalog_storage_sql::{PoolConfig, SqlStore};
 use clap::{Parser, Subcommand};
@@ -107,7 +108,8 @@ fn init_tracing() {
     }
 }
 
-async fn open_store(cfg: &Config) -> Result<SqlStore, AppError> {
+/// The pool settings: the backend's defaults, then the configuration's.
+fn pool_config(cfg: &Config) -> PoolConfig {
     let backend = catalog_storage_sql::Backend::from_url(&cfg.database_url)
         .unwrap_or(catalog_storage_sql::Backend::Sqlite);
     let mut pool = PoolConfig::for_backend(backend);
@@ -121,6 +123,11 @@ async fn open_store(cfg: &Config) -> Result<SqlStore, AppError> {
     if let Some(t) = cfg.db_acquire_timeout {
         pool.acquire_timeout = t;
     }
+    pool
+}
+
+async fn open_store(cfg: &Config) -> Result<SqlStore, AppError> {
+    let pool = pool_config(cfg);
     // A database that is still starting (containers start together) gets a
     // few seconds before we give up.
     let mut delay = std::time::Duration::from_millis(250);
@@ -214,6 +221,33 @@ fn with_cache(
         ..CacheSettings::default()
     };
     Ok(service.with_cache(cache, settings))
+}
+
+/// The rate limiter the configuration selects: none (`off`), governor in
+/// process, or with `REDIS_URL` a Redis script shared by every instance,
+/// falling back to the in-process one while Redis fails.
+fn rate_limiter(cfg: &Config) -> Result<Option<Arc<dyn RateLimiter>>, AppError> {
+    let Some(quota) = cfg.rate_limit else {
+        tracing::info!("rate limit: off (CATALOG_RATE_LIMIT=off)");
+        return Ok(None);
+    };
+    let local: Arc<dyn RateLimiter> = Arc::new(GovernorLimiter::new(quota));
+    let Some(url) = &cfg.redis_url else {
+        tracing::info!(%quota, "rate limit: per client, in process");
+        return Ok(Some(local));
+    };
+    let shared = RedisRateLimiter::new(
+        RedisLimiterSettings {
+            url: url.clone(),
+            prefix: cfg.cache.prefix.clone(),
+            timeout: cfg.cache.timeout,
+            pool_size: cfg.cache.redis_pool_size,
+        },
+        quota,
+    )
+    .map_err(|e| AppError::Cache(e.to_string()))?;
+    tracing::info!(%quota, prefix = %cfg.cache.prefix, "rate limit: per client, shared in Redis (in process while Redis fails)");
+    Ok(Some(Arc::new(FailOpen::new(Arc::new(shared), local))))
 }
 
 /// Deletes change-log entries older than `keep`, now and then: every
@@ -343,9 +377,20 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
     // (the search index answers some of them).
     let store: Arc<dyn catalog_domain::ProductStore> =
         Arc::new(ObservedStore::new(store, Arc::clone(&observer)));
+    let inflight = cfg
+        .max_inflight_expensive
+        .resolve(pool_config(&cfg).max_connections);
+    match inflight {
+        Some(n) => tracing::info!(
+            per_class = n,
+            "load shedding: expensive reads that miss the cache are bounded"
+        ),
+        None => tracing::info!("load shedding: off (CATALOG_MAX_INFLIGHT_EXPENSIVE=off)"),
+    }
     let service = with_cache(
         CatalogService::new(store, CursorKey::new(&cfg.cursor_secret))
-            .with_max_offset(cfg.max_offset),
+            .with_max_offset(cfg.max_offset)
+            .with_inflight_limit(inflight),
         &cfg,
         observer,
     )?;
@@ -361,6 +406,9 @@ async fn serve(cfg: Config) -> Result<(), AppError> {
             cors: cfg.cors.clone(),
             jwt_secret: cfg.jwt_secret.clone(),
             metrics_token: cfg.metrics_token.clone(),
+            rate_limiter: rate_limiter(&cfg)?,
+            trusted_proxies: cfg.trusted_proxies.clone(),
+            request_timeout: cfg.request_timeout,
         },
     )
     .with_metrics(metrics);

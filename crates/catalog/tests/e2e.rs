@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use catalog_domain::ports::PageSpec;
 use catalog_domain::{ProductFilter, ProductReader, ProductWriter, SortKey};
 use catalog_storage_sql::SqlStore;
+use catalog_storage_sql::testing::in_ci;
 use common::{Server, SqliteFile, catalog, header, run, run_ok, with_scratch_pg};
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
@@ -357,6 +358,109 @@ async fn a_statement_timeout_is_a_503_with_retry_after() {
     .await;
 }
 
+/// GET `path` as the client `xff` behind a proxy at 127.0.0.1.
+async fn get_as(
+    http: &reqwest::Client,
+    server: &Server,
+    path: &str,
+    xff: &str,
+) -> reqwest::Response {
+    http.get(server.url(path))
+        .header("x-forwarded-for", xff)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+}
+
+/// The binary counts clients by the trusted proxy's `X-Forwarded-For`
+/// and answers 429 with `Retry-After` and the `RateLimit` headers; /health
+/// stays exempt.
+#[tokio::test]
+async fn the_binary_rate_limits_clients_behind_a_trusted_proxy() {
+    let db = SqliteFile::create();
+    let http = reqwest::Client::new();
+    let mut server = Server::spawn_with(
+        db.url(),
+        20,
+        &[
+            ("CATALOG_RATE_LIMIT", "1/m,burst=2"),
+            ("CATALOG_TRUSTED_PROXIES", "127.0.0.1,::1"),
+        ],
+    );
+    server.wait_ready(&http).await;
+    for _ in 0..2 {
+        let res = get_as(&http, &server, "/api/v1/products/1", "192.0.2.1").await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(
+            header(&res, "ratelimit-policy"),
+            Some(r#""default";q=2;w=120"#)
+        );
+        assert!(header(&res, "ratelimit").is_some());
+    }
+    let res = get_as(&http, &server, "/api/v1/products", "192.0.2.1").await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(
+        header(&res, "content-type"),
+        Some("application/problem+json")
+    );
+    let retry: u64 = header(&res, "retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert!(header(&res, "x-process-time").is_some());
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["type"], "urn:catalog:problem:rate-limited");
+    let res = get_as(&http, &server, "/api/v1/products/1", "192.0.2.2").await;
+    assert_eq!(res.status(), 200, "another client behind the same proxy");
+    let res = get_as(&http, &server, "/health", "192.0.2.1").await;
+    assert_eq!(res.status(), 200, "/health is exempt");
+}
+
+/// With `REDIS_URL`, two instances sharing a prefix spend one budget.
+#[tokio::test]
+async fn two_instances_share_one_rate_limit_through_redis() {
+    let redis_url =
+        std::env::var("CATALOG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let admin = deadpool_redis::redis::Client::open(redis_url.as_str())
+        .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(2)));
+    let Ok(mut admin) = admin else {
+        let msg = format!("Redis at {redis_url} is not reachable");
+        assert!(!in_ci(), "{msg}; CI=true forbids skipping");
+        eprintln!("\n!!! SKIPPED: {msg}. Start it to run this test.\n");
+        return;
+    };
+    let prefix = format!("catalog_e2e_{}", uuid::Uuid::new_v4().simple());
+    let db = SqliteFile::create();
+    let http = reqwest::Client::new();
+    let envs = [
+        ("REDIS_URL", redis_url.as_str()),
+        ("CATALOG_CACHE_PREFIX", prefix.as_str()),
+        ("CATALOG_RATE_LIMIT", "1/m,burst=3"),
+        ("CATALOG_TRUSTED_PROXIES", "127.0.0.1,::1"),
+    ];
+    let mut a = Server::spawn_with(db.url(), 20, &envs);
+    a.wait_ready(&http).await;
+    let mut b = Server::spawn_with(db.url(), 0, &envs);
+    b.wait_ready(&http).await;
+    let mut statuses = Vec::new();
+    for server in [&a, &b, &a, &b] {
+        let res = get_as(&http, server, "/api/v1/products/1", "192.0.2.7").await;
+        statuses.push(res.status().as_u16());
+    }
+    let keys: Vec<String> = deadpool_redis::redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query(&mut admin)
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = deadpool_redis::redis::cmd("DEL")
+            .arg(&keys)
+            .query(&mut admin);
+    }
+    assert_eq!(statuses, [200, 200, 200, 429]);
+    assert!(
+        keys.contains(&format!("{prefix}:rl:ip:192.0.2.7")),
+        "{keys:?}"
+    );
+}
+
 /// The contract lets a client send a cursor "beside the same parameters
 /// again", `sort` included (a regression test: the requested sort was once
 /// compared with the cursor's, which carries the `id` tie-breaker).
@@ -528,6 +632,10 @@ fn config_errors_exit_non_zero_naming_the_variable() {
         ("REDIS_URL", "http://x"),
         ("CATALOG_CORS_ORIGINS", "shop.example"),
         ("CATALOG_DB_MAX_CONNECTIONS", "0"),
+        ("CATALOG_RATE_LIMIT", "fast"),
+        ("CATALOG_TRUSTED_PROXIES", "proxy.local"),
+        ("CATALOG_REQUEST_TIMEOUT", "soon"),
+        ("CATALOG_MAX_INFLIGHT_EXPENSIVE", "0"),
     ];
     for (var, value) in cases {
         let mut envs = vec![(var, value)];

@@ -327,6 +327,13 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
         self.0.current().is_some() || self.0.inner.aggregates_cheaply(filter, facet)
     }
 
+    /// While the index answers, searches and deep pages are its work. (A
+    /// deep page sorted by several columns still takes the SQL path and is
+    /// not counted as expensive: rare, and `CATALOG_MAX_OFFSET` caps it.)
+    fn pages_cheaply(&self, filter: &ProductFilter, offset: u64) -> bool {
+        self.0.current().is_some() || self.0.inner.pages_cheaply(filter, offset)
+    }
+
     async fn estimate_count(&self, filter: &ProductFilter) -> Result<Option<u64>, StorageError> {
         match self.0.fresh(filter).await {
             Some(f) => f.read(|i| Some(i.count(filter))),

@@ -118,12 +118,18 @@ pub async fn state_with(products: &[Spec]) -> AppState {
     state_with_key(products, b"test").await
 }
 
-/// The same, with cursors signed by `key`.
-pub async fn state_with_key(products: &[Spec], key: &[u8]) -> AppState {
+/// A memory store holding `products`.
+pub async fn store_with(products: &[Spec]) -> MemoryStore {
     let store = MemoryStore::new();
     let batch: Vec<NewProduct> = products.iter().map(new_product).collect();
     let inserted = store.insert_batch(&batch).await.unwrap();
     assert_eq!(inserted, batch.len() as u64);
+    store
+}
+
+/// The same, with cursors signed by `key`.
+pub async fn state_with_key(products: &[Spec], key: &[u8]) -> AppState {
+    let store = store_with(products).await;
     AppState::new(
         CatalogService::new(Arc::new(store), CursorKey::new(key)),
         HttpConfig::default(),

@@ -15,7 +15,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_catalog");
 
 /// Variables of the contract that must not leak from the developer's shell
 /// into the binary under test.
-pub const CONTRACT_VARS: [&str; 13] = [
+pub const CONTRACT_VARS: [&str; 21] = [
     "DATABASE_URL",
     "REDIS_URL",
     "CATALOG_ADDR",
@@ -28,6 +28,14 @@ pub const CONTRACT_VARS: [&str; 13] = [
     "CATALOG_DB_ACQUIRE_TIMEOUT_MS",
     "CATALOG_LOG_FORMAT",
     "CATALOG_METRICS_TOKEN",
+    "CATALOG_RATE_LIMIT",
+    "CATALOG_TRUSTED_PROXIES",
+    "CATALOG_REQUEST_TIMEOUT",
+    "CATALOG_MAX_INFLIGHT_EXPENSIVE",
+    "CATALOG_SHUTDOWN_TIMEOUT",
+    "CATALOG_SHUTDOWN_DELAY",
+    "CATALOG_SEARCH_INDEX",
+    "CATALOG_CHANGE_LOG_RETENTION",
     "RUST_LOG",
 ];
 
