@@ -399,7 +399,8 @@ pub enum LabelFilter {
 /// edge names the inputs as its wire format spells them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListRefusal {
-    /// More than [`MAX_FILTER_VALUES`] distinct values.
+    /// More than [`MAX_FILTER_VALUES`] values, repeats included (what the
+    /// wire format can state: the OpenAPI document's `maxItems`).
     TooManyValues(LabelFilter),
     /// The lower price bound is above the upper one.
     PriceRangeReversed,
@@ -447,10 +448,10 @@ impl FilterRequest {
 
     fn build_into(self, refusals: &mut Vec<ListRefusal>) -> ProductFilter {
         let mut distinct = |values: Vec<Label>, which| {
-            let set: BTreeSet<Label> = values.into_iter().collect();
-            if set.len() > MAX_FILTER_VALUES {
+            if values.len() > MAX_FILTER_VALUES {
                 refusals.push(ListRefusal::TooManyValues(which));
             }
+            let set: BTreeSet<Label> = values.into_iter().collect();
             set.into_iter().collect::<Vec<_>>()
         };
         let categories = distinct(self.categories, LabelFilter::Categories);
@@ -615,14 +616,31 @@ pub fn parse_fields(raw: &str) -> Result<FieldSet, String> {
     Ok(FieldSet(bits))
 }
 
-/// `min_rating`: 0–5. Ratings are tenths, so a finer bound rounds up:
-/// `3.95` keeps 4.0 and drops 3.9, exactly as the inequality says.
+/// `min_rating`: a decimal 0–5 (digits, optionally `.` and more digits; no
+/// sign, no exponent, as the prices). Ratings are tenths, so a finer bound
+/// rounds up: `3.95` keeps 4.0 and drops 3.9, exactly as the inequality
+/// says.
 pub fn parse_min_rating(raw: &str) -> Result<Rating, String> {
     let msg = || "must be a number between 0 and 5".to_string();
-    let value: f64 = raw.trim().parse().map_err(|_| msg())?;
-    if !value.is_finite() || !(0.0..=5.0).contains(&value) || raw.contains(['e', 'E']) {
+    let text = raw.trim();
+    let (int, frac) = match text.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (text, None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
         return Err(msg());
     }
+    // Decided on the digits, so `5.000000000000000001` (5.0 as a float)
+    // is above 5 as written.
+    let whole = int.trim_start_matches('0');
+    let above_five = whole.len() > 1
+        || whole > "5"
+        || (whole == "5" && frac.is_some_and(|f| f.bytes().any(|b| b != b'0')));
+    if above_five {
+        return Err(msg());
+    }
+    let value: f64 = text.parse().map_err(|_| msg())?;
     let tenths = (value * 10.0 - 1e-9).ceil().max(0.0) as i64;
     Rating::from_tenths(tenths)
 }
@@ -678,6 +696,15 @@ mod tests {
         };
         assert_eq!(
             many.build(),
+            Err(vec![ListRefusal::TooManyValues(LabelFilter::Brands)])
+        );
+        // Counted as given: repeats count too.
+        let repeated = FilterRequest {
+            brands: vec![label("A"); MAX_FILTER_VALUES + 1],
+            ..FilterRequest::default()
+        };
+        assert_eq!(
+            repeated.build(),
             Err(vec![ListRefusal::TooManyValues(LabelFilter::Brands)])
         );
         let deep = ListRequest {

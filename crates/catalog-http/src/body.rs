@@ -43,22 +43,33 @@ fn member<'de, D: Deserializer<'de>>(d: D) -> Result<Member, D::Error> {
     "category": "Electronics", "brand": "Acme", "price": 199.99, "stock_quantity": 12, "rating": 4.5, "is_active": true
 }))]
 pub struct ProductBody {
-    /// Unique, 3–32 chars of A-Z 0-9 - (lower case is upper-cased).
+    /// Unique, 3–32 chars of A-Z 0-9 - (lower case is upper-cased;
+    /// surrounding white space is trimmed).
     #[serde(default, deserialize_with = "member")]
-    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9-]{3,32}$")]
+    #[schema(value_type = String, required = true, pattern = r"^\s*[A-Za-z0-9-]{3,32}\s*$")]
     sku: Member,
+    /// 1–200 characters after trimming; line breaks and tabs allowed, no
+    /// other control characters.
     #[serde(default, deserialize_with = "member")]
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 200)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 200,
+        pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x08\x0B-\x1F\x7F-\x9F]*$")]
     name: Member,
-    /// Default "" (POST, PUT; `null` in a PATCH resets it).
+    /// Default "" (POST, PUT; `null` in a PATCH resets it). At most 5000
+    /// characters after trimming; line breaks and tabs allowed, no other
+    /// control characters.
     #[serde(default, deserialize_with = "member")]
-    #[schema(value_type = String, max_length = 5000)]
+    #[schema(value_type = String, max_length = 5000, pattern = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F]*$")]
     description: Member,
+    /// 1–100 characters after trimming, no control characters at all (the
+    /// one rule of a category or brand).
     #[serde(default, deserialize_with = "member")]
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$")]
     category: Member,
+    /// As `category`.
     #[serde(default, deserialize_with = "member")]
-    #[schema(value_type = String, required = true, min_length = 1, max_length = 100)]
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$")]
     brand: Member,
     /// A JSON number (not a string), 0–1,000,000, at most 2 decimals.
     #[serde(default, deserialize_with = "member")]
@@ -119,15 +130,28 @@ fn number(errors: &mut ValidationErrors, field: &str, v: &Value) -> Option<f64> 
     }
 }
 
+/// A JSON integer. As in JSON Schema, a number with a zero fraction
+/// (`12.0`) is an integer; `12.5` is not.
 fn integer(errors: &mut ValidationErrors, field: &str, v: &Value) -> Option<i64> {
+    // 2^63: the first float beyond i64.
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
     match v {
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => Some(i),
-            None if n.as_u64().is_some() => {
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => Some(i),
+            (None, Some(_), _) => {
                 errors.push(field, "is too large");
                 None
             }
-            None => {
+            (None, None, Some(f)) if f.is_finite() && f.fract() == 0.0 => {
+                if (-I64_END..I64_END).contains(&f) {
+                    // Exact: a whole float within i64 converts without loss.
+                    Some(f as i64)
+                } else {
+                    errors.push(field, "is too large");
+                    None
+                }
+            }
+            _ => {
                 errors.push(field, "must be an integer");
                 None
             }
@@ -427,7 +451,27 @@ mod tests {
         let big = json!(u64::MAX);
         let mut b = valid();
         b["stock_quantity"] = big;
+        assert_eq!(
+            new_product(b.clone()).unwrap_err().0[0].message,
+            "is too large"
+        );
+        b["stock_quantity"] = json!(1e19);
         assert_eq!(new_product(b).unwrap_err().0[0].message, "is too large");
+    }
+
+    #[test]
+    fn an_integer_may_be_written_with_a_zero_fraction() {
+        // JSON Schema's `integer`: 12.0 is 12.
+        let mut b = valid();
+        b["stock_quantity"] = json!(12.0);
+        assert_eq!(new_product(b.clone()).unwrap().stock_quantity, 12);
+        b["stock_quantity"] = json!(-0.0);
+        assert_eq!(new_product(b.clone()).unwrap().stock_quantity, 0);
+        b["stock_quantity"] = json!(12.5);
+        assert_eq!(
+            new_product(b).unwrap_err().0[0].message,
+            "must be an integer"
+        );
     }
 
     #[test]

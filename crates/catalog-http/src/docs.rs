@@ -8,7 +8,57 @@ use utoipa::openapi::schema::{Schema, SchemaType, Type};
 use utoipa::{OpenApi, ToSchema};
 
 use crate::body::ProductBody;
+use crate::contract::Contract;
 use crate::error::{Problem, ProblemField};
+
+/// What a category or brand filter value may hold: 1–100 characters,
+/// compared exactly as given (a value no product holds matches nothing).
+pub struct LabelFilterDoc;
+
+impl utoipa::PartialSchema for LabelFilterDoc {
+    fn schema() -> RefOr<Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(catalog_domain::product::MAX_LABEL_CHARS))
+            .description(Some(
+                "A category or brand filter value: 1–100 characters, compared exactly as given.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for LabelFilterDoc {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("LabelFilter")
+    }
+}
+
+/// A product projected by `fields`: `id` and the fields asked for.
+pub struct ProductProjectionDoc;
+
+impl utoipa::PartialSchema for ProductProjectionDoc {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <ProductDoc as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(product)) = &mut schema {
+            product.required = vec!["id".to_string()];
+            product.description = Some(
+                "A product projected by `fields`: `id` always, and only the fields asked for."
+                    .into(),
+            );
+            product.example = Some(
+                serde_json::json!({"id": 42, "name": "Wireless Headphones Pro", "price": 199.99}),
+            );
+        }
+        schema
+    }
+}
+
+impl ToSchema for ProductProjectionDoc {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ProductProjection")
+    }
+}
 
 /// A product.
 #[derive(ToSchema)]
@@ -82,7 +132,8 @@ impl ToSchema for ProductPatchDoc {
 #[schema(as = ProductList)]
 #[allow(dead_code)]
 pub struct ProductListDoc {
-    /// The page's products (projected when `fields` is given).
+    /// The page's products: whole, or projected when `fields` is given.
+    #[schema(value_type = Vec<ProductListItemDoc>)]
     pub items: Vec<ProductDoc>,
     /// Matching products in all; null with `count=none`; the planner's
     /// estimate with `count=estimated` above 10,000 rows.
@@ -94,6 +145,29 @@ pub struct ProductListDoc {
     pub offset: u64,
     /// Opaque token for the next page; null on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// An item of a page: a whole [`ProductDoc`] without `fields`, a
+/// [`ProductProjectionDoc`] with it. `anyOf`, since a whole product is a
+/// projection too.
+pub struct ProductListItemDoc;
+
+impl utoipa::PartialSchema for ProductListItemDoc {
+    fn schema() -> RefOr<Schema> {
+        utoipa::openapi::schema::AnyOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name("Product"))
+            .item(utoipa::openapi::Ref::from_schema_name("ProductProjection"))
+            .description(Some(
+                "A whole Product, or a ProductProjection when `fields` is given.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ProductListItemDoc {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ProductListItem")
+    }
 }
 
 /// Aggregates over the matching products.
@@ -280,11 +354,11 @@ pub struct SearchIndexHealthDoc {
         crate::metrics::metrics,
     ),
     components(schemas(
-        ProductDoc, ProductBody, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
+        ProductDoc, ProductProjectionDoc, ProductListItemDoc, LabelFilterDoc, ProductBody, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
         HealthDoc, HealthChecksDoc, SearchIndexHealthDoc, Problem, ProblemField, FacetsDoc, FacetValueDoc,
         PriceBucketDoc, RatingBucketDoc, BoolCountDoc, crate::feed::ChangeDoc, crate::feed::ChangeListDoc
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Contract),
     tags(
         (name = "products", description = "Products: reads are public, writes need a bearer token with products:write"),
         (name = "operations", description = "Health, metrics and documentation"),

@@ -84,8 +84,7 @@ fn list_body(page: &ListPage, fields: Option<FieldSet>) -> ListBody<'_> {
     get, path = "/api/v1/products", tag = "products",
     params(ListParams, FilterParams),
     responses(
-        (status = 200, description = "A page of products", body = crate::docs::ProductListDoc,
-            headers(("ETag" = String, description = "Strong entity tag"), ("X-Cache" = String, description = "HIT or MISS"))),
+        (status = 200, description = "A page of products", body = crate::docs::ProductListDoc),
         (status = 304, description = "Not modified (If-None-Match matched)"),
         (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid parameter", body = Problem, content_type = "application/problem+json"),
@@ -103,7 +102,7 @@ pub async fn list_products(
 /// Get one product.
 #[utoipa::path(
     get, path = "/api/v1/products/{id}", tag = "products",
-    params(("id" = i64, Path, description = "Product id, a positive integer", minimum = 1)),
+    params(("id" = i64, Path, description = "Product id, a positive integer", minimum = 1, maximum = 9223372036854775807_i64)),
     responses(
         (status = 200, description = "The product", body = crate::docs::ProductDoc),
         (status = 304, description = "Not modified"),
@@ -129,6 +128,7 @@ pub async fn get_product(
     get, path = "/api/v1/products/stats", tag = "products",
     params(FilterParams),
     responses(
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Aggregates", body = crate::docs::StatsDoc),
         (status = 304, description = "Not modified"),
         (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
@@ -152,6 +152,7 @@ pub async fn product_stats(
     get, path = "/api/v1/products/facets", tag = "products",
     params(FilterParams),
     responses(
+        (status = 400, description = "Malformed query string", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Facet counts", body = crate::docs::FacetsDoc),
         (status = 304, description = "Not modified"),
         (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),

@@ -6,6 +6,7 @@ mod app;
 pub mod auth;
 pub mod body;
 mod conditional;
+mod contract;
 pub mod docs;
 mod error;
 mod feed;

@@ -162,29 +162,75 @@ pub fn strip_coding(tag: &str) -> String {
     t.to_string()
 }
 
+/// The codings `Compress` may apply: exactly the set actix-web's
+/// compressor negotiates with under this crate's `compress-*` features
+/// (identity, br, gzip, deflate, zstd).
+const NEGOTIABLE: [actix_web::http::header::Encoding; 5] = {
+    use actix_web::http::header::Encoding;
+    [
+        Encoding::identity(),
+        Encoding::brotli(),
+        Encoding::gzip(),
+        Encoding::deflate(),
+        Encoding::zstd(),
+    ]
+};
+
+/// The content coding `Compress` picks for this request's body, as it
+/// picks it: no or an unreadable `Accept-Encoding` means identity,
+/// otherwise the same negotiation over the same codings. `None` for
+/// identity.
+fn negotiated_coding(req: &ServiceRequest) -> Option<String> {
+    use actix_web::HttpMessage;
+    use actix_web::http::header::{AcceptEncoding, Encoding};
+    let accept = req.get_header::<AcceptEncoding>()?;
+    match accept.negotiate(NEGOTIABLE.iter())? {
+        Encoding::Known(c) if c != actix_web::http::header::ContentEncoding::Identity => {
+            Some(c.as_str().to_string())
+        }
+        _ => None,
+    }
+}
+
+/// `"x"` with a coding suffix: `"x-gzip"`; weak or malformed tags are
+/// left alone.
+fn with_coding(tag: &str, coding: &str) -> Option<String> {
+    tag.strip_suffix('"')
+        .filter(|t| t.starts_with('"'))
+        .map(|t| format!("{t}-{coding}\""))
+}
+
 /// A compressed body is a different representation, so its strong ETag
 /// must differ (RFC 9110 §8.8.3): `"x"` becomes `"x-gzip"`. Conditional
 /// requests strip the suffix again before comparing.
+///
+/// A 304 has no body, so the compressor leaves it alone; yet it must carry
+/// the tag the 200 would have carried (RFC 9110 §15.4.5). Its suffix comes
+/// from the request's `Accept-Encoding`, negotiated as `Compress` does.
 pub async fn tag_encoded(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    use actix_web::http::header;
+    use actix_web::http::{StatusCode, header};
+    let would_encode = negotiated_coding(&req);
     let mut res = next.call(req).await?.map_into_boxed_body();
-    let coding = res
+    let applied = res
         .headers()
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(str::to_ascii_lowercase)
         .filter(|c| c != "identity");
+    let coding = match applied {
+        Some(c) => Some(c),
+        None if res.status() == StatusCode::NOT_MODIFIED => would_encode,
+        None => None,
+    };
     if let Some(coding) = coding {
         let tagged = res
             .headers()
             .get(header::ETAG)
             .and_then(|v| v.to_str().ok())
-            .and_then(|t| t.strip_suffix('"'))
-            .filter(|t| t.starts_with('"'))
-            .map(|t| format!("{t}-{coding}\""));
+            .and_then(|t| with_coding(t, &coding));
         if let Some(v) = tagged.and_then(|t| HeaderValue::from_str(&t).ok()) {
             res.headers_mut().insert(header::ETAG, v);
         }

@@ -31,26 +31,31 @@ use crate::error::ApiError;
 #[into_params(parameter_in = Query)]
 pub struct FilterParams {
     /// Exact, case-sensitive match; repeat for any of several (up to 100).
-    /// Each value is 1–100 characters, compared as given.
+    /// Each value is 1–100 characters and compared exactly as given: a
+    /// value no product's category can hold (a line break, surrounding
+    /// spaces) matches nothing rather than being refused.
     #[serde(default)]
-    #[param(value_type = Option<Vec<String>>)]
+    #[param(value_type = Option<Vec<crate::docs::LabelFilterDoc>>, max_items = 100)]
     pub category: Vec<String>,
     /// Exact match; repeat for any of several (up to 100). Each value is
-    /// 1–100 characters, compared as given.
+    /// 1–100 characters, compared exactly as given (see `category`).
     #[serde(default)]
-    #[param(value_type = Option<Vec<String>>)]
+    #[param(value_type = Option<Vec<crate::docs::LabelFilterDoc>>, max_items = 100)]
     pub brand: Vec<String>,
-    /// Inclusive lower price bound.
+    /// Inclusive lower price bound: a decimal 0–1,000,000 with at most 2
+    /// decimals, no sign or exponent (`19.99`). Above `max_price` is a 422
+    /// naming `min_price`.
     #[serde(default)]
-    #[param(value_type = Option<f64>, minimum = 0, maximum = 1000000)]
+    #[param(value_type = Option<String>, pattern = r"^\s*(0{0,6}[0-9]{1,6}(\.[0-9]{1,2})?|0{0,5}1000000(\.0{1,2})?)\s*$", example = "19.99")]
     pub min_price: Vec<String>,
-    /// Inclusive upper price bound.
+    /// Inclusive upper price bound, written as `min_price`.
     #[serde(default)]
-    #[param(value_type = Option<f64>, minimum = 0, maximum = 1000000)]
+    #[param(value_type = Option<String>, pattern = r"^\s*(0{0,6}[0-9]{1,6}(\.[0-9]{1,2})?|0{0,5}1000000(\.0{1,2})?)\s*$", example = "250")]
     pub max_price: Vec<String>,
-    /// Minimum rating, 0–5.
+    /// Minimum rating: a decimal 0–5, no sign or exponent. Ratings are
+    /// tenths, so a finer bound rounds up (`3.95` keeps 4.0, drops 3.9).
     #[serde(default)]
-    #[param(value_type = Option<f64>, minimum = 0, maximum = 5)]
+    #[param(value_type = Option<String>, pattern = r"^\s*0*([0-4](\.[0-9]+)?|5(\.0+)?)\s*$", example = "4")]
     pub min_rating: Vec<String>,
     /// `true`: stock_quantity > 0; `false`: stock_quantity = 0.
     #[serde(default)]
@@ -67,10 +72,13 @@ pub struct FilterParams {
     /// Results by relevance (exact sku, then how many words are in the
     /// name) unless `sort` is given.
     #[serde(default)]
+    /// Control characters are refused; so is a value that is empty after
+    /// trimming.
     #[param(
         value_type = Option<String>,
         min_length = 1,
         max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
         example = "wireless \"noise cancelling\" -refurbished"
     )]
     pub search: Vec<String>,
@@ -99,23 +107,26 @@ pub struct ListParams {
     /// bound it (`CATALOG_MAX_OFFSET`): deeper is a 422 naming `offset` that
     /// points to `cursor`, which is as fast at any depth.
     #[serde(default)]
-    #[param(value_type = Option<u64>, minimum = 0, default = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 9223372036854775807_i64, default = 0)]
     pub offset: Vec<String>,
     /// Opaque token from a previous `next_cursor`: continues that listing
-    /// (its filters and sort) by keyset, without an OFFSET scan.
+    /// (its filters and sort) by keyset, without an OFFSET scan. Signed: any
+    /// other value, or one sent beside different filters or sort, is a 422
+    /// naming `cursor`; so is `offset` > 0 beside it.
     #[serde(default)]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<String>, pattern = r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
     pub cursor: Vec<String>,
     /// Comma list of fields from id, sku, name, category, brand, price,
     /// stock_quantity, rating, created_at, updated_at; `-` prefix for
     /// descending. Default `id` (relevance when `search` is given); `id`
-    /// ascending is always the final tie-breaker.
+    /// ascending is always the final tie-breaker. Each key at most once.
     #[serde(default)]
-    #[param(value_type = Option<String>, example = "-price,name")]
+    #[param(value_type = Option<String>, example = "-price,name", pattern = r"^\s*[+-]?(id|sku|name|category|brand|price|stock_quantity|rating|created_at|updated_at)\s*(,\s*[+-]?(id|sku|name|category|brand|price|stock_quantity|rating|created_at|updated_at)\s*)*$")]
     pub sort: Vec<String>,
-    /// Comma list of product fields to return (id is always included).
+    /// Comma list of product fields to return (id is always included);
+    /// the items are then `ProductProjection`s.
     #[serde(default)]
-    #[param(value_type = Option<String>, example = "name,price")]
+    #[param(value_type = Option<String>, example = "name,price", pattern = r"^\s*(id|sku|name|description|category|brand|price|stock_quantity|rating|is_active|created_at|updated_at)\s*(,\s*(id|sku|name|description|category|brand|price|stock_quantity|rating|is_active|created_at|updated_at)\s*)*$")]
     pub fields: Vec<String>,
     /// `exact` (default), `estimated` (the planner's estimate when above
     /// 10,000 rows, exact below; see `total_is_exact`) or `none` (then
@@ -494,6 +505,41 @@ mod tests {
         );
         assert!(parse("min_rating=5.5").is_err());
         assert!(parse("min_rating=NaN").is_err());
+    }
+
+    #[test]
+    fn min_rating_is_plain_decimal_digits() {
+        // Exactly what the OpenAPI pattern publishes.
+        for ok in [
+            "0",
+            "5",
+            "5.000",
+            "0005",
+            "4.99999999999999999999",
+            " 3.5 ",
+            "00.1",
+        ] {
+            assert!(parse(&format!("min_rating={ok}")).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "%2B1",
+            "1e0",
+            ".5",
+            "5.",
+            "5.0001",
+            "5.000000000000000001",
+            "10",
+            "inf",
+            "-0",
+            "",
+            "1.2.3",
+        ] {
+            assert_eq!(
+                fields_of(parse(&format!("min_rating={bad}")).unwrap_err()),
+                vec!["min_rating"],
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

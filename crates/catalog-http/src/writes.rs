@@ -14,6 +14,7 @@ use futures::StreamExt;
 use crate::app::MAX_BODY_BYTES;
 use crate::auth::{WRITE_SCOPE, authorize};
 use crate::body::ProductBody;
+use crate::conditional::parse_if_match;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -78,32 +79,40 @@ async fn read_json(
 }
 
 /// `If-Match` as a typed precondition (RFC 9110: strong comparison), or
-/// `None` without the header. `*` is any version; otherwise each entity tag
-/// this service issued names a version, and weak or foreign tags name none.
-fn if_match(req: &HttpRequest) -> Option<Precondition> {
-    let values: Vec<&str> = req
+/// `None` without the header. `*` is any version; otherwise each strong
+/// entity tag this service issued names a version, and weak or foreign tags
+/// name none (a 412). A value that is not `If-Match` syntax at all is a 422
+/// naming the header, never silently a 412 or an unconditional write.
+fn if_match(req: &HttpRequest) -> Result<Option<Precondition>, ApiError> {
+    let values: Vec<&[u8]> = req
         .headers()
         .get_all(header::IF_MATCH)
-        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.as_bytes())
         .collect();
     if values.is_empty() {
-        return None;
+        return Ok(None);
     }
+    let joined = values.join(&b", "[..]);
+    let malformed = || {
+        ApiError::Validation(catalog_domain::ValidationErrors::single(
+            "If-Match",
+            "must be * or a comma-separated list of entity tags (\"...\" or W/\"...\")",
+        ))
+    };
+    let Some(parsed) = parse_if_match(&joined) else {
+        return Err(malformed());
+    };
+    let Some(tags) = parsed else {
+        return Ok(Some(Precondition::Any));
+    };
     // Tags of compressed representations carry a coding suffix; they name
     // the same version.
-    let tags: Vec<String> = values
-        .iter()
-        .flat_map(|v| v.split(','))
-        .map(crate::middleware::strip_coding)
-        .collect();
-    if tags.join(",").trim() == "*" {
-        return Some(Precondition::Any);
-    }
-    Some(Precondition::Versions(
+    Ok(Some(Precondition::Versions(
         tags.iter()
-            .filter_map(|t| ProductVersion::from_etag(t))
+            .filter(|t| !t.weak)
+            .filter_map(|t| ProductVersion::from_etag(&crate::middleware::strip_coding(t.opaque)))
             .collect(),
-    ))
+    )))
 }
 
 /// `Idempotency-Key`: 1–255 visible ASCII characters, scoped to the caller.
@@ -174,7 +183,7 @@ async fn update(
     let id = parse_id(path)?;
     require_json(&req, matches!(how, Update::Patch))?;
     let body = ProductBody::from_json(&read_json(&req, payload).await?)?;
-    let precondition = if_match(&req);
+    let precondition = if_match(&req)?;
     let p = match how {
         Update::Replace => {
             let new = body.into_new_product()?;
@@ -208,7 +217,7 @@ async fn update(
 #[utoipa::path(
     post, path = "/api/v1/products", tag = "products",
     security(("bearer" = ["products:write"])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (1-255 visible ASCII characters, remembered 24 h)")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe (1-255 visible ASCII characters, remembered 24 h). The same key with another body is a 422 naming Idempotency-Key; a replay answers as the first time, with `Idempotent-Replayed: true`.")),
     request_body(content = crate::body::ProductBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = crate::docs::ProductDoc,
@@ -219,7 +228,7 @@ async fn update(
         (status = 409, description = "Duplicate sku", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid product", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid product, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_product(
@@ -256,8 +265,8 @@ pub async fn create_product(
     put, path = "/api/v1/products/{id}", tag = "products",
     security(("bearer" = ["products:write"])),
     params(
-        ("id" = i64, Path, description = "Product id", minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "The product's ETag: replace only if unchanged (412 otherwise)"),
+        ("id" = i64, Path, description = "Product id", minimum = 1, maximum = 9223372036854775807_i64),
+        ("If-Match" = Option<String>, Header, description = "`*` or the product's ETag(s): replace only if unchanged (strong comparison; 412 otherwise). Anything but entity-tag syntax is a 422 naming If-Match."),
     ),
     request_body(content = crate::body::ProductBody, content_type = "application/json"),
     responses(
@@ -270,7 +279,7 @@ pub async fn create_product(
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid product", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid product, If-Match or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn replace_product(
@@ -287,8 +296,8 @@ pub async fn replace_product(
     patch, path = "/api/v1/products/{id}", tag = "products",
     security(("bearer" = ["products:write"])),
     params(
-        ("id" = i64, Path, description = "Product id", minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "The product's ETag: update only if unchanged (412 otherwise)"),
+        ("id" = i64, Path, description = "Product id", minimum = 1, maximum = 9223372036854775807_i64),
+        ("If-Match" = Option<String>, Header, description = "`*` or the product's ETag(s): update only if unchanged (strong comparison; 412 otherwise). Anything but entity-tag syntax is a 422 naming If-Match."),
     ),
     request_body(content = crate::docs::ProductPatchDoc, content_type = "application/merge-patch+json"),
     responses(
@@ -301,7 +310,7 @@ pub async fn replace_product(
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a JSON media type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field or null on a required field", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field, null on a required field, or a malformed If-Match", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn patch_product(
@@ -318,8 +327,8 @@ pub async fn patch_product(
     delete, path = "/api/v1/products/{id}", tag = "products",
     security(("bearer" = ["products:write"])),
     params(
-        ("id" = i64, Path, description = "Product id", minimum = 1),
-        ("If-Match" = Option<String>, Header, description = "The product's ETag: delete only if unchanged (412 otherwise)"),
+        ("id" = i64, Path, description = "Product id", minimum = 1, maximum = 9223372036854775807_i64),
+        ("If-Match" = Option<String>, Header, description = "`*` or the product's ETag(s): delete only if unchanged (strong comparison; 412 otherwise). Anything but entity-tag syntax is a 422 naming If-Match."),
     ),
     responses(
         (status = 204, description = "Deleted"),
@@ -327,7 +336,7 @@ pub async fn patch_product(
         (status = 403, description = "Token lacks products:write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "If-Match does not match", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "id is not a positive integer", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "id is not a positive integer, or a malformed If-Match", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn delete_product(
@@ -337,7 +346,8 @@ pub async fn delete_product(
 ) -> Result<HttpResponse, ApiError> {
     let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
     let id = parse_id(path)?;
-    state.service.delete(id, if_match(&req).as_ref()).await?;
+    let precondition = if_match(&req)?;
+    state.service.delete(id, precondition.as_ref()).await?;
     tracing::info!(id = id.get(), sub = %who.subject, "product deleted");
     Ok(HttpResponse::NoContent().finish())
 }

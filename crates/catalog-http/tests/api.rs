@@ -1161,6 +1161,54 @@ async fn compressed_representation_has_its_own_strong_etag() {
     );
 }
 
+#[actix_web::test]
+async fn not_modified_carries_the_tag_the_200_would_carry() {
+    // The compressor never runs on a 304 (no body), so its tag's coding
+    // comes from the request's Accept-Encoding, negotiated as Compress does.
+    let app = app().await;
+    let codings = [
+        None,
+        Some("gzip"),
+        Some("br"),
+        Some("zstd"),
+        Some("deflate"),
+        Some("gzip;q=0.5, br;q=0.9"),
+        Some("br;q=0, gzip"),
+        Some("identity"),
+        Some("*"),
+        Some("bogus, gzip;q=0.1"),
+    ];
+    for uri in CACHEABLE {
+        for coding in codings {
+            let with = |req: TestRequest| match coding {
+                Some(c) => req.insert_header(("accept-encoding", c)),
+                None => req,
+            };
+            let ok = app.send(with(TestRequest::get().uri(uri))).await;
+            assert_eq!(ok.status, 200, "{uri} {coding:?}");
+            let tag = ok.header("etag").unwrap().to_string();
+            let plain = match ok.header("content-encoding") {
+                Some(c) => {
+                    let base = tag.strip_suffix(&format!("-{c}\""));
+                    format!("{}\"", base.unwrap_or_else(|| panic!("{tag} for {c}")))
+                }
+                None => tag.clone(),
+            };
+            // Revalidated with its own tag, with the identity tag, or with
+            // a list: the 304 carries the 200's tag.
+            for inm in [tag.clone(), plain, format!("\"x\", W/{tag}")] {
+                let nm = app.send(with(with_inm(uri, &inm))).await;
+                assert_eq!(nm.status, 304, "{uri} {coding:?} {inm}");
+                assert_eq!(
+                    nm.header("etag"),
+                    Some(tag.as_str()),
+                    "{uri} {coding:?} {inm}"
+                );
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- cross-cutting
 
 #[actix_web::test]

@@ -1141,6 +1141,44 @@ async fn if_match_guards_put_patch_and_delete() {
     expect_status(&app.send(if_match(delete(id2), "*")).await, 204);
 }
 
+#[actix_web::test]
+async fn malformed_if_match_is_a_422_naming_it() {
+    let app = app().await;
+    let r = app.send(post(&product("IFM-3"))).await;
+    expect_status(&r, 201);
+    let id = id_of(&r.json());
+    let current = etag(&r);
+    // Not entity-tag syntax: refused before anything happens, never a 412
+    // and never an unconditional write.
+    for bad in [
+        "",
+        "null",
+        "0",
+        "mW",
+        "\"open",
+        "x\"",
+        "W/x",
+        "\"a\" \"b\"",
+        "*, \"a\"",
+    ] {
+        for req in [
+            if_match(patch(id, &json!({"name": "x"})), bad),
+            if_match(put(id, &product("IFM-3")), bad),
+            if_match(delete(id), bad),
+        ] {
+            invalid(&app.send(req).await, &["If-Match"]);
+        }
+    }
+    // Entity-tag syntax that names no version is a 412, with a coding
+    // suffix the current tag still matches.
+    problem(&app.send(if_match(delete(id), "\"1-999\"")).await, 412);
+    let gz = format!("{}-gzip\"", current.trim_end_matches('"'));
+    let r = app
+        .send(if_match(patch(id, &json!({"name": "y"})), &gz))
+        .await;
+    expect_status(&r, 200);
+}
+
 // ---------------------------------------------------------------- DELETE
 
 #[actix_web::test]
