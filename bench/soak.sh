@@ -104,6 +104,23 @@ hwm_mb() { awk '/^VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER_PID/status";
 RSS_START=$(rss_mb)
 log "server ready (RSS $RSS_START MB); soaking for $SOAK_MINUTES minutes at $SOAK_CONNECTIONS connections"
 
+# Each class of the mix alone first (SOAK_PROBE_SECS each, 0 skips), so the
+# report says what each costs at this concurrency.
+SOAK_PROBE_SECS="${SOAK_PROBE_SECS:-8}"
+PROBES="$WORK/probes.tsv"
+: >"$PROBES"
+if [ "$SOAK_PROBE_SECS" -gt 0 ]; then
+    for class in search list detail aggregate names patch create; do
+        out=$(wrk -t"$SOAK_THREADS" -c"$SOAK_CONNECTIONS" -d"${SOAK_PROBE_SECS}s" --timeout 10s --latency \
+            -s bench/lua/soak_mix.lua "$BASE" -- "$TOKEN" "$MAX_ID" "$WORK/words.txt" \
+            "$WORK/categories.txt" "$WORK/brands.txt" "probe" "$class")
+        read -r rps p50 p99 < <(wrk_summary <<<"$out")
+        bad=$(awk '/^SOAK/ { for (i = 1; i <= NF; i++) if ($i ~ /^non2xx=/) { sub("non2xx=", "", $i); s += $i } } END { print s + 0 }' <<<"$out")
+        printf '%s\t%s\t%s\t%s\t%s\n' "$class" "$rps" "$p50" "$p99" "$bad" >>"$PROBES"
+        log "probe $class: $rps req/s, p50 $p50 ms, p99 $p99 ms, $bad non-2xx"
+    done
+fi
+
 TSV="$SOAK_OUT/soak.tsv"
 printf 'minute\trequests_per_s\tp50_ms\tp99_ms\tnon2xx\tsocket_errors\trss_mb\n' >"$TSV"
 TOTAL_BAD=0
@@ -144,7 +161,7 @@ CPU=$(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
     echo "Load generator: wrk ($SOAK_THREADS threads) on the same machine, one ${SOAK_MINUTE_SECS} s run per minute, back to back."
     echo
     echo "Traffic (bench/lua/soak_mix.lua): 90 % reads (22.5 % searches of words of the data, 27.5 % lists"
-    echo "with random filters, sorts and pages, 25 % details of random ids, 10 % stats and facets, 5 %"
+    echo "with random filters, sorts and pages, 25 % details of random ids, 10 % stats and facets of a category or brand, a fifth of them within a price range, 5 %"
     echo "categories and brands) and 10 % writes (7 % PATCH of random products, 3 % POST of new ones)."
     echo "Server: $(basename "$(dirname "$BIN")") build, PostgreSQL ($DATA_NOTE), the in-process cache and search index (defaults),"
     echo "\`CATALOG_RATE_LIMIT=off\` (all connections come from one address)."
@@ -153,6 +170,14 @@ CPU=$(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }')
     echo "RSS: $RSS_START MB when ready, $RSS_FIRST MB after the first minute, $RSS_LAST MB after the last"
     echo "(growth $GROWTH MB; allowed $ALLOWED MB), peak $HWM MB."
     echo
+    if [ -s "$PROBES" ]; then
+        echo "Each class alone first ($SOAK_PROBE_SECS s each, same connections; not part of the verdict):"
+        echo
+        echo "| class | requests/s | p50 (ms) | p99 (ms) | non-2xx |"
+        echo "|---|---:|---:|---:|---:|"
+        awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' "$PROBES"
+        echo
+    fi
     echo "| minute | requests/s | p50 (ms) | p99 (ms) | non-2xx | socket errors | RSS (MB) |"
     echo "|---:|---:|---:|---:|---:|---:|---:|"
     awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$TSV"

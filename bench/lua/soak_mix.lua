@@ -7,7 +7,8 @@
 --                 category, a tenth with fuzzy=true), 27.5 % list (random
 --                 category and/or brand, sort, page by offset up to 200),
 --                 25 % detail of a random id, 10 % stats or facets of a
---                 random category or price range, 5 % categories or brands
+--                 random category or brand (a fifth of them within a price
+--                 range), 5 % categories or brands
 --   writes (10 %): 7 % PATCH of a random product's price or stock,
 --                  3 % POST of a new product (sku SOAK<TAG>-<thread>-<n>)
 -- At the end prints one line per thread:
@@ -37,6 +38,9 @@ function init(args)
   categories = read_lines(args[4])
   brands = read_lines(args[5])
   tag = args[6] or "0"
+  -- Diagnostics: a 7th argument sends one class of the mix alone (search,
+  -- list, detail, aggregate, names, patch, create).
+  only = args[7]
   counter = 0
   requests = 0
   statuses = {}
@@ -57,8 +61,11 @@ local function search_text()
   return w
 end
 
+local class_at = { search = 0, list = 30, detail = 60, aggregate = 80, names = 87, patch = 92, create = 98 }
+
 function request()
   local r = math.random() * 100
+  if only ~= nil and only ~= "" then r = class_at[only] end
   if r < 22.5 then
     local q = "/api/v1/products?limit=20&search=" .. search_text()
     if math.random() < 0.2 then q = q .. "&category=" .. pick(categories) end
@@ -72,12 +79,15 @@ function request()
   elseif r < 75 then
     return wrk.format("GET", "/api/v1/products/" .. math.random(max_id))
   elseif r < 85 then
+    -- A category or brand page's sidebar and stats bar; a fifth of them
+    -- narrowed by a price range (a slider: whole dollars).
     local path = math.random() < 0.5 and "/api/v1/products/stats" or "/api/v1/products/facets"
-    if math.random() < 0.5 then
-      return wrk.format("GET", path .. "?category=" .. pick(categories))
+    local q = math.random() < 0.5 and ("?category=" .. pick(categories)) or ("?brand=" .. pick(brands))
+    if math.random() < 0.2 then
+      local lo = math.random(0, 400)
+      q = q .. "&min_price=" .. lo .. "&max_price=" .. (lo + math.random(5, 100))
     end
-    local lo = math.random(0, 400)
-    return wrk.format("GET", path .. "?min_price=" .. lo .. "&max_price=" .. (lo + math.random(5, 100)))
+    return wrk.format("GET", path .. q)
   elseif r < 90 then
     return wrk.format("GET", math.random() < 0.5 and "/api/v1/products/categories" or "/api/v1/products/brands")
   elseif r < 97 then
