@@ -101,7 +101,7 @@ impl InflightBound {
 
 /// The default `CATALOG_RATE_LIMIT`: generous, a guard against one runaway
 /// client rather than a meter of normal use (see docs/operations.md).
-pub const DEFAULT_RATE_LIMIT: &str = "1000/s,burst=2000";
+pub const DEFAULT_RATE_LIMIT: &str = "100000/s,burst=200000";
 
 /// A deadline such as `5s`, `500ms` or `2m` (plain numbers are seconds),
 /// from 10 ms to an hour; `off` is `None`.
