@@ -8,6 +8,7 @@
 //! [`write::ProductPatch`]), and calls
 //! [`service::CatalogService`].
 
+pub mod bulk;
 pub mod cache;
 pub mod changes;
 pub mod cursor;
@@ -28,7 +29,7 @@ pub mod write;
 pub use cache::{Cache, CacheError, CacheKind, CacheTtls, Rendered};
 pub use changes::{ChangeBatch, ChangeCursor, ChangeLog};
 pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
-pub use ports::{Created, Idempotency};
+pub use ports::{BatchUpserted, Created, Idempotency, UpsertOutcome, Upserted};
 pub use ports::{ProductReader, ProductStore, ProductWriter};
 pub use product::{Label, NewProduct, Price, Product, ProductId, ProductVersion, Rating, Sku};
 pub use query::{

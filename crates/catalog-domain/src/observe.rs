@@ -333,6 +333,19 @@ impl ProductWriter for ObservedStore {
         .await
     }
 
+    async fn upsert_batch(
+        &self,
+        products: &[NewProduct],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<crate::BatchUpserted, StorageError> {
+        timed(
+            &*self.observer,
+            "upsert_batch",
+            self.inner.upsert_batch(products, idempotency),
+        )
+        .await
+    }
+
     async fn count_all(&self) -> Result<u64, StorageError> {
         timed(&*self.observer, "count_all", self.inner.count_all()).await
     }

@@ -197,6 +197,37 @@ pub enum Created {
     Replayed { id: ProductId, body: Vec<u8> },
 }
 
+/// What an upsert did to one product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpsertOutcome {
+    /// No product had the sku: inserted (version 1).
+    Created,
+    /// A product had the sku and differed: every writable field replaced,
+    /// the version bumped and `updated_at` set.
+    Updated,
+    /// A product had the sku with every writable field equal: nothing was
+    /// written (same version, same `updated_at`, no change-log entry).
+    Unchanged,
+}
+
+/// One product of an [`ProductWriter::upsert_batch`], in input order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Upserted {
+    pub id: ProductId,
+    pub outcome: UpsertOutcome,
+}
+
+/// The outcome of an [`ProductWriter::upsert_batch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchUpserted {
+    /// One per product, in input order.
+    pub items: Vec<Upserted>,
+    /// A retry of an earlier call with the same idempotency key: `items`
+    /// are that call's, and nothing was written now.
+    pub replayed: bool,
+}
+
 /// How long an idempotency key is remembered.
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
 
@@ -234,6 +265,23 @@ pub trait ProductWriter: Send + Sync {
     /// already taken (seeding tops up; it never fails on a collision).
     /// Returns how many were inserted.
     async fn insert_batch(&self, products: &[NewProduct]) -> Result<u64, StorageError>;
+    /// Upserts by sku in one transaction: a product whose sku is new is
+    /// inserted, one whose sku exists is replaced when any writable field
+    /// differs and left alone (no write at all) when none does. The skus
+    /// must be distinct (the service keeps the last of a repeated one).
+    /// Returns one [`Upserted`] per product, in order. A sku inserted
+    /// concurrently by another writer fails the batch with `DuplicateSku`
+    /// (nothing applied; the service retries).
+    ///
+    /// With an idempotency key (as [`ProductWriter::create`]): claimed and
+    /// recorded with the outcomes in the same transaction; a retry with
+    /// the same key and fingerprint is `replayed` with the first call's
+    /// outcomes and writes nothing.
+    async fn upsert_batch(
+        &self,
+        products: &[NewProduct],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<BatchUpserted, StorageError>;
     /// All products, unfiltered.
     async fn count_all(&self) -> Result<u64, StorageError>;
 }

@@ -351,6 +351,22 @@ pub struct NewProduct {
     pub is_active: bool,
 }
 
+impl NewProduct {
+    /// Whether `stored` already holds every writable field of this one: an
+    /// upsert of it would change nothing.
+    pub fn same_as(&self, stored: &Product) -> bool {
+        self.sku == stored.sku
+            && self.name == stored.name
+            && self.description == stored.description
+            && self.category == stored.category
+            && self.brand == stored.brand
+            && self.price == stored.price
+            && self.stock_quantity == stored.stock_quantity
+            && self.rating == stored.rating
+            && self.is_active == stored.is_active
+    }
+}
+
 /// Text field rules of the contract, shared by writes and tests.
 pub fn check_text(
     errors: &mut ValidationErrors,

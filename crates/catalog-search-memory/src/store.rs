@@ -297,6 +297,21 @@ impl<S: ProductStore> ProductWriter for IndexedStore<S> {
         Ok(inserted)
     }
 
+    async fn upsert_batch(
+        &self,
+        products: &[NewProduct],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<catalog_domain::BatchUpserted, StorageError> {
+        let _gate = self.gate.write().await;
+        let upserted = self.inner.upsert_batch(products, idempotency).await?;
+        for u in &upserted.items {
+            if u.outcome != catalog_domain::UpsertOutcome::Unchanged {
+                self.refresh(u.id).await?;
+            }
+        }
+        Ok(upserted)
+    }
+
     async fn count_all(&self) -> Result<u64, StorageError> {
         self.inner.count_all().await
     }

@@ -2741,3 +2741,143 @@ pub async fn insert_batch_skips_skus_taken_by_writes(store: &dyn ProductStore) {
         .collect();
     assert_same_rows(&kept, &before, "insert_batch leaves existing rows alone");
 }
+
+async fn upsert(
+    store: &dyn ProductStore,
+    products: &[NewProduct],
+    key: Option<&Idempotency>,
+) -> catalog_domain::BatchUpserted {
+    store
+        .upsert_batch(products, key)
+        .await
+        .unwrap_or_else(|e| fail("upsert_batch", &e))
+}
+
+/// An upsert inserts a new sku, replaces a changed product (version bumped,
+/// `created_at` kept) and leaves an equal one alone (same version and
+/// `updated_at`); the same batch again changes nothing at all. Every read
+/// (counts, stats, facets, categories, search) agrees with the reference
+/// afterwards.
+pub async fn upsert_batch_creates_updates_and_leaves_equal_rows_alone(store: &dyn ProductStore) {
+    use catalog_domain::UpsertOutcome::{Created, Unchanged, Updated};
+    let seeded = seed(store).await;
+    let same = seeded[0].clone();
+    let edited = seeded[1].clone();
+    let mut edit = changed(&as_new(&edited), edited.sku.as_str());
+    edit.name = "Sourdough upserted".into();
+    let new = fresh("UPSERT-0001", "Upserted sourdough starter");
+    let batch = vec![as_new(&same), edit.clone(), new.clone()];
+    let count = count_all(store).await;
+
+    let got = upsert(store, &batch, None).await;
+    assert!(!got.replayed, "a call without a key is never a replay");
+    let outcomes: Vec<_> = got.items.iter().map(|u| u.outcome).collect();
+    assert_eq!(
+        outcomes,
+        vec![Unchanged, Updated, Created],
+        "outcomes in input order"
+    );
+    assert_eq!(got.items[0].id, same.id);
+    assert_eq!(got.items[1].id, edited.id);
+    assert_eq!(count_all(store).await, count + 1, "one product was created");
+
+    let after_same = get(store, same.id)
+        .await
+        .expect("the unchanged product exists");
+    assert_eq!(
+        after_same.version, same.version,
+        "an equal product keeps its version"
+    );
+    assert_eq!(after_same.updated_at, same.updated_at, "and its updated_at");
+
+    let after_edit = get(store, edited.id)
+        .await
+        .expect("the updated product exists");
+    assert_eq!(as_new(&after_edit), edit, "every writable field replaced");
+    assert_eq!(
+        after_edit.version,
+        edited.version + 1,
+        "the version bumped once"
+    );
+    assert_eq!(after_edit.created_at, edited.created_at, "created_at kept");
+    assert!(after_edit.updated_at >= edited.updated_at);
+
+    let created = get(store, got.items[2].id)
+        .await
+        .expect("the created product exists");
+    assert_eq!(as_new(&created), new);
+    assert_eq!(created.version, 1);
+
+    let before = assert_reads_match(store, "after an upsert").await;
+    let again = upsert(store, &batch, None).await;
+    assert!(
+        again.items.iter().all(|u| u.outcome == Unchanged),
+        "the same batch twice: every product unchanged, got {:?}",
+        again.items
+    );
+    assert_unchanged(store, &before, "the same upsert again").await;
+    let hits = list(
+        store,
+        &parse_filter("search=upserted"),
+        &[SortKey::ID],
+        None,
+        0,
+        ALL,
+    )
+    .await;
+    let ids: BTreeSet<i64> = hits.iter().map(|p| p.id.get()).collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from([edited.id.get(), created.id.get()]),
+        "search finds the updated and the created product"
+    );
+}
+
+/// An upsert with an idempotency key, repeated with the same key and
+/// fingerprint, replays the first outcomes and writes nothing, even after
+/// the products changed; another fingerprint is refused.
+pub async fn upsert_batch_replays_an_idempotency_key(store: &dyn ProductStore) {
+    seed(store).await;
+    let key = idem("bulk-1", "f1");
+    let batch = vec![
+        fresh("UPSERT-0101", "Keyed bulk one"),
+        fresh("UPSERT-0102", "Keyed bulk two"),
+    ];
+    let first = upsert(store, &batch, Some(&key)).await;
+    assert!(!first.replayed);
+    let one = first.items[0].id;
+    update(store, one, &changed(&batch[0], "UPSERT-0101"), None).await;
+    let before = all_products(store).await;
+    let retry = upsert(store, &batch, Some(&key)).await;
+    assert!(retry.replayed, "the same key and fingerprint is a replay");
+    assert_eq!(retry.items, first.items, "the first call's outcomes");
+    assert_unchanged(store, &before, "a replayed upsert").await;
+    match store
+        .upsert_batch(&batch, Some(&idem("bulk-1", "f2")))
+        .await
+    {
+        Err(StorageError::IdempotencyKeyReused) => {}
+        other => panic!("a key reused with another fingerprint: {other:?}"),
+    }
+    assert_unchanged(store, &before, "a refused upsert").await;
+}
+
+/// Upserts of one new sku racing each other create it once: the loser
+/// either finds it (updated or unchanged) or fails with `DuplicateSku`
+/// and writes nothing.
+pub async fn concurrent_upserts_of_one_sku_create_once(store: &dyn ProductStore) {
+    seed(store).await;
+    let count = count_all(store).await;
+    let batch = vec![fresh("UPSERT-0201", "Raced bulk")];
+    let results = futures::future::join_all((0..4).map(|_| store.upsert_batch(&batch, None))).await;
+    let mut created = 0;
+    for r in results {
+        match r {
+            Ok(w) if w.items[0].outcome == catalog_domain::UpsertOutcome::Created => created += 1,
+            Ok(_) | Err(StorageError::DuplicateSku) => {}
+            Err(e) => fail("a racing upsert", &e),
+        }
+    }
+    assert_eq!(created, 1, "exactly one racing upsert created the product");
+    assert_eq!(count_all(store).await, count + 1);
+}

@@ -125,6 +125,9 @@ macro_rules! storage_contract_suite {
             concurrent_updates_with_one_version_let_one_win,
             reads_reflect_writes_at_once,
             insert_batch_skips_skus_taken_by_writes,
+            upsert_batch_creates_updates_and_leaves_equal_rows_alone,
+            upsert_batch_replays_an_idempotency_key,
+            concurrent_upserts_of_one_sku_create_once,
         );
     };
     (@tests ($make:expr); $($check:ident),+ $(,)?) => {

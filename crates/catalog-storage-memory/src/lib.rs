@@ -12,8 +12,8 @@ use catalog_domain::product::now;
 use catalog_domain::query::{compare_keys, sort_values};
 use catalog_domain::search::{SearchDocument, in_vocabulary};
 use catalog_domain::{
-    NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
-    StatsRow, StorageError,
+    BatchUpserted, NameCount, NewProduct, Product, ProductFilter, ProductId, ProductReader,
+    ProductWriter, StatsRow, StorageError, UpsertOutcome, Upserted,
 };
 use tokio::sync::RwLock;
 
@@ -21,7 +21,9 @@ use tokio::sync::RwLock;
 #[derive(Debug, Clone)]
 struct KeyRecord {
     fingerprint: String,
-    id: ProductId,
+    /// The created product (`None` for a bulk upsert, whose outcomes are
+    /// the body).
+    id: Option<ProductId>,
     body: Vec<u8>,
     at: chrono::DateTime<chrono::Utc>,
 }
@@ -171,6 +173,78 @@ impl ProductWriter for MemoryStore {
         Ok(inserted)
     }
 
+    async fn upsert_batch(
+        &self,
+        batch: &[NewProduct],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<BatchUpserted, StorageError> {
+        // The key lock is held across the writes: one request per key wins.
+        let mut keys = self.keys.lock().await;
+        if let Some(idem) = idempotency {
+            let cutoff = now() - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS);
+            keys.retain(|_, r| r.at > cutoff);
+            if let Some(r) = keys.get(&idem.key) {
+                if r.fingerprint != idem.fingerprint {
+                    return Err(StorageError::IdempotencyKeyReused);
+                }
+                let items = serde_json::from_slice(&r.body)
+                    .map_err(|e| StorageError::internal("a recorded bulk outcome", e))?;
+                return Ok(BatchUpserted {
+                    items,
+                    replayed: true,
+                });
+            }
+        }
+        let mut products = self.products.write().await;
+        let mut by_sku: std::collections::HashMap<String, i64> = products
+            .values()
+            .map(|p| (p.sku.as_str().to_string(), p.id.get()))
+            .collect();
+        let ts = now();
+        let mut out = Vec::with_capacity(batch.len());
+        for new in batch {
+            let existing = by_sku.get(new.sku.as_str()).and_then(|id| products.get(id));
+            let (id, outcome, product) = match existing {
+                Some(current) if new.same_as(current) => {
+                    (current.id, UpsertOutcome::Unchanged, None)
+                }
+                Some(current) => {
+                    let mut p = stored(current.id, new, current.created_at, current.version + 1);
+                    p.updated_at = ts;
+                    (current.id, UpsertOutcome::Updated, Some(p))
+                }
+                None => {
+                    let id = self.next_id()?;
+                    by_sku.insert(new.sku.as_str().to_string(), id.get());
+                    let mut p = stored(id, new, ts, 1);
+                    p.updated_at = ts;
+                    (id, UpsertOutcome::Created, Some(p))
+                }
+            };
+            if let Some(p) = product {
+                products.insert(id.get(), p);
+            }
+            out.push(Upserted { id, outcome });
+        }
+        if let Some(idem) = idempotency {
+            let body =
+                serde_json::to_vec(&out).map_err(|e| StorageError::internal("encoding", e))?;
+            keys.insert(
+                idem.key.clone(),
+                KeyRecord {
+                    fingerprint: idem.fingerprint.clone(),
+                    id: None,
+                    body,
+                    at: ts,
+                },
+            );
+        }
+        Ok(BatchUpserted {
+            items: out,
+            replayed: false,
+        })
+    }
+
     async fn count_all(&self) -> Result<u64, StorageError> {
         Ok(self.products.read().await.len() as u64)
     }
@@ -189,8 +263,11 @@ impl ProductWriter for MemoryStore {
                 if r.fingerprint != idem.fingerprint {
                     return Err(StorageError::IdempotencyKeyReused);
                 }
+                let id = r.id.ok_or_else(|| {
+                    StorageError::internal("idempotency key", "no product recorded")
+                })?;
                 return Ok(Created::Replayed {
-                    id: r.id,
+                    id,
                     body: r.body.clone(),
                 });
             }
@@ -209,7 +286,7 @@ impl ProductWriter for MemoryStore {
                 idem.key.clone(),
                 KeyRecord {
                     fingerprint: idem.fingerprint.clone(),
-                    id,
+                    id: Some(id),
                     body,
                     at: p.created_at,
                 },

@@ -26,6 +26,7 @@ mod reads;
 pub mod schema;
 mod summary;
 mod tiers;
+mod upsert;
 mod verify;
 mod writes;
 

@@ -37,6 +37,81 @@ async fn sync_search(
     Ok(())
 }
 
+/// Claims idempotency key `idem` in `txn` (after forgetting it when older
+/// than [`IDEMPOTENCY_TTL_HOURS`]). `None`: claimed, the write goes on and
+/// records its response with [`record_key`] before committing. `Some`: an
+/// earlier request holds it, with the same fingerprint (another one is
+/// `IdempotencyKeyReused`); a concurrent request with the same key blocks
+/// on the primary key until that one's transaction ends, then finds its
+/// completed record here.
+pub(crate) async fn claim_key(
+    txn: &impl ConnectionTrait,
+    idem: &Idempotency,
+    ts: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<entity::idempotency_keys::Model>, StorageError> {
+    use crate::entity::idempotency_keys as keys;
+    let cutoff = ts - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS);
+    keys::Entity::delete_many()
+        .filter(keys::Column::Key.eq(idem.key.as_str()))
+        .filter(keys::Column::CreatedAt.lt(cutoff))
+        .exec(txn)
+        .await
+        .context("expiring an idempotency key")?;
+    let claim = Query::insert()
+        .into_table(keys::Entity)
+        .columns([
+            keys::Column::Key,
+            keys::Column::Fingerprint,
+            keys::Column::CreatedAt,
+        ])
+        .values_panic([
+            idem.key.as_str().into(),
+            idem.fingerprint.as_str().into(),
+            ts.into(),
+        ])
+        .on_conflict(
+            OnConflict::column(keys::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    let claimed = txn
+        .execute(&claim)
+        .await
+        .context("claiming an idempotency key")?;
+    if claimed.rows_affected() > 0 {
+        return Ok(None);
+    }
+    let record = keys::Entity::find_by_id(idem.key.clone())
+        .one(txn)
+        .await
+        .context("reading an idempotency key")?
+        .ok_or_else(|| StorageError::internal("idempotency key", "vanished"))?;
+    if record.fingerprint != idem.fingerprint {
+        return Err(StorageError::IdempotencyKeyReused);
+    }
+    Ok(Some(record))
+}
+
+/// Records the response of the write that claimed `idem` (same
+/// transaction): what a replay returns.
+pub(crate) async fn record_key(
+    txn: &impl ConnectionTrait,
+    idem: &Idempotency,
+    product_id: Option<i64>,
+    body: String,
+) -> Result<(), StorageError> {
+    use crate::entity::idempotency_keys as keys;
+    keys::Entity::update_many()
+        .col_expr(keys::Column::ProductId, Expr::val(product_id))
+        .col_expr(keys::Column::ResponseBody, Expr::val(body))
+        .filter(keys::Column::Key.eq(idem.key.as_str()))
+        .exec(txn)
+        .await
+        .context("recording an idempotency key")?;
+    Ok(())
+}
+
 impl SqlStore {
     /// Why a conditional write touched no row.
     async fn missing_or_conflict(&self, id: ProductId) -> Result<StorageError, StorageError> {
@@ -119,63 +194,20 @@ impl ProductWriter for SqlStore {
         new: &NewProduct,
         idempotency: Option<&Idempotency>,
     ) -> Result<Created, StorageError> {
-        use crate::entity::idempotency_keys as keys;
         let txn = self.begin_write().await?;
         let ts = now();
-        if let Some(idem) = idempotency {
-            let cutoff = ts - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS);
-            keys::Entity::delete_many()
-                .filter(keys::Column::Key.eq(idem.key.as_str()))
-                .filter(keys::Column::CreatedAt.lt(cutoff))
-                .exec(&txn)
-                .await
-                .context("expiring an idempotency key")?;
-            // Claim the key. A concurrent request with the same key blocks
-            // on the primary key until this transaction ends, then finds
-            // the completed record below.
-            let claim = Query::insert()
-                .into_table(keys::Entity)
-                .columns([
-                    keys::Column::Key,
-                    keys::Column::Fingerprint,
-                    keys::Column::CreatedAt,
-                ])
-                .values_panic([
-                    idem.key.as_str().into(),
-                    idem.fingerprint.as_str().into(),
-                    ts.into(),
-                ])
-                .on_conflict(
-                    OnConflict::column(keys::Column::Key)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .to_owned();
-            let claimed = txn
-                .execute(&claim)
-                .await
-                .context("claiming an idempotency key")?;
-            if claimed.rows_affected() == 0 {
-                let record = keys::Entity::find_by_id(idem.key.clone())
-                    .one(&txn)
-                    .await
-                    .context("reading an idempotency key")?
-                    .ok_or_else(|| StorageError::internal("idempotency key", "vanished"))?;
-                txn.rollback().await.context("ending a replay")?;
-                if record.fingerprint != idem.fingerprint {
-                    return Err(StorageError::IdempotencyKeyReused);
-                }
-                let id = record
-                    .product_id
-                    .and_then(|i| ProductId::new(i).ok())
-                    .ok_or_else(|| {
-                        StorageError::internal("idempotency key", "no product recorded")
-                    })?;
-                return Ok(Created::Replayed {
-                    id,
-                    body: record.response_body.unwrap_or_default().into_bytes(),
-                });
-            }
+        if let Some(idem) = idempotency
+            && let Some(record) = claim_key(&txn, idem, ts).await?
+        {
+            txn.rollback().await.context("ending a replay")?;
+            let id = record
+                .product_id
+                .and_then(|i| ProductId::new(i).ok())
+                .ok_or_else(|| StorageError::internal("idempotency key", "no product recorded"))?;
+            return Ok(Created::Replayed {
+                id,
+                body: record.response_body.unwrap_or_default().into_bytes(),
+            });
         }
         let doc = SearchDocument::new(&new.name, &new.description, new.sku.as_str());
         let model = entity::ActiveModel {
@@ -204,13 +236,7 @@ impl ProductWriter for SqlStore {
         if let Some(idem) = idempotency {
             let body = serde_json::to_string(&product)
                 .map_err(|e| StorageError::internal("encoding a product", e))?;
-            keys::Entity::update_many()
-                .col_expr(keys::Column::ProductId, Expr::val(product.id.get()))
-                .col_expr(keys::Column::ResponseBody, Expr::val(body))
-                .filter(keys::Column::Key.eq(idem.key.as_str()))
-                .exec(&txn)
-                .await
-                .context("recording an idempotency key")?;
+            record_key(&txn, idem, Some(product.id.get()), body).await?;
         }
         txn.commit().await.context("committing a create")?;
         Ok(Created::New(product))
@@ -274,6 +300,15 @@ impl ProductWriter for SqlStore {
         }
         sync_search(self.dialect, &txn, id.get()).await?;
         txn.commit().await.context("committing a delete")
+    }
+
+    #[tracing::instrument(skip_all, fields(rows = products.len()))]
+    async fn upsert_batch(
+        &self,
+        products: &[NewProduct],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<catalog_domain::BatchUpserted, StorageError> {
+        self.upsert(products, idempotency).await
     }
 
     async fn count_all(&self) -> Result<u64, StorageError> {

@@ -292,6 +292,13 @@ impl ProductWriter for InstrumentedStore {
     async fn insert_batch(&self, products: &[NewProduct]) -> Result<u64, StorageError> {
         self.inner.insert_batch(products).await
     }
+    async fn upsert_batch(
+        &self,
+        products: &[NewProduct],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<catalog_domain::BatchUpserted, StorageError> {
+        self.inner.upsert_batch(products, idempotency).await
+    }
 
     async fn count_all(&self) -> Result<u64, StorageError> {
         self.inner.count_all().await

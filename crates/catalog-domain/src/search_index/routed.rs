@@ -452,6 +452,14 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductWriter for Ro
         self.0.inner.insert_batch(products).await
     }
 
+    async fn upsert_batch(
+        &self,
+        products: &[NewProduct],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<crate::BatchUpserted, StorageError> {
+        self.0.inner.upsert_batch(products, idempotency).await
+    }
+
     async fn count_all(&self) -> Result<u64, StorageError> {
         self.0.inner.count_all().await
     }

@@ -1,0 +1,247 @@
+//! Upserts by sku ([`ProductWriter::upsert_batch`]): the bulk endpoint's
+//! and `catalog import`'s one write.
+//!
+//! One transaction per batch, four statements whatever its size: the rows
+//! that hold the batch's skus are read (locked, in id order, on
+//! PostgreSQL), the products are sorted into new, changed and unchanged,
+//! the new ones go in with one multi-row `INSERT … RETURNING id`, the
+//! changed ones with one `UPDATE … FROM (VALUES …)`. An unchanged product
+//! is not written at all: no version bump, no `updated_at`, no change-log
+//! entry, so importing the same file twice changes nothing. The triggers
+//! that keep the summaries, the histogram and the change log fire per row
+//! as for every other write.
+
+use std::collections::HashMap;
+
+use catalog_domain::product::now;
+use catalog_domain::search::SearchDocument;
+use catalog_domain::{
+    BatchUpserted, Idempotency, NewProduct, ProductId, StorageError, UpsertOutcome, Upserted,
+};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    Value,
+};
+
+use crate::connection::SqlStore;
+use crate::dialect::Backend;
+use crate::entity::{Column, Entity, Model};
+use crate::error::Context;
+use crate::helpers::to_product;
+use crate::writes::{claim_key, record_key};
+
+/// Products per statement: 13 bound values each stays under both
+/// backends' parameter limits (PostgreSQL 65,535; SQLite 32,766).
+const CHUNK: usize = 1000;
+
+/// The columns an upsert writes, in the order of the `VALUES` rows of
+/// [`update_sql`].
+const UPDATED: [&str; 11] = [
+    "sku",
+    "name",
+    "description",
+    "category",
+    "brand",
+    "price_cents",
+    "stock_quantity",
+    "rating_tenths",
+    "is_active",
+    "search_name",
+    "search_body",
+];
+
+/// `UPDATE products … FROM (VALUES …)` for `rows` changed products: one
+/// statement for both backends (a CTE names the columns, which SQLite's
+/// `VALUES` cannot), `id` first, then [`UPDATED`], then the one timestamp.
+fn update_sql(backend: Backend, rows: usize) -> String {
+    let per_row = UPDATED.len() + 1;
+    let mut n = 0;
+    let mut param = || {
+        n += 1;
+        match backend {
+            Backend::Postgres => format!("${n}"),
+            Backend::Sqlite => "?".to_owned(),
+        }
+    };
+    let mut values = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let row: Vec<String> = (0..per_row).map(|_| param()).collect();
+        values.push(format!("({})", row.join(", ")));
+    }
+    let ts = param();
+    let set: Vec<String> = UPDATED.iter().map(|c| format!("{c} = v.{c}")).collect();
+    format!(
+        "WITH v (id, {cols}) AS (VALUES {values}) \
+         UPDATE products SET {set}, version = products.version + 1, updated_at = {ts} \
+         FROM v WHERE products.id = v.id",
+        cols = UPDATED.join(", "),
+        values = values.join(", "),
+        set = set.join(", "),
+    )
+}
+
+/// A product's values in [`UPDATED`] order.
+fn written_values(p: &NewProduct) -> [Value; 11] {
+    let doc = SearchDocument::new(&p.name, &p.description, p.sku.as_str());
+    [
+        p.sku.as_str().into(),
+        p.name.as_str().into(),
+        p.description.as_str().into(),
+        p.category.as_str().into(),
+        p.brand.as_str().into(),
+        p.price.cents().into(),
+        p.stock_quantity.into(),
+        p.rating.tenths().into(),
+        p.is_active.into(),
+        doc.name.into(),
+        doc.body.into(),
+    ]
+}
+
+impl SqlStore {
+    /// See [`catalog_domain::ProductWriter::upsert_batch`].
+    pub(crate) async fn upsert(
+        &self,
+        products: &[NewProduct],
+        idempotency: Option<&Idempotency>,
+    ) -> Result<BatchUpserted, StorageError> {
+        let backend = self.backend();
+        let txn = self.begin_write().await?;
+        let ts = now();
+        if let Some(idem) = idempotency
+            && let Some(record) = claim_key(&txn, idem, ts).await?
+        {
+            txn.rollback().await.context("ending a replay")?;
+            let items = serde_json::from_str(record.response_body.as_deref().unwrap_or("null"))
+                .map_err(|e| StorageError::internal("a recorded bulk outcome", e))?;
+            return Ok(BatchUpserted {
+                items,
+                replayed: true,
+            });
+        }
+
+        // The stored rows of these skus, locked against concurrent writers
+        // until the commit (SQLite's write transaction holds the database).
+        let mut stored: HashMap<String, Model> = HashMap::with_capacity(products.len());
+        for chunk in products.chunks(CHUNK) {
+            let mut select = Entity::find()
+                .filter(Column::Sku.is_in(chunk.iter().map(|p| p.sku.as_str())))
+                .order_by_asc(Column::Id);
+            if backend == Backend::Postgres {
+                select = select.lock_exclusive();
+            }
+            for m in select.all(&txn).await.context("reading products by sku")? {
+                stored.insert(m.sku.clone(), m);
+            }
+        }
+
+        let mut out: Vec<Option<Upserted>> = vec![None; products.len()];
+        let mut fresh: Vec<usize> = Vec::new();
+        let mut changed: Vec<(i64, usize)> = Vec::new();
+        for (i, p) in products.iter().enumerate() {
+            match stored.remove(p.sku.as_str()) {
+                None => fresh.push(i),
+                Some(m) => {
+                    let id = ProductId::new(m.id)
+                        .map_err(|e| StorageError::internal("a stored id", e.to_string()))?;
+                    let outcome = if p.same_as(&to_product(m.clone())?) {
+                        UpsertOutcome::Unchanged
+                    } else {
+                        changed.push((m.id, i));
+                        UpsertOutcome::Updated
+                    };
+                    out[i] = Some(Upserted { id, outcome });
+                }
+            }
+        }
+
+        for chunk in fresh.chunks(CHUNK) {
+            let mut stmt = Query::insert();
+            stmt.into_table(Entity)
+                .columns([
+                    Column::Sku,
+                    Column::Name,
+                    Column::Description,
+                    Column::Category,
+                    Column::Brand,
+                    Column::PriceCents,
+                    Column::StockQuantity,
+                    Column::RatingTenths,
+                    Column::IsActive,
+                    Column::SearchName,
+                    Column::SearchBody,
+                    Column::CreatedAt,
+                    Column::UpdatedAt,
+                ])
+                .returning(Query::returning().columns([Column::Id, Column::Sku]));
+            for &i in chunk {
+                let mut row = written_values(&products[i]).to_vec();
+                row.push(ts.into());
+                row.push(ts.into());
+                stmt.values(row.into_iter().map(Into::into))
+                    .map_err(|e| StorageError::internal("building an insert", e))?;
+            }
+            // A sku inserted meanwhile by another writer is a unique
+            // violation: `DuplicateSku`, nothing of the batch applied.
+            let rows = txn.query_all(&stmt).await.context("inserting products")?;
+            let mut ids: HashMap<String, i64> = HashMap::with_capacity(rows.len());
+            for r in rows {
+                let id: i64 = r.try_get("", "id").context("reading an inserted id")?;
+                let sku: String = r.try_get("", "sku").context("reading an inserted sku")?;
+                ids.insert(sku, id);
+            }
+            for &i in chunk {
+                let id = ids.get(products[i].sku.as_str()).copied().ok_or_else(|| {
+                    StorageError::internal("inserting products", "an insert returned no id")
+                })?;
+                let id = ProductId::new(id)
+                    .map_err(|e| StorageError::internal("an inserted id", e.to_string()))?;
+                out[i] = Some(Upserted {
+                    id,
+                    outcome: UpsertOutcome::Created,
+                });
+            }
+        }
+
+        for chunk in changed.chunks(CHUNK) {
+            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * (UPDATED.len() + 1) + 1);
+            for &(id, i) in chunk {
+                values.push(id.into());
+                values.extend(written_values(&products[i]));
+            }
+            values.push(ts.into());
+            txn.execute_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                update_sql(backend, chunk.len()),
+                values,
+            ))
+            .await
+            .context("updating products")?;
+        }
+
+        for u in out.iter().flatten() {
+            if u.outcome != UpsertOutcome::Unchanged {
+                for stmt in self.dialect.after_write(u.id.get()) {
+                    txn.execute_raw(stmt)
+                        .await
+                        .context("updating the search index")?;
+                }
+            }
+        }
+        let items = out
+            .into_iter()
+            .map(|u| u.ok_or_else(|| StorageError::internal("an upsert", "a product was lost")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(idem) = idempotency {
+            let body = serde_json::to_string(&items)
+                .map_err(|e| StorageError::internal("encoding bulk outcomes", e))?;
+            record_key(&txn, idem, None, body).await?;
+        }
+        txn.commit().await.context("committing an upsert")?;
+        Ok(BatchUpserted {
+            items,
+            replayed: false,
+        })
+    }
+}
