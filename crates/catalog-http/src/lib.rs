@@ -4,7 +4,7 @@
 
 mod app;
 pub mod auth;
-pub mod body;
+pub use catalog_interchange::json as body;
 mod conditional;
 mod contract;
 pub mod docs;
