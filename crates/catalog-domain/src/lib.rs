@@ -13,6 +13,7 @@ pub mod cache;
 pub mod changes;
 pub mod cursor;
 pub mod error;
+pub mod export;
 pub mod facets;
 pub mod feed;
 pub mod observe;

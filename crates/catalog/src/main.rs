@@ -5,6 +5,7 @@
 //! default), `migrate`, `seed`, `token`, `verify` or `openapi`.
 
 mod config;
+mod interchange;
 mod seed;
 
 use std::process::ExitCode;
@@ -74,8 +75,70 @@ enum Command {
         #[arg(long)]
         no_index: bool,
     },
+    /// Upsert products by sku from a CSV (header row), NDJSON or JSON-array
+    /// file, or `-` for standard input. Exit status 0: every row applied;
+    /// 3: done, some rows rejected; 1: stopped (or --strict refused).
+    Import {
+        /// The file, or `-` for standard input.
+        file: String,
+        /// csv, ndjson (jsonl) or json; by default from the file's extension.
+        #[arg(long, value_parser = catalog_interchange::Format::parse)]
+        format: Option<catalog_interchange::Format>,
+        /// Check every row first; write nothing when any is rejected.
+        #[arg(long)]
+        strict: bool,
+        /// Write every rejected row (and every repeated sku) here, as NDJSON:
+        /// {"line", "kind", "field", "message"}.
+        #[arg(long, value_name = "FILE")]
+        errors: Option<std::path::PathBuf>,
+        /// Skip columns and members that are not product fields instead of
+        /// refusing them.
+        #[arg(long)]
+        ignore_unknown: bool,
+    },
+    /// Write the products the filters match, in id order, to standard
+    /// output (or --output) as CSV or NDJSON; it imports back as is.
+    Export {
+        /// csv or ndjson.
+        #[arg(long, default_value = "ndjson", value_parser = export_format)]
+        format: catalog_interchange::Format,
+        /// Write here instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+        /// Exact category; repeat for any of several.
+        #[arg(long)]
+        category: Vec<String>,
+        /// Exact brand; repeat for any of several.
+        #[arg(long)]
+        brand: Vec<String>,
+        #[arg(long)]
+        min_price: Option<String>,
+        #[arg(long)]
+        max_price: Option<String>,
+        #[arg(long)]
+        min_rating: Option<String>,
+        /// true or false.
+        #[arg(long)]
+        in_stock: Option<String>,
+        /// true or false.
+        #[arg(long)]
+        is_active: Option<String>,
+        /// Full-text search, as the list's `search`.
+        #[arg(long)]
+        search: Option<String>,
+        /// true: typo-tolerant search.
+        #[arg(long)]
+        fuzzy: Option<String>,
+    },
     /// Print the OpenAPI document and exit.
     Openapi,
+}
+
+fn export_format(raw: &str) -> Result<catalog_interchange::Format, String> {
+    match catalog_interchange::Format::parse(raw)? {
+        catalog_interchange::Format::Json => Err("export writes csv or ndjson".into()),
+        f => Ok(f),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +155,13 @@ enum AppError {
     Usage(String),
     #[error("{0}")]
     Drift(String),
+    #[error(transparent)]
+    Import(#[from] interchange::ImportError),
+    /// Done, with some rows rejected: exit status 3.
+    #[error("{0}")]
+    Partial(String),
+    #[error("export: {0}")]
+    Export(String),
 }
 
 fn init_tracing() {
@@ -488,8 +558,111 @@ async fn run(cli: Cli) -> Result<(), AppError> {
                 verify_index(&store).await
             }
         }
+        Command::Import {
+            file,
+            format,
+            strict,
+            errors,
+            ignore_unknown,
+        } => {
+            let service = cli_service(&cfg).await?;
+            let args = interchange::ImportArgs {
+                file,
+                format,
+                strict,
+                errors,
+                ignore_unknown,
+            };
+            let summary = interchange::import(&service, &args).await?;
+            println!("imported {}: {summary}", args.file);
+            if summary.rejected > 0 {
+                return Err(AppError::Partial(format!(
+                    "{} row(s) rejected; the others were imported",
+                    summary.rejected
+                )));
+            }
+            Ok(())
+        }
+        Command::Export {
+            format,
+            output,
+            category,
+            brand,
+            min_price,
+            max_price,
+            min_rating,
+            in_stock,
+            is_active,
+            search,
+            fuzzy,
+        } => {
+            let params = catalog_http::params::FilterParams {
+                category,
+                brand,
+                min_price: min_price.into_iter().collect(),
+                max_price: max_price.into_iter().collect(),
+                min_rating: min_rating.into_iter().collect(),
+                in_stock: in_stock.into_iter().collect(),
+                is_active: is_active.into_iter().collect(),
+                search: search.into_iter().collect(),
+                fuzzy: fuzzy.into_iter().collect(),
+            };
+            let filter = params.into_filter().map_err(|e| {
+                AppError::Usage(
+                    e.errors()
+                        .iter()
+                        .map(|f| format!("--{}: {}", f.field.replace('_', "-"), f.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+            let service = cli_service(&cfg).await?;
+            let started = std::time::Instant::now();
+            let head = service
+                .feed_head()
+                .await
+                .map_err(|e| AppError::Export(e.to_string()))?;
+            let rows = match &output {
+                Some(path) => {
+                    let f = std::fs::File::create(path)?;
+                    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+                    interchange::export(&service, filter, format, &mut w).await?
+                }
+                None => {
+                    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+                    interchange::export(&service, filter, format, &mut w).await?
+                }
+            };
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                rows,
+                seconds = format!("{secs:.2}"),
+                rows_per_second = if secs > 0.0 {
+                    (rows as f64 / secs) as u64
+                } else {
+                    0
+                },
+                changes_since = head.as_deref().unwrap_or(""),
+                "export done; follow GET /api/v1/products/changes?since=<changes_since> for what changed meanwhile"
+            );
+            Ok(())
+        }
         Command::Openapi => Ok(()),
     }
+}
+
+/// The catalog service of a one-shot command (import, export): the
+/// configured database, migrated, and the configured cache, so that its
+/// writes reach every instance's cache (through Redis) as a server's do.
+async fn cli_service(cfg: &Config) -> Result<CatalogService, AppError> {
+    let store = open_store(cfg).await?;
+    store.migrate().await?;
+    let observer: Arc<dyn Observer> = Arc::new(Metrics::new());
+    with_cache(
+        CatalogService::new(Arc::new(store), CursorKey::new(&cfg.cursor_secret)),
+        cfg,
+        observer,
+    )
 }
 
 /// `catalog verify`'s index check: an index built from the table and the
@@ -567,6 +740,10 @@ fn main() -> ExitCode {
     let result = actix_web::rt::System::new().block_on(run(cli));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(AppError::Partial(message)) => {
+            eprintln!("warning: {message}");
+            ExitCode::from(3)
+        }
         Err(e) => {
             tracing::error!(error = %error_chain(&e), "catalog failed");
             eprintln!("error: {}", error_chain(&e));
