@@ -186,6 +186,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/api/v1/products/changes",
         crate::feed::list_changes,
     ))
+    // Its own body limit (8 MiB) and no deadline: up to 1,000 products in
+    // one transaction.
+    .service(
+        web::resource("/api/v1/products/bulk")
+            .route(web::post().to(crate::bulk::bulk_upsert))
+            .default_service(web::to(method_not_allowed("POST"))),
+    )
+    // No deadline: a million rows stream for seconds.
+    .service(read_only(
+        "/api/v1/products/export",
+        crate::bulk::export_products,
+    ))
     .service(with_deadline(
         web::resource("/api/v1/products/{id}")
             .route(web::get().to(handlers::get_product))

@@ -350,13 +350,16 @@ pub struct SearchIndexHealthDoc {
         crate::handlers::list_categories,
         crate::handlers::list_brands,
         crate::feed::list_changes,
+        crate::bulk::bulk_upsert,
+        crate::bulk::export_products,
         crate::handlers::health,
         crate::metrics::metrics,
     ),
     components(schemas(
         ProductDoc, ProductProjectionDoc, ProductListItemDoc, LabelFilterDoc, ProductBody, ProductPatchDoc, ProductListDoc, StatsDoc, PriceStatsDoc, NameCountDoc, NameCountListDoc,
         HealthDoc, HealthChecksDoc, SearchIndexHealthDoc, Problem, ProblemField, FacetsDoc, FacetValueDoc,
-        PriceBucketDoc, RatingBucketDoc, BoolCountDoc, crate::feed::ChangeDoc, crate::feed::ChangeListDoc
+        PriceBucketDoc, RatingBucketDoc, BoolCountDoc, crate::feed::ChangeDoc, crate::feed::ChangeListDoc,
+        crate::bulk::BulkDoc, crate::bulk::BulkItemDoc
     )),
     modifiers(&BearerAuth, &Contract),
     tags(

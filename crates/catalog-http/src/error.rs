@@ -59,8 +59,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed { allow: &'static str },
+    /// The body is over the route's limit (64 KiB; 8 MiB for bulk writes).
     #[error("request body too large")]
-    PayloadTooLarge,
+    PayloadTooLarge { limit: &'static str },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("a product with this sku already exists")]
@@ -127,7 +128,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad-request",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed { .. } => "method-not-allowed",
-            ApiError::PayloadTooLarge => "payload-too-large",
+            ApiError::PayloadTooLarge { .. } => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Conflict => "duplicate-sku",
             ApiError::Unauthorized { .. } => "unauthorized",
@@ -149,7 +150,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "Bad request",
             ApiError::NotFound(_) => "Not found",
             ApiError::MethodNotAllowed { .. } => "Method not allowed",
-            ApiError::PayloadTooLarge => "Payload too large",
+            ApiError::PayloadTooLarge { .. } => "Payload too large",
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::Conflict => "Conflict",
             ApiError::Unauthorized { .. } => "Unauthorized",
@@ -175,7 +176,9 @@ impl ApiError {
             }
             ApiError::Internal(_) => "an unexpected error occurred; it has been logged".into(),
             ApiError::MethodNotAllowed { allow } => format!("allowed methods: {allow}"),
-            ApiError::PayloadTooLarge => "request bodies are limited to 64 KiB".into(),
+            ApiError::PayloadTooLarge { limit } => {
+                format!("request bodies on this route are limited to {limit}")
+            }
             other => other.to_string(),
         }
     }
@@ -211,7 +214,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Conflict => StatusCode::CONFLICT,
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,

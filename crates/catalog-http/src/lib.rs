@@ -5,6 +5,7 @@
 mod app;
 pub mod auth;
 pub use catalog_interchange::json as body;
+pub mod bulk;
 mod conditional;
 mod contract;
 pub mod docs;

@@ -21,7 +21,7 @@ use crate::state::AppState;
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
 /// The media type without parameters, lower-cased.
-fn media_type(req: &HttpRequest) -> Option<String> {
+pub(crate) fn media_type(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -47,29 +47,40 @@ fn require_json(req: &HttpRequest, allow_merge_patch: bool) -> Result<(), ApiErr
     }
 }
 
-/// Reads the body, refusing more than 64 KiB (by Content-Length up front,
-/// or while streaming), and parses it as JSON.
-async fn read_json(
+/// Reads the body, refusing more than `max` bytes (by Content-Length up
+/// front, or while streaming) with a 413 naming `limit`.
+pub(crate) async fn read_limited(
     req: &HttpRequest,
     mut payload: web::Payload,
-) -> Result<serde_json::Value, ApiError> {
+    max: usize,
+    limit: &'static str,
+) -> Result<web::BytesMut, ApiError> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(ApiError::PayloadTooLarge);
+    if declared.is_some_and(|n| n > max) {
+        return Err(ApiError::PayloadTooLarge { limit });
     }
-    let mut body = web::BytesMut::new();
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(max));
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge);
+        if body.len() + chunk.len() > max {
+            return Err(ApiError::PayloadTooLarge { limit });
         }
         body.extend_from_slice(&chunk);
     }
+    Ok(body)
+}
+
+/// Reads the body, refusing more than 64 KiB, and parses it as JSON.
+async fn read_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<serde_json::Value, ApiError> {
+    let body = read_limited(req, payload, MAX_BODY_BYTES, "64 KiB").await?;
     if body.is_empty() {
         return Err(ApiError::BadRequest(
             "the request body is empty; a JSON object is expected".into(),
@@ -116,7 +127,7 @@ fn if_match(req: &HttpRequest) -> Result<Option<Precondition>, ApiError> {
 }
 
 /// `Idempotency-Key`: 1–255 visible ASCII characters, scoped to the caller.
-fn idempotency(
+pub(crate) fn idempotency(
     req: &HttpRequest,
     subject: &str,
     body: &serde_json::Value,
