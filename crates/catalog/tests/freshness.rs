@@ -879,3 +879,100 @@ async fn write_whose_invalidation_fails_is_not_stale_elsewhere() {
         );
     }
 }
+
+/// A bulk upsert on A (a create, an update, a search word) is visible on
+/// B at once: the list total, the changed detail, the search.
+#[actix_web::test]
+async fn bulk_written_on_a_is_fresh_on_b() {
+    let Some(c) = Cluster::start().await else {
+        return;
+    };
+    let total = c.b.warm(NEWEST).await["total"].as_u64().unwrap();
+    c.b.warm("/api/v1/products/1").await;
+    assert_eq!(c.b.warm("/api/v1/products?search=quokka").await["total"], 0);
+
+    let mut created = product("BULK-FRESH-1");
+    created["name"] = json!("Quokka Lamp");
+    let mut changed = product("FIX-001");
+    changed["name"] = json!("Fixture one, bulk-renamed");
+    let body = json!([created, changed]);
+    let r =
+        c.a.send(
+            authed(TestRequest::post().uri("/api/v1/products/bulk"))
+                .insert_header(("content-type", "application/json"))
+                .set_payload(body.to_string()),
+        )
+        .await;
+    r.expect(200);
+    assert_eq!(r.json()["items"][0]["outcome"], "created", "{}", r.json());
+    assert_eq!(r.json()["items"][1]["outcome"], "updated", "{}", r.json());
+
+    assert_eq!(
+        c.b.get(NEWEST).await.json()["total"],
+        total + 1,
+        "B counts A's bulk create"
+    );
+    assert_eq!(
+        c.b.get("/api/v1/products/1").await.json()["name"],
+        "Fixture one, bulk-renamed",
+        "B reads A's bulk update"
+    );
+    assert_eq!(
+        c.b.get("/api/v1/products?search=quokka").await.json()["total"],
+        1,
+        "B's index has it"
+    );
+}
+
+/// `catalog import` in a process of its own (with the same REDIS_URL and
+/// prefix, as an operator runs it) is visible to both instances as soon as
+/// it returns.
+#[actix_web::test]
+async fn an_import_is_fresh_on_every_instance() {
+    let Some(c) = Cluster::start().await else {
+        return;
+    };
+    let db_url = c.pg.0.as_ref().unwrap().url.clone();
+    let total = c.a.warm(NEWEST).await["total"].as_u64().unwrap();
+    c.b.warm(NEWEST).await;
+    assert_eq!(c.b.warm("/api/v1/products?search=wombat").await["total"], 0);
+    let file = std::env::temp_dir().join(format!(
+        "catalog_fresh_{}.ndjson",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut lines = String::new();
+    for i in 0..3 {
+        let mut p = product(&format!("IMPORT-FRESH-{i}"));
+        p["name"] = json!(format!("Wombat Chair {i}"));
+        lines.push_str(&format!("{p}\n"));
+    }
+    std::fs::write(&file, lines).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_catalog"))
+        .args(["import", file.to_str().unwrap()])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", &db_url)
+        .env("REDIS_URL", &c.redis.url)
+        .env("CATALOG_CACHE_PREFIX", &c.redis.prefix)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (name, i) in [("A", &c.a), ("B", &c.b)] {
+        assert_eq!(
+            i.get(NEWEST).await.json()["total"],
+            total + 3,
+            "{name} counts the import"
+        );
+        assert_eq!(
+            i.get("/api/v1/products?search=wombat").await.json()["total"],
+            3,
+            "{name}'s search index has the import"
+        );
+    }
+}
