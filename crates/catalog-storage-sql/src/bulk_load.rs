@@ -94,6 +94,97 @@ impl SqlStore {
         })
     }
 
+    /// [`SqlStore::bulk_load`] of products that arrive in batches (an
+    /// import into an empty table): the same pause, `COPY` lanes (each
+    /// batch's ids reserved as it arrives, its encoding on a blocking
+    /// thread) and one rebuild at the end. The skus must be new and
+    /// distinct (a taken one fails its batch, and the load). On an error
+    /// the table is still finished (indexes, triggers and derived tables
+    /// rebuilt from what it holds) before the error is returned.
+    pub async fn bulk_load_batches<P>(
+        &self,
+        batches: tokio::sync::mpsc::Receiver<Vec<NewProduct>>,
+        progress: P,
+    ) -> Result<BulkLoadReport, StorageError>
+    where
+        P: Fn(BulkLoadProgress) + Sync,
+    {
+        let started = Instant::now();
+        self.begin_bulk_load().await?;
+        let loaded = self.load_received(batches, &progress).await;
+        let rows_elapsed = started.elapsed();
+        match loaded {
+            Ok((inserted, vocabulary, summary)) => {
+                progress(BulkLoadProgress::RowsWritten(inserted));
+                if self.dialect.copy_products().is_some() {
+                    self.finish_bulk_load_with(Some(vocabulary), Some(summary))
+                        .await?;
+                } else {
+                    self.finish_bulk_load().await?;
+                }
+                Ok(BulkLoadReport {
+                    inserted,
+                    rows_elapsed,
+                    elapsed: started.elapsed(),
+                })
+            }
+            Err(e) => {
+                tracing::warn!(error = %catalog_domain::error::error_chain(&e), "bulk load failed: rebuilding indexes and derived tables from what the table holds");
+                self.finish_bulk_load().await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The rows of [`SqlStore::bulk_load_batches`], on [`COPY_LANES`]
+    /// lanes taking batches from `batches` as they come.
+    async fn load_received<P>(
+        &self,
+        batches: tokio::sync::mpsc::Receiver<Vec<NewProduct>>,
+        progress: &P,
+    ) -> Result<(u64, BTreeSet<String>, BulkSummary), StorageError>
+    where
+        P: Fn(BulkLoadProgress) + Sync,
+    {
+        let copies = self.dialect.copy_products().is_some();
+        let lanes = if copies { COPY_LANES } else { 1 };
+        let rx = tokio::sync::Mutex::new(batches);
+        let written = AtomicU64::new(0);
+        let lane = || async {
+            let mut vocabulary = BTreeSet::new();
+            let mut summary = BulkSummary::default();
+            loop {
+                let Some(batch) = rx.lock().await.recv().await else {
+                    return Ok::<_, StorageError>((vocabulary, summary));
+                };
+                if batch.is_empty() {
+                    continue;
+                }
+                let mut rows = if copies {
+                    let first_id = self.reserve_ids(batch.len() as u64).await?;
+                    tokio::task::spawn_blocking(move || CopyRows::from_products(batch, first_id))
+                        .await
+                        .map_err(|e| StorageError::internal("encoding products", e))?
+                } else {
+                    CopyRows::unencoded(batch)
+                };
+                vocabulary.extend(rows.vocabulary().iter().cloned());
+                summary.merge(rows.take_summary());
+                let n = self.copy_encoded(rows).await?;
+                let total = written.fetch_add(n, Ordering::Relaxed) + n;
+                progress(BulkLoadProgress::Rows(total));
+            }
+        };
+        let lanes = futures::future::try_join_all((0..lanes).map(|_| lane())).await?;
+        let mut vocabulary = BTreeSet::new();
+        let mut summary = BulkSummary::default();
+        for (v, s) in lanes {
+            vocabulary.extend(v);
+            summary.merge(s);
+        }
+        Ok((written.into_inner(), vocabulary, summary))
+    }
+
     /// The rows of [`SqlStore::bulk_load`]: one blocking thread generates
     /// and encodes batches in order while the lanes send them. Returns the
     /// rows written, their vocabulary and their summary counts.

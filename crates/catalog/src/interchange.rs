@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use catalog_domain::bulk::{ItemResult, MAX_BULK_ITEMS};
-use catalog_domain::{CatalogService, UpsertOutcome};
+use catalog_domain::{CatalogError, CatalogService, NewProduct, UpsertOutcome};
 use catalog_interchange::read::{Format, ReadError, ReadOptions, Record, read_records};
+use catalog_storage_sql::SqlStore;
 use futures::StreamExt;
 
 /// Rejects printed to the terminal; the rest are counted (and all of
@@ -285,9 +286,37 @@ fn check_all(
     Ok((path, temp))
 }
 
-/// Runs an import.
+/// The sku-repeat check: 8 bytes per distinct sku.
+struct Seen {
+    hasher: std::collections::hash_map::RandomState,
+    hashes: HashSet<u64>,
+}
+
+impl Seen {
+    fn new() -> Self {
+        Self {
+            hasher: std::collections::hash_map::RandomState::new(),
+            hashes: HashSet::new(),
+        }
+    }
+
+    /// Whether `sku` is new to this import (and remembers it).
+    fn first(&mut self, sku: &str) -> bool {
+        let mut h = self.hasher.build_hasher();
+        h.write(sku.as_bytes());
+        self.hashes.insert(h.finish())
+    }
+}
+
+/// Rows per `COPY` of an import into an empty table.
+const LOAD_BATCH: usize = 20_000;
+
+/// Runs an import. `loader`: the SQL store behind `service`, for the fast
+/// path of an import into an empty table (a bulk load: `COPY`, the derived
+/// tables rebuilt once, one `reload` entry in the change log).
 pub async fn import(
     service: &CatalogService,
+    loader: Option<&SqlStore>,
     args: &ImportArgs,
 ) -> Result<ImportSummary, ImportError> {
     let format = format_of(args)?;
@@ -307,7 +336,7 @@ pub async fn import(
         inner: input,
         read: bytes.clone(),
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Record>>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Record>>(4);
     let reader = tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(MAX_BULK_ITEMS);
         let read = read_records(format, counted, options, &mut |r| {
@@ -325,65 +354,40 @@ pub async fn import(
         read
     });
 
-    let mut summary = ImportSummary::default();
     let mut progress = Progress::new(len);
-    // 8 bytes per distinct sku: enough to say that a sku repeats.
-    let hasher = std::collections::hash_map::RandomState::new();
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut write_error = None;
-    while let Some(batch) = rx.recv().await {
-        let mut lines = Vec::with_capacity(batch.len());
-        let mut items = Vec::with_capacity(batch.len());
-        for r in batch {
-            if let Ok(p) = &r.item {
-                let mut h = hasher.build_hasher();
-                h.write(p.sku.as_str().as_bytes());
-                if !seen.insert(h.finish()) {
-                    summary.repeated += 1;
-                    reporter.report(
-                        r.line,
-                        "repeated",
-                        "sku",
-                        &format!(
-                            "{} appears on an earlier line too; this later line wins",
-                            p.sku.as_str()
-                        ),
-                    )?;
-                }
-            }
-            lines.push(r.line);
-            items.push(r.item);
+    let empty = match loader {
+        Some(store) => {
+            catalog_domain::ProductWriter::count_all(store)
+                .await
+                .map_err(|e| ImportError::Write {
+                    summary: ImportSummary::default().to_string(),
+                    source: e.into(),
+                })?
+                == 0
         }
-        summary.rows += items.len() as u64;
-        let result = match service.bulk_upsert(&items, false, None).await {
-            Ok(r) => r,
-            Err(e) => {
-                write_error = Some(e);
-                break;
-            }
-        };
-        for (line, item) in lines.iter().zip(&result.items) {
-            match item {
-                ItemResult::Applied { outcome, .. } => match outcome {
-                    UpsertOutcome::Created => summary.created += 1,
-                    UpsertOutcome::Updated => summary.updated += 1,
-                    UpsertOutcome::Unchanged => summary.unchanged += 1,
-                },
-                ItemResult::Superseded { .. } => {}
-                ItemResult::Invalid(errors) => {
-                    summary.rejected += 1;
-                    for e in errors.errors() {
-                        reporter.report(*line, "rejected", &e.field, &e.message)?;
-                    }
-                }
-            }
+        None => false,
+    };
+    let mut run = Run {
+        service,
+        summary: ImportSummary::default(),
+        seen: Seen::new(),
+        reporter: &mut reporter,
+        progress: &mut progress,
+        bytes: &bytes,
+    };
+    let written = match loader {
+        Some(store) if empty => {
+            tracing::info!(
+                "the products table is empty: bulk-loading (COPY, derived tables rebuilt once)"
+            );
+            run.load_empty(store, rx).await
         }
-        progress.update(bytes.load(Ordering::Relaxed), &summary);
-    }
-    drop(rx);
+        _ => run.upsert_all(rx).await,
+    };
+    let summary = run.summary;
     progress.finish();
     reporter.finish()?;
-    if let Some(source) = write_error {
+    if let Err(source) = written {
         return Err(ImportError::Write {
             summary: summary.to_string(),
             source,
@@ -418,6 +422,146 @@ pub async fn import(
         "import done"
     );
     Ok(summary)
+}
+
+/// One import's state while it writes.
+struct Run<'a> {
+    service: &'a CatalogService,
+    summary: ImportSummary,
+    seen: Seen,
+    reporter: &'a mut Reporter,
+    progress: &'a mut Progress,
+    bytes: &'a AtomicU64,
+}
+
+impl Run<'_> {
+    /// A record's product, counted: rejects reported, a repeated sku
+    /// reported (`Ok((p, false))`).
+    fn take(&mut self, r: Record) -> Result<Option<(NewProduct, bool)>, ImportError> {
+        self.summary.rows += 1;
+        match r.item {
+            Ok(p) => {
+                let first = self.seen.first(p.sku.as_str());
+                if !first {
+                    self.summary.repeated += 1;
+                    self.reporter.report(
+                        r.line,
+                        "repeated",
+                        "sku",
+                        &format!(
+                            "{} appears on an earlier line too; this later line wins",
+                            p.sku.as_str()
+                        ),
+                    )?;
+                }
+                Ok(Some((p, first)))
+            }
+            Err(errors) => {
+                self.summary.rejected += 1;
+                for e in errors.errors() {
+                    self.reporter
+                        .report(r.line, "rejected", &e.field, &e.message)?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn count(&mut self, outcome: UpsertOutcome) {
+        match outcome {
+            UpsertOutcome::Created => self.summary.created += 1,
+            UpsertOutcome::Updated => self.summary.updated += 1,
+            UpsertOutcome::Unchanged => self.summary.unchanged += 1,
+        }
+    }
+
+    /// Upserts `products` (valid, in file order) in one batch.
+    async fn upsert(&mut self, products: Vec<NewProduct>) -> Result<(), CatalogError> {
+        if products.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<_> = products.into_iter().map(Ok).collect();
+        let result = self.service.bulk_upsert(&items, false, None).await?;
+        for item in result.items {
+            if let ItemResult::Applied { outcome, .. } = item {
+                self.count(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every batch upserted as it comes.
+    async fn upsert_all(
+        &mut self,
+        mut rx: tokio::sync::mpsc::Receiver<Vec<Record>>,
+    ) -> Result<(), CatalogError> {
+        while let Some(batch) = rx.recv().await {
+            let mut products = Vec::with_capacity(batch.len());
+            for r in batch {
+                if let Some((p, _)) = self.take(r).map_err(io_failure)? {
+                    products.push(p);
+                }
+            }
+            self.upsert(products).await?;
+            self.progress
+                .update(self.bytes.load(Ordering::Relaxed), &self.summary);
+        }
+        Ok(())
+    }
+
+    /// An empty table's import: each sku's first row is bulk-loaded, the
+    /// rows that repeat a sku are upserted after the load, in file order
+    /// (so the last one wins), and the cache forgets once.
+    async fn load_empty(
+        &mut self,
+        store: &SqlStore,
+        mut rx: tokio::sync::mpsc::Receiver<Vec<Record>>,
+    ) -> Result<(), CatalogError> {
+        let (load_tx, load_rx) = tokio::sync::mpsc::channel::<Vec<NewProduct>>(2);
+        let mut later: Vec<NewProduct> = Vec::new();
+        let feed = async {
+            let mut pending = Vec::with_capacity(LOAD_BATCH);
+            while let Some(batch) = rx.recv().await {
+                for r in batch {
+                    match self.take(r) {
+                        Ok(Some((p, true))) => pending.push(p),
+                        Ok(Some((p, false))) => later.push(p),
+                        Ok(None) => {}
+                        Err(e) => return Err(io_failure(e)),
+                    }
+                }
+                if pending.len() >= LOAD_BATCH {
+                    let full = std::mem::replace(&mut pending, Vec::with_capacity(LOAD_BATCH));
+                    if load_tx.send(full).await.is_err() {
+                        // The load failed: its error is reported.
+                        return Ok(());
+                    }
+                }
+                self.progress
+                    .update(self.bytes.load(Ordering::Relaxed), &self.summary);
+            }
+            if !pending.is_empty() {
+                let _ = load_tx.send(pending).await;
+            }
+            drop(load_tx);
+            Ok(())
+        };
+        let load = store.bulk_load_batches(load_rx, |_| {});
+        let (fed, loaded) = tokio::join!(feed, load);
+        let report = loaded.map_err(CatalogError::from)?;
+        fed?;
+        self.summary.created += report.inserted;
+        for chunk in later.chunks(MAX_BULK_ITEMS) {
+            self.upsert(chunk.to_vec()).await?;
+        }
+        self.service.invalidate_all().await;
+        Ok(())
+    }
+}
+
+/// An `--errors` file that cannot be written stops the import.
+fn io_failure(e: ImportError) -> CatalogError {
+    CatalogError::internal("writing the errors file", e.to_string())
 }
 
 /// Runs an export of `filter` to `out`; returns the rows written.

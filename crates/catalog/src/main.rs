@@ -565,7 +565,7 @@ async fn run(cli: Cli) -> Result<(), AppError> {
             errors,
             ignore_unknown,
         } => {
-            let service = cli_service(&cfg).await?;
+            let (store, service) = cli_service(&cfg).await?;
             let args = interchange::ImportArgs {
                 file,
                 format,
@@ -573,7 +573,7 @@ async fn run(cli: Cli) -> Result<(), AppError> {
                 errors,
                 ignore_unknown,
             };
-            let summary = interchange::import(&service, &args).await?;
+            let summary = interchange::import(&service, Some(&store), &args).await?;
             println!("imported {}: {summary}", args.file);
             if summary.rejected > 0 {
                 return Err(AppError::Partial(format!(
@@ -616,7 +616,7 @@ async fn run(cli: Cli) -> Result<(), AppError> {
                         .join("; "),
                 )
             })?;
-            let service = cli_service(&cfg).await?;
+            let (_, service) = cli_service(&cfg).await?;
             let started = std::time::Instant::now();
             let head = service
                 .feed_head()
@@ -654,15 +654,17 @@ async fn run(cli: Cli) -> Result<(), AppError> {
 /// The catalog service of a one-shot command (import, export): the
 /// configured database, migrated, and the configured cache, so that its
 /// writes reach every instance's cache (through Redis) as a server's do.
-async fn cli_service(cfg: &Config) -> Result<CatalogService, AppError> {
+async fn cli_service(cfg: &Config) -> Result<(Arc<SqlStore>, CatalogService), AppError> {
     let store = open_store(cfg).await?;
     store.migrate().await?;
+    let store = Arc::new(store);
     let observer: Arc<dyn Observer> = Arc::new(Metrics::new());
-    with_cache(
-        CatalogService::new(Arc::new(store), CursorKey::new(&cfg.cursor_secret)),
+    let service = with_cache(
+        CatalogService::new(store.clone(), CursorKey::new(&cfg.cursor_secret)),
         cfg,
         observer,
-    )
+    )?;
+    Ok((store, service))
 }
 
 /// `catalog verify`'s index check: an index built from the table and the
