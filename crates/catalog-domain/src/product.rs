@@ -227,14 +227,18 @@ impl Serialize for Rating {
     }
 }
 
-/// `value * scale` when it is (within float noise) a whole number.
+/// `value * scale` when it is (within float noise) a whole number. The
+/// noise allowed is absolute: a decimal with at most the scale's places,
+/// parsed to the nearest double and scaled, lands within 1e-8 of a whole
+/// number for every value the contract allows (prices to 1,000,000), so
+/// 1e-6 refuses `456006.1503` (a relative bound would let it through).
 fn decimal_units(value: f64, scale: i64) -> Option<i64> {
     if !value.is_finite() {
         return None;
     }
     let scaled = value * scale as f64;
     let rounded = scaled.round();
-    if (scaled - rounded).abs() > 1e-6 * rounded.abs().max(1.0) || rounded.abs() > 1e15 {
+    if (scaled - rounded).abs() > 1e-6 || rounded.abs() > 1e15 {
         return None;
     }
     Some(rounded as i64)

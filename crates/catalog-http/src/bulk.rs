@@ -142,12 +142,6 @@ fn items_of(
             ),
         )));
     }
-    if items.is_empty() {
-        return Err(ApiError::Validation(ValidationErrors::single(
-            "body",
-            "holds no products",
-        )));
-    }
     Ok(items)
 }
 

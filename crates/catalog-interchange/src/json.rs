@@ -501,6 +501,19 @@ mod tests {
         assert!(with(json!(0.01)).is_ok());
         assert!(with(json!(0.001)).is_err());
         assert!(with(json!(-0.01)).is_err());
+        // Every two-decimal price up to the maximum reads exactly; a third
+        // decimal is refused however large the price (found by
+        // Schemathesis: 456006.15038194315 was accepted).
+        assert!(with(json!(456006.15038194315)).is_err());
+        assert!(with(json!(999999.999)).is_err());
+        for cents in [1_i64, 10, 99, 12_345, 45_600_615, 99_999_999, 100_000_000] {
+            let price = cents as f64 / 100.0;
+            assert_eq!(
+                with(json!(price)).map(|p| p.price.cents()).ok(),
+                Some(cents),
+                "{price}"
+            );
+        }
     }
 
     #[test]
