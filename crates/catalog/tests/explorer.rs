@@ -1,6 +1,7 @@
 //! The catalog explorer (`GET /`) end to end in headless Chromium: the real
 //! `catalog` binary on a fresh SQLite database with 60,000 products and a
-//! write secret, driven by `explorer/e2e.mjs` through `playwright-core`.
+//! write secret (and a second one with 3,000 and `CATALOG_MAX_OFFSET`),
+//! driven by `explorer/e2e.mjs` through `playwright-core`.
 //!
 //! Prerequisites, installed on first use and never a downloaded browser:
 //! `playwright-core` pinned by `explorer/package-lock.json`, installed with
@@ -191,12 +192,26 @@ async fn the_explorer_works_in_chromium() {
         SEED_COUNT,
         &[
             ("CATALOG_JWT_SECRET", JWT_SECRET),
+            // Empty is unset: no limit, whatever the caller's shell says.
+            ("CATALOG_MAX_OFFSET", ""),
             // A browser fires bursts of page requests while scrolling.
+            ("CATALOG_RATE_LIMIT", "off"),
+        ],
+    );
+    // A small second one whose offsets stop at 1,000: a drag past that is
+    // clamped and cursors walk on (started now, ready long before needed).
+    let capped_db = SqliteFile::create();
+    let mut capped = Server::spawn_with(
+        capped_db.url(),
+        3_000,
+        &[
+            ("CATALOG_MAX_OFFSET", "1000"),
             ("CATALOG_RATE_LIMIT", "off"),
         ],
     );
     let http = reqwest::Client::new();
     server.wait_ready(&http).await;
+    capped.wait_ready(&http).await;
     wait_for_search_index(&server, &http).await;
     let ready = started.elapsed();
 
@@ -205,6 +220,7 @@ async fn the_explorer_works_in_chromium() {
     node.arg(scripts().join("e2e.mjs"))
         .env("EXPLORER_NODE_DIR", &node_dir)
         .env("EXPLORER_BASE", &server.base)
+        .env("EXPLORER_CAPPED_BASE", &capped.base)
         .env("EXPLORER_TOKEN", write_token())
         .env("EXPLORER_FAILURE_SHOT", &shot)
         .env("CHROMIUM", &browser)

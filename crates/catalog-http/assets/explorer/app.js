@@ -13,7 +13,8 @@ const SEARCH_DEBOUNCE_MS = 50;
 const SUMMARY_DEBOUNCE_MS = 150;
 
 const $ = (sel) => document.querySelector(sel);
-const config = await getJson('/explorer/config.json').catch(() => ({ max_offset: null }));
+// Fetched beside the first page, not before it (no top-level await).
+const configReady = getJson('/explorer/config.json').catch(() => ({ max_offset: null }));
 
 let state = fromQuery(location.search);
 let lastKind = null;
@@ -99,6 +100,7 @@ async function loadRows(at) {
   const started = performance.now();
   $('#grid').setAttribute('aria-busy', 'true');
   try {
+    const config = await configReady;
     const source = await RowSource.open({
       params: listParams(state),
       fields: state.fields,
@@ -377,7 +379,12 @@ syncControls();
 loadRows(state.at);
 loadSummary();
 if (state.product) detail.open(state.product);
-if (config.writes_enabled === false) $('#new-product').title = 'This server has no CATALOG_JWT_SECRET: writes are refused.';
+configReady.then((config) => {
+  if (config.writes_enabled === false) {
+    $('#new-product').title = 'This server has no CATALOG_JWT_SECRET: writes are refused.';
+    $('#token-button').title = 'This server has no CATALOG_JWT_SECRET: writes are refused.';
+  }
+});
 $('#close-filters').addEventListener('click', () => {
   document.body.classList.remove('filters-open');
   $('#filters-toggle').setAttribute('aria-expanded', 'false');

@@ -248,6 +248,27 @@ await step('create, then delete', async () => {
   assert.equal(await page.locator('dialog#detail').isVisible(), false);
 });
 
+// A second server with CATALOG_MAX_OFFSET=1000 and 3,000 products (ids
+// 1..3000 in order, so row i holds id i + 1).
+const CAPPED = process.env.EXPLORER_CAPPED_BASE;
+if (CAPPED) {
+  await step('past CATALOG_MAX_OFFSET a drag is clamped, and cursors walk on from there', async () => {
+    const config = await (await fetch(`${CAPPED}/explorer/config.json`)).json();
+    assert.equal(config.max_offset, 1000);
+    await page.goto(`${CAPPED}/`);
+    assert.equal(await rowId(0), '1');
+    await scrollToRow(2500);
+    await until('the notice', async () => /CATALOG_MAX_OFFSET/.test(await page.locator('#notice').textContent()));
+    assert.equal(await rowId(1000), '1001');
+    // Rows past the limit, within a short walk of cursors from there.
+    await scrollToRow(1600);
+    assert.equal(await rowId(1600), '1601');
+    assert.equal(await rowId(1610), '1611');
+    const deep = requests.filter((u) => u.startsWith(CAPPED) && /offset=(\d+)/.test(u) && Number(/offset=(\d+)/.exec(u)[1]) > 1000);
+    assert.deepEqual(deep, [], 'no offset past the limit was asked for');
+  });
+}
+
 await step('no script error and no policy violation on the way', async () => {
   assert.deepEqual(problems, []);
 });
