@@ -383,6 +383,11 @@ export class VirtualGrid {
     if (row.data === data && row.shown === i) return;
     row.data = data;
     row.shown = i;
+    // For docs/ui/performance.md: when the first real row reached the DOM.
+    if (data && !this.firstRowsMarked) {
+      this.firstRowsMarked = true;
+      performance.mark('explorer:first-rows');
+    }
     row.classList.toggle('pending', !data);
     this.columns.forEach((c, n) => {
       row.cells[n].textContent = data ? cellText(c.key, data[c.key]) : n === 0 ? '…' : '';
