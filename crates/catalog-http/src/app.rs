@@ -219,6 +219,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::head().to(crate::metrics::metrics))
             .default_service(web::to(method_not_allowed("GET, HEAD"))),
     )
+    .configure(crate::explorer::configure)
     .service(web::resource("/docs").route(web::get().to(docs_redirect)))
     .service(SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", ApiDoc::openapi()));
 }

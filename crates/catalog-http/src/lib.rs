@@ -10,6 +10,7 @@ mod conditional;
 mod contract;
 pub mod docs;
 mod error;
+mod explorer;
 mod feed;
 mod handlers;
 pub mod limits;

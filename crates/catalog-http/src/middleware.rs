@@ -105,12 +105,19 @@ pub const API_CSP: &str =
 /// out" calls this origin.
 pub const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// The policy of the catalog explorer (`/` and its files under
+/// `/explorer/`): only its own scripts, styles and API calls; no inline
+/// script or style (it sets styles through the CSSOM, which the policy
+/// allows); `data:` images for the favicon.
+pub const EXPLORER_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
 /// The `Content-Security-Policy` for a request path. A page served to
-/// browsers gets its own branch here (the explorer at `/` will); everything
-/// else gets [`API_CSP`].
+/// browsers gets its own branch here; everything else gets [`API_CSP`].
 pub fn content_security_policy(path: &str) -> &'static str {
     if path == "/docs" || path.starts_with("/docs/") {
         DOCS_CSP
+    } else if path == "/" || path.starts_with(crate::explorer::ASSET_PREFIX) {
+        EXPLORER_CSP
     } else {
         API_CSP
     }
