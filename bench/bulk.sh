@@ -58,10 +58,12 @@ printf 'case\trun\trows\tseconds\trows_per_s\tpeak_rss_mb\n' > "$TSV"
 cli() {
     local label=$1 run=$2 rows=$3 url=$4
     shift 4
+    local rc=0
+    /usr/bin/time -o "$WORK/time.out" -f '%e %M' env -u REDIS_URL DATABASE_URL="$url" RUST_LOG=warn \
+        "$BIN" "$@" >"$WORK/cli.out" 2>"$WORK/cli.err" || rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then cat "$WORK/cli.err" >&2; die "$label failed ($rc)"; fi
     local out
-    out=$( { /usr/bin/time -f '%e %M' env -u REDIS_URL DATABASE_URL="$url" RUST_LOG=warn "$BIN" "$@" >"$WORK/cli.out" 2>"$WORK/cli.err"; } 2>&1 ) \
-        || { local rc=$?; cat "$WORK/cli.err" >&2; [ "$rc" -eq 3 ] || die "$label failed"; }
-    out=$(tail -n1 <<<"$out")
+    out=$(tail -n1 "$WORK/time.out")
     local secs rss
     secs=$(awk '{print $1}' <<<"$out")
     rss=$(awk '{printf "%.0f", $2 / 1024}' <<<"$out")
