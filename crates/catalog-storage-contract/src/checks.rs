@@ -2766,7 +2766,13 @@ pub async fn upsert_batch_creates_updates_and_leaves_equal_rows_alone(store: &dy
     let mut edit = changed(&as_new(&edited), edited.sku.as_str());
     edit.name = "Sourdough upserted".into();
     let new = fresh("UPSERT-0001", "Upserted sourdough starter");
-    let batch = vec![as_new(&same), edit.clone(), new.clone()];
+    // A price and stock feed: the search document stays as it was.
+    let fed = seeded[2].clone();
+    let mut feed = as_new(&fed);
+    feed.price = Price::from_cents(fed.price.cents() + 7).expect("valid price");
+    feed.stock_quantity += 5;
+    feed.category = label("Fed Category");
+    let batch = vec![as_new(&same), edit.clone(), new.clone(), feed.clone()];
     let count = count_all(store).await;
 
     let got = upsert(store, &batch, None).await;
@@ -2774,7 +2780,7 @@ pub async fn upsert_batch_creates_updates_and_leaves_equal_rows_alone(store: &dy
     let outcomes: Vec<_> = got.items.iter().map(|u| u.outcome).collect();
     assert_eq!(
         outcomes,
-        vec![Unchanged, Updated, Created],
+        vec![Unchanged, Updated, Created, Updated],
         "outcomes in input order"
     );
     assert_eq!(got.items[0].id, same.id);
@@ -2807,6 +2813,30 @@ pub async fn upsert_batch_creates_updates_and_leaves_equal_rows_alone(store: &dy
         .expect("the created product exists");
     assert_eq!(as_new(&created), new);
     assert_eq!(created.version, 1);
+
+    let after_feed = get(store, fed.id).await.expect("the fed product exists");
+    assert_eq!(as_new(&after_feed), feed, "the fed fields replaced");
+    assert_eq!(after_feed.version, fed.version + 1);
+    let word = fed
+        .name
+        .split(|c: char| !c.is_alphanumeric())
+        .find(|w| w.len() >= 4)
+        .expect("a word of the fed product's name")
+        .to_lowercase();
+    let found = list(
+        store,
+        &parse_filter(&format!("search={word}&category=Fed Category")),
+        &[SortKey::ID],
+        None,
+        0,
+        ALL,
+    )
+    .await;
+    assert_eq!(
+        found.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![fed.id],
+        "a product whose price and stock were fed is still found by its name ({word})"
+    );
 
     let before = assert_reads_match(store, "after an upsert").await;
     let again = upsert(store, &batch, None).await;

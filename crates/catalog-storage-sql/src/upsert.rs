@@ -5,7 +5,10 @@
 //! that hold the batch's skus are read (locked, in id order, on
 //! PostgreSQL), the products are sorted into new, changed and unchanged,
 //! the new ones go in with one multi-row `INSERT … RETURNING id`, the
-//! changed ones with one `UPDATE … FROM (VALUES …)`. An unchanged product
+//! changed ones with one `UPDATE … FROM (VALUES …)` (two: the products
+//! whose name, description or sku changed rewrite their search columns;
+//! the others, a price or stock feed, leave them and the search triggers
+//! alone). An unchanged product
 //! is not written at all: no version bump, no `updated_at`, no change-log
 //! entry, so importing the same file twice changes nothing. The triggers
 //! that keep the summaries, the histogram and the change log fire per row
@@ -51,11 +54,24 @@ const UPDATED: [&str; 11] = [
     "search_body",
 ];
 
+/// The columns of [`UPDATED`] that leave the search document alone (it is
+/// made of the name, the description and the sku): a price or stock feed
+/// writes only these, and skips the search triggers and the full-text
+/// re-index.
+const UPDATED_PLAIN: [&str; 6] = [
+    "category",
+    "brand",
+    "price_cents",
+    "stock_quantity",
+    "rating_tenths",
+    "is_active",
+];
+
 /// `UPDATE products … FROM (VALUES …)` for `rows` changed products: one
 /// statement for both backends (a CTE names the columns, which SQLite's
-/// `VALUES` cannot), `id` first, then [`UPDATED`], then the one timestamp.
-fn update_sql(backend: Backend, rows: usize) -> String {
-    let per_row = UPDATED.len() + 1;
+/// `VALUES` cannot), `id` first, then `columns`, then the one timestamp.
+fn update_sql(backend: Backend, rows: usize, columns: &[&str]) -> String {
+    let per_row = columns.len() + 1;
     let mut n = 0;
     let mut param = || {
         n += 1;
@@ -70,15 +86,27 @@ fn update_sql(backend: Backend, rows: usize) -> String {
         values.push(format!("({})", row.join(", ")));
     }
     let ts = param();
-    let set: Vec<String> = UPDATED.iter().map(|c| format!("{c} = v.{c}")).collect();
+    let set: Vec<String> = columns.iter().map(|c| format!("{c} = v.{c}")).collect();
     format!(
         "WITH v (id, {cols}) AS (VALUES {values}) \
          UPDATE products SET {set}, version = products.version + 1, updated_at = {ts} \
          FROM v WHERE products.id = v.id",
-        cols = UPDATED.join(", "),
+        cols = columns.join(", "),
         values = values.join(", "),
         set = set.join(", "),
     )
+}
+
+/// A product's values in [`UPDATED_PLAIN`] order.
+fn plain_values(p: &NewProduct) -> [Value; 6] {
+    [
+        p.category.as_str().into(),
+        p.brand.as_str().into(),
+        p.price.cents().into(),
+        p.stock_quantity.into(),
+        p.rating.tenths().into(),
+        p.is_active.into(),
+    ]
 }
 
 /// A product's values in [`UPDATED`] order.
@@ -138,7 +166,11 @@ impl SqlStore {
 
         let mut out: Vec<Option<Upserted>> = vec![None; products.len()];
         let mut fresh: Vec<usize> = Vec::new();
+        // Changed products whose search document changed too, and the
+        // others.
         let mut changed: Vec<(i64, usize)> = Vec::new();
+        let mut changed_plain: Vec<(i64, usize)> = Vec::new();
+        let mut reindex: Vec<i64> = Vec::new();
         for (i, p) in products.iter().enumerate() {
             match stored.remove(p.sku.as_str()) {
                 None => fresh.push(i),
@@ -147,8 +179,15 @@ impl SqlStore {
                         .map_err(|e| StorageError::internal("a stored id", e.to_string()))?;
                     let outcome = if p.same_as(&to_product(m.clone())?) {
                         UpsertOutcome::Unchanged
+                    } else if p.sku.as_str() == m.sku
+                        && p.name == m.name
+                        && p.description == m.description
+                    {
+                        changed_plain.push((m.id, i));
+                        UpsertOutcome::Updated
                     } else {
                         changed.push((m.id, i));
+                        reindex.push(m.id);
                         UpsertOutcome::Updated
                     };
                     out[i] = Some(Upserted { id, outcome });
@@ -204,29 +243,45 @@ impl SqlStore {
             }
         }
 
-        for chunk in changed.chunks(CHUNK) {
-            let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * (UPDATED.len() + 1) + 1);
-            for &(id, i) in chunk {
-                values.push(id.into());
-                values.extend(written_values(&products[i]));
+        for (rows, columns) in [
+            (&changed, &UPDATED[..]),
+            (&changed_plain, &UPDATED_PLAIN[..]),
+        ] {
+            for chunk in rows.chunks(CHUNK) {
+                let mut values: Vec<Value> =
+                    Vec::with_capacity(chunk.len() * (columns.len() + 1) + 1);
+                for &(id, i) in chunk {
+                    values.push(id.into());
+                    if columns.len() == UPDATED.len() {
+                        values.extend(written_values(&products[i]));
+                    } else {
+                        values.extend(plain_values(&products[i]));
+                    }
+                }
+                values.push(ts.into());
+                txn.execute_raw(Statement::from_sql_and_values(
+                    self.db.get_database_backend(),
+                    update_sql(backend, chunk.len(), columns),
+                    values,
+                ))
+                .await
+                .context("updating products")?;
             }
-            values.push(ts.into());
-            txn.execute_raw(Statement::from_sql_and_values(
-                self.db.get_database_backend(),
-                update_sql(backend, chunk.len()),
-                values,
-            ))
-            .await
-            .context("updating products")?;
         }
 
-        for u in out.iter().flatten() {
-            if u.outcome != UpsertOutcome::Unchanged {
-                for stmt in self.dialect.after_write(u.id.get()) {
-                    txn.execute_raw(stmt)
-                        .await
-                        .context("updating the search index")?;
-                }
+        // The full-text data of the new products and of those whose
+        // search document changed (SQLite; PostgreSQL's triggers keep it).
+        let created: Vec<i64> = out
+            .iter()
+            .flatten()
+            .filter(|u| u.outcome == UpsertOutcome::Created)
+            .map(|u| u.id.get())
+            .collect();
+        for id in created.into_iter().chain(reindex) {
+            for stmt in self.dialect.after_write(id) {
+                txn.execute_raw(stmt)
+                    .await
+                    .context("updating the search index")?;
             }
         }
         let items = out

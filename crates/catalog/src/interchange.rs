@@ -308,6 +308,12 @@ impl Seen {
     }
 }
 
+/// Batches of an import into a filled table written at once.
+const IN_FLIGHT: usize = 2;
+
+/// A batch being written.
+type Batch = tokio::task::JoinHandle<Result<catalog_domain::bulk::BulkResult, CatalogError>>;
+
 /// Rows per `COPY` of an import into an empty table.
 const LOAD_BATCH: usize = 20_000;
 
@@ -490,21 +496,54 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Every batch upserted as it comes.
+    /// Counts a finished batch.
+    async fn join(&mut self, running: Batch) -> Result<(), CatalogError> {
+        let result = running
+            .await
+            .map_err(|e| CatalogError::internal("an import batch", e.to_string()))??;
+        for item in result.items {
+            if let ItemResult::Applied { outcome, .. } = item {
+                self.count(outcome);
+            }
+        }
+        self.progress
+            .update(self.bytes.load(Ordering::Relaxed), &self.summary);
+        Ok(())
+    }
+
+    /// Every batch upserted as it comes, [`IN_FLIGHT`] at a time (one per
+    /// core: the database's index maintenance is the work). A batch that
+    /// repeats a sku of an earlier row waits for every batch before it, so
+    /// the last row still wins.
     async fn upsert_all(
         &mut self,
         mut rx: tokio::sync::mpsc::Receiver<Vec<Record>>,
     ) -> Result<(), CatalogError> {
+        let mut running: std::collections::VecDeque<Batch> = std::collections::VecDeque::new();
         while let Some(batch) = rx.recv().await {
             let mut products = Vec::with_capacity(batch.len());
+            let mut repeats = false;
             for r in batch {
-                if let Some((p, _)) = self.take(r).map_err(io_failure)? {
-                    products.push(p);
+                if let Some((p, first)) = self.take(r).map_err(io_failure)? {
+                    repeats |= !first;
+                    products.push(Ok(p));
                 }
             }
-            self.upsert(products).await?;
-            self.progress
-                .update(self.bytes.load(Ordering::Relaxed), &self.summary);
+            while running.len() >= IN_FLIGHT || (repeats && !running.is_empty()) {
+                if let Some(done) = running.pop_front() {
+                    self.join(done).await?;
+                }
+            }
+            if products.is_empty() {
+                continue;
+            }
+            let service = self.service.clone();
+            running.push_back(tokio::spawn(async move {
+                service.bulk_upsert(&products, false, None).await
+            }));
+        }
+        while let Some(done) = running.pop_front() {
+            self.join(done).await?;
         }
         Ok(())
     }
