@@ -104,7 +104,7 @@ await step('typing a search narrows the rows and the total', async () => {
   for (const n of names) assert.match(n, /hooli/i);
   await until('stats follow the search', async () =>
     (await page.locator('[data-stat=Products]').textContent()).replace(/\D/g, '') === String(searchTotal));
-  assert.ok(page.url().includes('search=hooli'), page.url());
+  await until('the URL holds the search', async () => page.url().includes('search=hooli'));
 });
 
 let facetTotal;
@@ -172,10 +172,11 @@ await step('the keyboard: arrows move through rows, Enter opens, Esc closes', as
   const dialog = page.locator('dialog#detail');
   await until('the dialog', () => dialog.isVisible());
   await until('the product in it', async () => (await page.locator('#detail [name=sku]').inputValue()) !== '');
-  assert.ok(page.url().includes(`product=${id}`));
+  // The URL follows the dialog asynchronously (history entries): wait for it.
+  await until('the URL names the product', async () => page.url().includes(`product=${id}`));
   await page.keyboard.press('Escape');
   await until('closed', async () => !(await dialog.isVisible()));
-  assert.ok(!page.url().includes('product='));
+  await until('the URL forgets the product', async () => !page.url().includes('product='));
 });
 
 /** Opens product `id`'s detail by its link, with the token set. */
