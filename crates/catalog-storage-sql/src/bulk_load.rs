@@ -78,7 +78,21 @@ impl SqlStore {
     {
         let started = Instant::now();
         self.begin_bulk_load().await?;
-        let (inserted, vocabulary, summary) = self.load_rows(count, generate, &progress).await?;
+        let loaded = self.load_rows(count, generate, &progress).await?;
+        self.finish_loaded(loaded, started, &progress).await
+    }
+
+    /// The end of a load whose rows are in: the derived tables from the
+    /// loader's counts (with `COPY`) or from the table.
+    async fn finish_loaded<P>(
+        &self,
+        (inserted, vocabulary, summary): (u64, BTreeSet<String>, BulkSummary),
+        started: Instant,
+        progress: &P,
+    ) -> Result<BulkLoadReport, StorageError>
+    where
+        P: Fn(BulkLoadProgress) + Sync,
+    {
         let rows_elapsed = started.elapsed();
         progress(BulkLoadProgress::RowsWritten(inserted));
         if self.dialect.copy_products().is_some() {
@@ -111,23 +125,8 @@ impl SqlStore {
     {
         let started = Instant::now();
         self.begin_bulk_load().await?;
-        let loaded = self.load_received(batches, &progress).await;
-        let rows_elapsed = started.elapsed();
-        match loaded {
-            Ok((inserted, vocabulary, summary)) => {
-                progress(BulkLoadProgress::RowsWritten(inserted));
-                if self.dialect.copy_products().is_some() {
-                    self.finish_bulk_load_with(Some(vocabulary), Some(summary))
-                        .await?;
-                } else {
-                    self.finish_bulk_load().await?;
-                }
-                Ok(BulkLoadReport {
-                    inserted,
-                    rows_elapsed,
-                    elapsed: started.elapsed(),
-                })
-            }
+        match self.load_received(batches, &progress).await {
+            Ok(loaded) => self.finish_loaded(loaded, started, &progress).await,
             Err(e) => {
                 tracing::warn!(error = %catalog_domain::error::error_chain(&e), "bulk load failed: rebuilding indexes and derived tables from what the table holds");
                 self.finish_bulk_load().await?;

@@ -109,6 +109,32 @@ fn plain_values(p: &NewProduct) -> [Value; 6] {
     ]
 }
 
+/// The columns a new product is inserted with, in [`inserted_row`]'s
+/// order (the id is the table's).
+pub(crate) const INSERTED: [Column; 13] = [
+    Column::Sku,
+    Column::Name,
+    Column::Description,
+    Column::Category,
+    Column::Brand,
+    Column::PriceCents,
+    Column::StockQuantity,
+    Column::RatingTenths,
+    Column::IsActive,
+    Column::SearchName,
+    Column::SearchBody,
+    Column::CreatedAt,
+    Column::UpdatedAt,
+];
+
+/// A new product's values for [`INSERTED`], created and updated at `ts`.
+pub(crate) fn inserted_row(p: &NewProduct, ts: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+    let mut row = written_values(p).to_vec();
+    row.push(ts.into());
+    row.push(ts.into());
+    row
+}
+
 /// A product's values in [`UPDATED`] order.
 fn written_values(p: &NewProduct) -> [Value; 11] {
     let doc = SearchDocument::new(&p.name, &p.description, p.sku.as_str());
@@ -198,27 +224,10 @@ impl SqlStore {
         for chunk in fresh.chunks(CHUNK) {
             let mut stmt = Query::insert();
             stmt.into_table(Entity)
-                .columns([
-                    Column::Sku,
-                    Column::Name,
-                    Column::Description,
-                    Column::Category,
-                    Column::Brand,
-                    Column::PriceCents,
-                    Column::StockQuantity,
-                    Column::RatingTenths,
-                    Column::IsActive,
-                    Column::SearchName,
-                    Column::SearchBody,
-                    Column::CreatedAt,
-                    Column::UpdatedAt,
-                ])
+                .columns(INSERTED)
                 .returning(Query::returning().columns([Column::Id, Column::Sku]));
             for &i in chunk {
-                let mut row = written_values(&products[i]).to_vec();
-                row.push(ts.into());
-                row.push(ts.into());
-                stmt.values(row.into_iter().map(Into::into))
+                stmt.values(inserted_row(&products[i], ts).into_iter().map(Into::into))
                     .map_err(|e| StorageError::internal("building an insert", e))?;
             }
             // A sku inserted meanwhile by another writer is a unique

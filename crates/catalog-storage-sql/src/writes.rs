@@ -141,39 +141,14 @@ impl ProductWriter for SqlStore {
         for chunk in products.chunks(INSERT_CHUNK) {
             let mut stmt = Query::insert();
             stmt.into_table(Entity)
-                .columns([
-                    Column::Sku,
-                    Column::Name,
-                    Column::Description,
-                    Column::Category,
-                    Column::Brand,
-                    Column::PriceCents,
-                    Column::StockQuantity,
-                    Column::RatingTenths,
-                    Column::IsActive,
-                    Column::SearchName,
-                    Column::SearchBody,
-                    Column::CreatedAt,
-                    Column::UpdatedAt,
-                ])
+                .columns(crate::upsert::INSERTED)
                 .on_conflict(OnConflict::column(Column::Sku).do_nothing().to_owned());
             for p in chunk {
-                let doc = SearchDocument::new(&p.name, &p.description, p.sku.as_str());
-                stmt.values([
-                    p.sku.as_str().into(),
-                    p.name.as_str().into(),
-                    p.description.as_str().into(),
-                    p.category.as_str().into(),
-                    p.brand.as_str().into(),
-                    p.price.cents().into(),
-                    p.stock_quantity.into(),
-                    p.rating.tenths().into(),
-                    p.is_active.into(),
-                    doc.name.into(),
-                    doc.body.into(),
-                    ts.into(),
-                    ts.into(),
-                ])
+                stmt.values(
+                    crate::upsert::inserted_row(p, ts)
+                        .into_iter()
+                        .map(Into::into),
+                )
                 .map_err(|e| StorageError::internal("building an insert", e))?;
             }
             let res = txn.execute(&stmt).await.context("inserting products")?;
