@@ -174,7 +174,7 @@ json.dump(items, open(sys.argv[1], "w"))
 PY
 rss_before=$(ps -o rss= -p "$SERVER" | awk '{printf "%.0f", $1 / 1024}')
 for run in $(seq "$RUNS"); do
-    out=$(BULK_TEMPLATE="$WORK/template.json" BULK_TOKEN="$TOKEN" wrk -t2 -c4 -d"$DURATION" --latency \
+    out=$(BULK_TEMPLATE="$WORK/template.json" BULK_TOKEN="$TOKEN" wrk -t2 -c4 -d"$DURATION" --timeout 60s --latency \
         -s bench/lua/bulk_create.lua "$BASE" 2>"$WORK/wrk.err")
     read -r rps p50 p99 <<<"$(wrk_summary <<<"$out")"
     grep -q 'bulk request failed' "$WORK/wrk.err" && { head -3 "$WORK/wrk.err" >&2; die "bulk requests failed"; }

@@ -308,7 +308,10 @@ impl Seen {
     }
 }
 
-/// Batches of an import into a filled table written at once.
+/// Batches of an import into a filled table handed to the database at
+/// once: on PostgreSQL one writes while the next waits for the bulk lock
+/// (batches that ran together deadlocked on the summaries), so the next
+/// batch's rows are read and checked meanwhile.
 const IN_FLIGHT: usize = 2;
 
 /// A batch being written.
@@ -511,8 +514,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Every batch upserted as it comes, [`IN_FLIGHT`] at a time (one per
-    /// core: the database's index maintenance is the work). A batch that
+    /// Every batch upserted as it comes, [`IN_FLIGHT`] at a time. A batch that
     /// repeats a sku of an earlier row waits for every batch before it, so
     /// the last row still wins.
     async fn upsert_all(
