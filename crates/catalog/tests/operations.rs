@@ -96,6 +96,27 @@ async fn check_operations(database_url: &str, secrets: &[&str]) {
 
     let refused = http.get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(refused.status(), 401);
+    // The index's gauges (products, sequence, lag) exist once it is built:
+    // scrape a ready instance, as the dashboard's panels assume.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let health: serde_json::Value = http
+            .get(server.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if health["checks"]["search_index"] == "ready" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the search index was not ready in 60 s: {health}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let metrics = http
         .get(server.url("/metrics"))
         .bearer_auth(METRICS_TOKEN)
