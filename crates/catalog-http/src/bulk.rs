@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{WRITE_SCOPE, authorize};
 use crate::body::ProductBody;
 use crate::error::{ApiError, Problem};
-use crate::params::{FilterParams, from_query};
+use crate::params::{FilterParams, boolean, from_query, typed};
 use crate::state::AppState;
 use crate::writes::{idempotency, media_type, read_limited};
 
@@ -69,22 +69,6 @@ pub struct BulkItemDoc {
 #[schema(as = BulkResult)]
 pub struct BulkDoc {
     pub items: Vec<BulkItemDoc>,
-}
-
-fn flag(errors: &mut ValidationErrors, name: &str, values: &[String]) -> bool {
-    match values {
-        [] => false,
-        [v] if v == "true" => true,
-        [v] if v == "false" => false,
-        [_] => {
-            errors.push(name, "must be true or false");
-            false
-        }
-        _ => {
-            errors.push(name, "must be given at most once");
-            false
-        }
-    }
 }
 
 /// A body's items, each a JSON value or why it is not one (an NDJSON line
@@ -179,7 +163,7 @@ pub async fn bulk_upsert(
     let who = authorize(&req, state.config.jwt_secret.as_deref(), WRITE_SCOPE)?;
     let params: BulkParams = from_query(req.query_string())?;
     let mut errors = ValidationErrors::new();
-    let atomic = flag(&mut errors, "atomic", &params.atomic);
+    let atomic = typed(&mut errors, "atomic", params.atomic, boolean).unwrap_or(false);
     errors.into_result(())?;
     let body = read_limited(&req, payload, MAX_BULK_BODY_BYTES, "8 MiB for bulk writes").await?;
     let values = items_of(&req, &body)?;
@@ -282,19 +266,12 @@ pub async fn export_products(
 ) -> Result<HttpResponse, ApiError> {
     let params: ExportParams = from_query(req.query_string())?;
     let mut errors = ValidationErrors::new();
-    let csv = match params.format.as_slice() {
-        [] => false,
-        [f] if f == "ndjson" => false,
-        [f] if f == "csv" => true,
-        [_] => {
-            errors.push("format", "must be ndjson or csv");
-            false
-        }
-        _ => {
-            errors.push("format", "must be given at most once");
-            false
-        }
-    };
+    let csv = typed(&mut errors, "format", params.format, |f| match f {
+        "ndjson" => Ok(false),
+        "csv" => Ok(true),
+        _ => Err("must be ndjson or csv".into()),
+    })
+    .unwrap_or(false);
     let filter = match params.filters.into_filter() {
         Ok(f) => errors.into_result(f)?,
         Err(e) => {

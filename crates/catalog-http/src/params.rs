@@ -165,7 +165,7 @@ fn one(errors: &mut ValidationErrors, name: &str, values: Vec<String>) -> Option
 
 /// The single value of a parameter through a domain constructor, whose
 /// message is reported under the parameter's name.
-fn typed<T>(
+pub(crate) fn typed<T>(
     errors: &mut ValidationErrors,
     name: &str,
     values: Vec<String>,
@@ -175,7 +175,7 @@ fn typed<T>(
     parse(&raw).map_err(|m| errors.push(name, m)).ok()
 }
 
-fn boolean(raw: &str) -> Result<bool, String> {
+pub(crate) fn boolean(raw: &str) -> Result<bool, String> {
     match raw {
         "true" => Ok(true),
         "false" => Ok(false),

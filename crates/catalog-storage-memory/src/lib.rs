@@ -28,6 +28,24 @@ struct KeyRecord {
     at: chrono::DateTime<chrono::Utc>,
 }
 
+/// The record of idempotency key `idem` (after forgetting keys older than
+/// [`IDEMPOTENCY_TTL_HOURS`]): `None` when the write goes on,
+/// `IdempotencyKeyReused` when the key came with another fingerprint.
+fn recorded<'k>(
+    keys: &'k mut std::collections::HashMap<String, KeyRecord>,
+    idem: Option<&Idempotency>,
+) -> Result<Option<&'k KeyRecord>, StorageError> {
+    let Some(idem) = idem else {
+        return Ok(None);
+    };
+    let cutoff = now() - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS);
+    keys.retain(|_, r| r.at > cutoff);
+    match keys.get(&idem.key) {
+        Some(r) if r.fingerprint != idem.fingerprint => Err(StorageError::IdempotencyKeyReused),
+        other => Ok(other),
+    }
+}
+
 /// Products held in a map, ids handed out from a counter that never goes
 /// back (deleted ids are never reused).
 #[derive(Debug, Default)]
@@ -180,20 +198,13 @@ impl ProductWriter for MemoryStore {
     ) -> Result<BatchUpserted, StorageError> {
         // The key lock is held across the writes: one request per key wins.
         let mut keys = self.keys.lock().await;
-        if let Some(idem) = idempotency {
-            let cutoff = now() - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS);
-            keys.retain(|_, r| r.at > cutoff);
-            if let Some(r) = keys.get(&idem.key) {
-                if r.fingerprint != idem.fingerprint {
-                    return Err(StorageError::IdempotencyKeyReused);
-                }
-                let items = serde_json::from_slice(&r.body)
-                    .map_err(|e| StorageError::internal("a recorded bulk outcome", e))?;
-                return Ok(BatchUpserted {
-                    items,
-                    replayed: true,
-                });
-            }
+        if let Some(r) = recorded(&mut keys, idempotency)? {
+            let items = serde_json::from_slice(&r.body)
+                .map_err(|e| StorageError::internal("a recorded bulk outcome", e))?;
+            return Ok(BatchUpserted {
+                items,
+                replayed: true,
+            });
         }
         let mut products = self.products.write().await;
         let mut by_sku: std::collections::HashMap<String, i64> = products
@@ -256,21 +267,14 @@ impl ProductWriter for MemoryStore {
     ) -> Result<Created, StorageError> {
         // The key lock is held across the insert: one request per key wins.
         let mut keys = self.keys.lock().await;
-        if let Some(idem) = idempotency {
-            let cutoff = now() - chrono::Duration::hours(IDEMPOTENCY_TTL_HOURS);
-            keys.retain(|_, r| r.at > cutoff);
-            if let Some(r) = keys.get(&idem.key) {
-                if r.fingerprint != idem.fingerprint {
-                    return Err(StorageError::IdempotencyKeyReused);
-                }
-                let id = r.id.ok_or_else(|| {
-                    StorageError::internal("idempotency key", "no product recorded")
-                })?;
-                return Ok(Created::Replayed {
-                    id,
-                    body: r.body.clone(),
-                });
-            }
+        if let Some(r) = recorded(&mut keys, idempotency)? {
+            let id = r
+                .id
+                .ok_or_else(|| StorageError::internal("idempotency key", "no product recorded"))?;
+            return Ok(Created::Replayed {
+                id,
+                body: r.body.clone(),
+            });
         }
         let mut products = self.products.write().await;
         if products.values().any(|p| p.sku == new.sku) {
