@@ -30,7 +30,7 @@ pub mod write;
 pub use cache::{Cache, CacheError, CacheKind, CacheTtls, Rendered};
 pub use changes::{ChangeBatch, ChangeCursor, ChangeLog};
 pub use error::{CatalogError, FieldError, StorageError, ValidationErrors};
-pub use ports::{BatchUpserted, Created, Idempotency, UpsertOutcome, Upserted};
+pub use ports::{BatchUpserted, Created, FacetGroups, Idempotency, UpsertOutcome, Upserted};
 pub use ports::{ProductReader, ProductStore, ProductWriter};
 pub use product::{Label, NewProduct, Price, Product, ProductId, ProductVersion, Rating, Sku};
 pub use query::{

@@ -247,6 +247,19 @@ impl ProductReader for ObservedStore {
         .await
     }
 
+    async fn facet_groups(
+        &self,
+        filter: &ProductFilter,
+        requests: &[(ProductFilter, FacetField)],
+    ) -> Result<crate::FacetGroups, StorageError> {
+        timed(
+            &*self.observer,
+            "facet_groups",
+            self.inner.facet_groups(filter, requests),
+        )
+        .await
+    }
+
     async fn search_terms(
         &self,
         min_chars: usize,

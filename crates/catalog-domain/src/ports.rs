@@ -18,6 +18,10 @@ use crate::product::{NewProduct, Product, ProductId};
 use crate::query::{ProductFilter, SortKey, SortValue};
 use crate::stats::{NameCount, StatsRow};
 
+/// What [`ProductReader::facet_groups`] answers: the matches' total, and
+/// one list of (key, count) groups per requested facet.
+pub type FacetGroups = (u64, Vec<Vec<(crate::facets::FacetKey, u64)>>);
+
 /// One page request as storage sees it.
 #[derive(Debug, Clone, Copy)]
 pub struct PageSpec<'a> {
@@ -122,6 +126,27 @@ pub trait ProductReader: Send + Sync {
             }
         }
         Ok(groups.into_iter().collect())
+    }
+    /// The disjunctive facets of one request in one call: how many products
+    /// match `filter`, and for each `(filter, field)` of `requests` the
+    /// groups [`ProductReader::facet_counts`] answers, in `requests` order.
+    ///
+    /// The provided implementation runs the count and every group
+    /// concurrently. A search index overrides it: one catch-up, the matches
+    /// of each distinct filter computed once, and every field of one filter
+    /// counted in one pass over them.
+    async fn facet_groups(
+        &self,
+        filter: &ProductFilter,
+        requests: &[(ProductFilter, crate::facets::FacetField)],
+    ) -> Result<FacetGroups, StorageError> {
+        let groups = futures::future::try_join_all(
+            requests
+                .iter()
+                .map(|(f, field)| self.facet_counts(f, *field)),
+        );
+        let (total, groups) = futures::try_join!(self.count(filter), groups)?;
+        Ok((total, groups))
     }
     /// The distinct indexed search tokens of `min_chars..=max_chars`
     /// characters that are vocabulary words (`search::in_vocabulary`): what

@@ -632,24 +632,23 @@ impl CatalogService {
         filter: &ProductFilter,
     ) -> Result<crate::facets::Facets, CatalogError> {
         use crate::facets::{FacetField, assemble, without_own};
-        let s = &self.store;
         let filter = &*self.resolve(filter).await?;
-        let f = |field| without_own(filter, field);
-        let (cat_f, brand_f, price_f, rating_f, stock_f) = (
-            f(FacetField::Category),
-            f(FacetField::Brand),
-            f(FacetField::PriceBucket),
-            f(FacetField::RatingFloor),
-            f(FacetField::InStock),
-        );
-        let (total, category, brand, price, rating, in_stock) = futures::try_join!(
-            s.count(filter),
-            s.facet_counts(&cat_f, FacetField::Category),
-            s.facet_counts(&brand_f, FacetField::Brand),
-            s.facet_counts(&price_f, FacetField::PriceBucket),
-            s.facet_counts(&rating_f, FacetField::RatingFloor),
-            s.facet_counts(&stock_f, FacetField::InStock),
-        )?;
+        // Each facet counts over the filter without its own field.
+        let requests = [
+            FacetField::Category,
+            FacetField::Brand,
+            FacetField::PriceBucket,
+            FacetField::RatingFloor,
+            FacetField::InStock,
+        ]
+        .map(|field| (without_own(filter, field), field));
+        let (total, groups) = self.store.facet_groups(filter, &requests).await?;
+        let Ok([category, brand, price, rating, in_stock]) = <[_; 5]>::try_from(groups) else {
+            return Err(CatalogError::internal(
+                "counting facets",
+                "the storage answered another number of facets than asked",
+            ));
+        };
         Ok(assemble(total, category, brand, price, rating, in_stock))
     }
 

@@ -61,6 +61,14 @@ impl SearchIndex for Index {
         self.facet_counts_of(&self.matches(filter), field)
     }
 
+    fn facet_groups(
+        &self,
+        filter: &ProductFilter,
+        requests: &[(ProductFilter, FacetField)],
+    ) -> catalog_domain::FacetGroups {
+        self.facets_of(filter, requests)
+    }
+
     fn typo_candidates(&self, word: &str, bound: usize) -> Vec<String> {
         self.near_words(word, bound)
     }

@@ -222,6 +222,18 @@ impl<S: ProductStore> ProductReader for IndexedStore<S> {
         self.with_index(|i| i.facet_counts_of(&i.matches(filter), field))
     }
 
+    async fn facet_groups(
+        &self,
+        filter: &ProductFilter,
+        requests: &[(ProductFilter, FacetField)],
+    ) -> Result<catalog_domain::FacetGroups, StorageError> {
+        let _gate = self.gate.read().await;
+        if !self.usable() {
+            return self.inner.facet_groups(filter, requests).await;
+        }
+        self.with_index(|i| i.facets_of(filter, requests))
+    }
+
     async fn search_terms(
         &self,
         min_chars: usize,

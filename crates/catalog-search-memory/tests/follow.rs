@@ -383,6 +383,80 @@ async fn sqlite_deep_pages_from_the_index_equal_the_database() {
     scratch.remove();
 }
 
+/// A request's disjunctive facets answered in one index read equal the
+/// database's, for searches and for filters no summary answers, before and
+/// after writes (read at once: the routed store catches up first).
+#[tokio::test]
+async fn sqlite_facet_groups_from_the_index_equal_the_database() {
+    use catalog_domain::facets::{FacetField, without_own};
+    use catalog_domain::search_index::Routed;
+    use catalog_search_memory::SearchRouted;
+
+    let scratch = SqliteScratch::create();
+    let store = Arc::new(scratch.store().await);
+    let data = dataset();
+    store.insert_batch(&data).await.unwrap();
+    let routed = SearchRouted::start_with(store.clone(), 1, None);
+    assert!(routed.ready(std::time::Duration::from_secs(30)).await);
+    let via_index = Routed(routed.clone());
+    let filters = [
+        ProductFilter {
+            search: Some(SearchQuery::parse("shoe").unwrap()),
+            ..ProductFilter::default()
+        },
+        ProductFilter {
+            search: Some(SearchQuery::parse("shoe").unwrap()),
+            in_stock: Some(true),
+            min_price: Some(Price::from_cents(500).unwrap()),
+            ..ProductFilter::default()
+        },
+        ProductFilter {
+            in_stock: Some(true),
+            min_price: Some(Price::from_cents(1_000).unwrap()),
+            max_price: Some(Price::from_cents(8_000).unwrap()),
+            ..ProductFilter::default()
+        },
+    ];
+    let compare = |round: &'static str| {
+        let (via_index, store, filters) = (via_index.clone(), store.clone(), filters.clone());
+        async move {
+            for filter in &filters {
+                let requests = [
+                    FacetField::Category,
+                    FacetField::Brand,
+                    FacetField::PriceBucket,
+                    FacetField::RatingFloor,
+                    FacetField::InStock,
+                ]
+                .map(|field| (without_own(filter, field), field));
+                let (at, mut a) = via_index.facet_groups(filter, &requests).await.unwrap();
+                let (bt, mut b) = store.facet_groups(filter, &requests).await.unwrap();
+                a.iter_mut().for_each(|g| g.sort());
+                b.iter_mut().for_each(|g| g.sort());
+                assert_eq!(at, bt, "{round}: total of {filter:?}");
+                assert!(at > 0, "{round}: {filter:?} matches something");
+                assert_eq!(a, b, "{round}: facets of {filter:?}");
+            }
+        }
+    };
+    compare("built").await;
+    for (i, p) in data.iter().enumerate().step_by(3) {
+        let id = ProductId::new(i as i64 + 1).unwrap();
+        store
+            .update(id, &changed(p, i as i64 * 17), None)
+            .await
+            .unwrap();
+    }
+    store
+        .delete(ProductId::new(2).unwrap(), None)
+        .await
+        .unwrap();
+    compare("after writes").await;
+    drop(via_index);
+    drop(routed);
+    scratch.remove();
+}
+
 /// Pruning deletes the entries older than the retention and nothing else;
 /// the head stays.
 async fn prune_keeps_the_retention(store: &SqlStore, age_sql: &str) {

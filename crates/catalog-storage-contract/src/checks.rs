@@ -1600,13 +1600,23 @@ pub async fn price_range_aggregates_match_reference(store: &dyn ProductStore) {
 }
 
 /// `facet_counts` groups the matching products exactly as
-/// `facets::facet_key` does, for every facet field and several filters.
+/// `facets::facet_key` does, for every facet field and several filters;
+/// `facet_groups` answers a request's five disjunctive facets and its total
+/// the same.
 pub async fn facet_counts_match_reference(store: &dyn ProductStore) {
-    use catalog_domain::facets::{FacetField, FacetKey, facet_key};
+    use catalog_domain::facets::{FacetField, FacetKey, facet_key, without_own};
+    const FIELDS: [FacetField; 5] = [
+        FacetField::Category,
+        FacetField::Brand,
+        FacetField::InStock,
+        FacetField::PriceBucket,
+        FacetField::RatingFloor,
+    ];
     let all = seed(store).await;
     for query in [
         "",
         "category=Garden",
+        "search=shoe&category=Garden&min_price=5&max_price=80&in_stock=true&min_rating=2",
         "category=Nope",
         "search=shoe",
         "in_stock=true&is_active=true",
@@ -1619,13 +1629,7 @@ pub async fn facet_counts_match_reference(store: &dyn ProductStore) {
         "in_stock=false&max_price=30",
     ] {
         let filter = parse_filter(query);
-        for field in [
-            FacetField::Category,
-            FacetField::Brand,
-            FacetField::InStock,
-            FacetField::PriceBucket,
-            FacetField::RatingFloor,
-        ] {
+        for field in FIELDS {
             let mut want: std::collections::BTreeMap<FacetKey, u64> = Default::default();
             for p in all.iter().filter(|p| filter.matches(p)) {
                 *want.entry(facet_key(field, p)).or_default() += 1;
@@ -1637,6 +1641,25 @@ pub async fn facet_counts_match_reference(store: &dyn ProductStore) {
             got.sort();
             let want: Vec<(FacetKey, u64)> = want.into_iter().collect();
             assert_eq!(got, want, "facet {field:?} with {query:?}");
+        }
+        // All of a request's disjunctive facets in one call: each over the
+        // filter without its own field, plus the total.
+        let requests = FIELDS.map(|field| (without_own(&filter, field), field));
+        let (total, groups) = store
+            .facet_groups(&filter, &requests)
+            .await
+            .unwrap_or_else(|e| fail("facet_groups", &e));
+        let want_total = all.iter().filter(|p| filter.matches(p)).count() as u64;
+        assert_eq!(total, want_total, "facet_groups total with {query:?}");
+        assert_eq!(groups.len(), requests.len(), "facet_groups with {query:?}");
+        for ((f, field), mut got) in requests.iter().zip(groups) {
+            let mut want: std::collections::BTreeMap<FacetKey, u64> = Default::default();
+            for p in all.iter().filter(|p| f.matches(p)) {
+                *want.entry(facet_key(*field, p)).or_default() += 1;
+            }
+            got.sort();
+            let want: Vec<(FacetKey, u64)> = want.into_iter().collect();
+            assert_eq!(got, want, "facet_groups {field:?} with {query:?}");
         }
     }
 }

@@ -75,6 +75,23 @@ pub trait SearchIndex: Send + Sync + Sized + 'static {
     /// Facet counts of the matches, as [`crate::ProductReader::facet_counts`].
     fn facet_counts(&self, filter: &ProductFilter, field: FacetField) -> Vec<(FacetKey, u64)>;
 
+    /// The total of `filter` and the facet groups of each `(filter, field)`
+    /// of `requests`, as [`crate::ProductReader::facet_groups`]. The
+    /// provided implementation asks [`SearchIndex::count`] and
+    /// [`SearchIndex::facet_counts`] one by one; an index that can share
+    /// the matches of equal filters overrides it.
+    fn facet_groups(
+        &self,
+        filter: &ProductFilter,
+        requests: &[(ProductFilter, FacetField)],
+    ) -> crate::FacetGroups {
+        let groups = requests
+            .iter()
+            .map(|(f, field)| self.facet_counts(f, *field))
+            .collect();
+        (self.count(filter), groups)
+    }
+
     /// Indexed vocabulary words within `bound` typo edits of `word`
     /// ([`crate::search::typo_distance`]), found without scanning the
     /// vocabulary; only words some product still holds, `word` itself

@@ -393,6 +393,24 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
         }
     }
 
+    /// One catch-up and one index read for every facet of a request, when
+    /// the index answers any part of it (a search, or a facet no summary
+    /// answers); otherwise the database's summaries answer them all.
+    async fn facet_groups(
+        &self,
+        filter: &ProductFilter,
+        requests: &[(ProductFilter, FacetField)],
+    ) -> Result<crate::FacetGroups, StorageError> {
+        let indexed = index_filter(filter)
+            || requests.iter().any(|(f, field)| {
+                f.search.is_some() || !self.0.inner.aggregates_cheaply(f, Some(*field))
+            });
+        if indexed && let Some(f) = self.0.caught_up().await {
+            return f.read(|i| i.facet_groups(filter, requests));
+        }
+        self.0.inner.facet_groups(filter, requests).await
+    }
+
     async fn search_terms(
         &self,
         min_chars: usize,

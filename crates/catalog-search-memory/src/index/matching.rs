@@ -30,9 +30,16 @@ impl Index {
             None => {}
         }
         if let Some(min) = filter.min_rating {
+            // The tenths below the next whole star one by one, then whole
+            // stars: at most 15 unions instead of up to 51.
+            let min = usize::try_from(min.tenths()).unwrap_or(0);
+            let whole = min.div_ceil(10);
             let mut ok = RoaringBitmap::new();
-            for r in usize::try_from(min.tenths()).unwrap_or(0)..RATING_VALUES {
+            for r in min..(whole * 10).min(RATING_VALUES) {
                 ok |= &self.ratings[r];
+            }
+            for f in whole..RATING_FLOORS {
+                ok |= &self.floors[f];
             }
             m &= ok;
         }

@@ -42,6 +42,8 @@ use crate::posting::Posting;
 
 /// Ratings are tenths from 0 to 50.
 const RATING_VALUES: usize = 51;
+/// Whole stars, 0 to 5.
+const RATING_FLOORS: usize = RATING_VALUES / 10 + 1;
 /// Price buckets of the facets (their bounds in `PRICE_BOUNDS_CENTS`).
 const PRICE_BUCKETS: usize = PRICE_BOUNDS_CENTS.len() + 1;
 
@@ -134,6 +136,10 @@ pub struct Index {
     categories: Labels,
     brands: Labels,
     ratings: Vec<RoaringBitmap>,
+    /// By whole star (tenths / 10): what the rating facet counts. Its six
+    /// bitmaps are dense, so a facet is six fast intersections where the
+    /// 51 sparse per-tenth bitmaps read every product's entry.
+    floors: Vec<RoaringBitmap>,
     price_buckets: Vec<RoaringBitmap>,
     dict: Dictionary,
     /// By term id: the products holding the term anywhere, and in the name.
@@ -176,6 +182,7 @@ impl Index {
     pub fn new() -> Self {
         Self {
             ratings: vec![RoaringBitmap::new(); RATING_VALUES],
+            floors: vec![RoaringBitmap::new(); RATING_FLOORS],
             price_buckets: vec![RoaringBitmap::new(); PRICE_BUCKETS],
             ..Self::default()
         }
@@ -229,6 +236,7 @@ impl Index {
                 bitmaps(&self.categories.docs)
                     + bitmaps(&self.brands.docs)
                     + bitmaps(&self.ratings)
+                    + bitmaps(&self.floors)
                     + bitmaps(&self.price_buckets)
                     + self.live.serialized_size()
                     + self.active.serialized_size()
@@ -295,6 +303,7 @@ impl Index {
             self.in_stock.insert(doc);
         }
         self.ratings[rating].insert(doc);
+        self.floors[rating / 10].insert(doc);
         self.price_buckets[bucket_of(p.price.cents())].insert(doc);
 
         let text = SearchDocument::of(p);
@@ -369,11 +378,13 @@ impl Index {
         if let Some(b) = self.brands.docs.get_mut(self.brand[d] as usize) {
             b.remove(doc);
         }
-        if let Some(b) = usize::try_from(self.rating[d])
-            .ok()
-            .and_then(|r| self.ratings.get_mut(r))
-        {
-            b.remove(doc);
+        if let Ok(r) = usize::try_from(self.rating[d]) {
+            if let Some(b) = self.ratings.get_mut(r) {
+                b.remove(doc);
+            }
+            if let Some(b) = self.floors.get_mut(r / 10) {
+                b.remove(doc);
+            }
         }
         self.price_buckets[bucket_of(self.price[d])].remove(doc);
         let name_len = usize::from(self.name_tokens[d]);
