@@ -101,6 +101,64 @@ fn sort_orders_stay_exact_under_writes() {
     check(&index, &products);
 }
 
+/// Matches bunched at the far end of a sort order (the cheapest products
+/// under `sort=-price`): the walk gives up after its budget and the
+/// matches are sorted instead, with the same page, products written since
+/// the order was built included.
+#[test]
+fn a_walk_that_runs_out_of_budget_gives_the_same_page() {
+    let mut products: Vec<Product> = (1..=2000).map(|i| product(i, 1000 + i)).collect();
+    // The 200 cheapest are the only ones of category "Cheap": a walk from
+    // the dearest reads 1,800 others first, past its budget of 200.
+    for p in products.iter_mut().take(200) {
+        p.category = Label::from_stored("Cheap".into());
+    }
+    let mut index = Index::build(products.iter()).unwrap();
+    let cheap = ProductFilter {
+        categories: vec![Label::from_stored("Cheap".into())],
+        ..ProductFilter::default()
+    };
+    let sort = [
+        SortKey {
+            field: SortField::Price,
+            descending: true,
+        },
+        SortKey::ID,
+    ];
+    let check = |index: &Index, products: &[Product], round: &str| {
+        let mut expected: Vec<&Product> = products.iter().filter(|p| cheap.matches(p)).collect();
+        expected.sort_by(|a, b| {
+            compare_keys(
+                &sort,
+                &sort_values(&sort, a, None),
+                &sort_values(&sort, b, None),
+            )
+        });
+        for offset in [0u64, 3, 30] {
+            let got = index.page(&PageSpec {
+                filter: &cheap,
+                sort: &sort,
+                after: None,
+                offset,
+                limit: 5,
+            });
+            let want: Vec<i64> = expected
+                .iter()
+                .skip(offset as usize)
+                .take(5)
+                .map(|p| p.id.get())
+                .collect();
+            assert_eq!(got, want, "{round}: offset {offset}");
+        }
+    };
+    check(&index, &products, "built");
+    // A cheap product becomes the dearest of its kind after the build.
+    products[7].price = Price::from_cents(1_500).unwrap();
+    products[7].version += 1;
+    index.upsert(&products[7]).unwrap();
+    check(&index, &products, "after a write");
+}
+
 /// With more labels than the intersection path takes (a catalog of many
 /// brands), facet counts come from one pass over the matches and equal a
 /// count of the products themselves, after writes move and remove some.
