@@ -92,6 +92,23 @@ pub struct Facets {
     pub in_stock: Vec<BoolCount>,
 }
 
+/// The facets of a facet request, in the order [`assemble`] takes them
+/// after the total: category, brand, price bucket, rating floor, in stock.
+pub const FIELDS: [FacetField; 5] = [
+    FacetField::Category,
+    FacetField::Brand,
+    FacetField::PriceBucket,
+    FacetField::RatingFloor,
+    FacetField::InStock,
+];
+
+/// The disjunctive requests of a facet request on `filter`: each of
+/// [`FIELDS`] under the filter without its own field (what
+/// [`crate::ProductReader::facet_groups`] takes).
+pub fn disjunctive(filter: &ProductFilter) -> [(ProductFilter, FacetField); 5] {
+    FIELDS.map(|field| (without_own(filter, field), field))
+}
+
 /// The filter a facet is counted under: every filter but its own.
 pub fn without_own(filter: &ProductFilter, field: FacetField) -> ProductFilter {
     let mut f = filter.clone();

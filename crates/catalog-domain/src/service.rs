@@ -631,17 +631,10 @@ impl CatalogService {
         &self,
         filter: &ProductFilter,
     ) -> Result<crate::facets::Facets, CatalogError> {
-        use crate::facets::{FacetField, assemble, without_own};
+        use crate::facets::{assemble, disjunctive};
         let filter = &*self.resolve(filter).await?;
         // Each facet counts over the filter without its own field.
-        let requests = [
-            FacetField::Category,
-            FacetField::Brand,
-            FacetField::PriceBucket,
-            FacetField::RatingFloor,
-            FacetField::InStock,
-        ]
-        .map(|field| (without_own(filter, field), field));
+        let requests = disjunctive(filter);
         let (total, groups) = self.store.facet_groups(filter, &requests).await?;
         let Ok([category, brand, price, rating, in_stock]) = <[_; 5]>::try_from(groups) else {
             return Err(CatalogError::internal(

@@ -1604,14 +1604,7 @@ pub async fn price_range_aggregates_match_reference(store: &dyn ProductStore) {
 /// `facet_groups` answers a request's five disjunctive facets and its total
 /// the same.
 pub async fn facet_counts_match_reference(store: &dyn ProductStore) {
-    use catalog_domain::facets::{FacetField, FacetKey, facet_key, without_own};
-    const FIELDS: [FacetField; 5] = [
-        FacetField::Category,
-        FacetField::Brand,
-        FacetField::InStock,
-        FacetField::PriceBucket,
-        FacetField::RatingFloor,
-    ];
+    use catalog_domain::facets::{FIELDS, FacetKey, disjunctive, facet_key};
     let all = seed(store).await;
     for query in [
         "",
@@ -1644,7 +1637,7 @@ pub async fn facet_counts_match_reference(store: &dyn ProductStore) {
         }
         // All of a request's disjunctive facets in one call: each over the
         // filter without its own field, plus the total.
-        let requests = FIELDS.map(|field| (without_own(&filter, field), field));
+        let requests = disjunctive(&filter);
         let (total, groups) = store
             .facet_groups(&filter, &requests)
             .await
