@@ -132,9 +132,8 @@ pub trait ProductReader: Send + Sync {
     /// groups [`ProductReader::facet_counts`] answers, in `requests` order.
     ///
     /// The provided implementation runs the count and every group
-    /// concurrently. A search index overrides it: one catch-up, the matches
-    /// of each distinct filter computed once, and every field of one filter
-    /// counted in one pass over them.
+    /// concurrently. A search index overrides it: one catch-up, and the
+    /// matches of each distinct filter computed once for all its fields.
     async fn facet_groups(
         &self,
         filter: &ProductFilter,

@@ -114,8 +114,8 @@ impl Index {
     }
 
     /// A page of `m` in `key` order by walking the prebuilt order; `None`
-    /// when a filtered walk reads `budget` entries of the order before the
-    /// page is full.
+    /// when a filtered walk ran past `budget` entries of the order (the
+    /// caller then selects the page from the matches).
     pub(super) fn walk_page(
         &self,
         key: SortKey,
