@@ -39,6 +39,7 @@ mod m20261201_000011_price_summary;
 mod m20261201_000012_gin_without_pending_list;
 mod m20261203_000013_product_changes;
 mod m20261203_000014_change_log_pruned;
+mod m20261204_000015_statement_triggers;
 
 // What landed migrations read from the crate root, as they ran.
 use m20261125_000007_vocabulary_words_only::PG_REBUILD_SEARCH_TERMS;
@@ -70,6 +71,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000012_gin_without_pending_list::Migration),
             Box::new(m20261203_000013_product_changes::Migration),
             Box::new(m20261203_000014_change_log_pruned::Migration),
+            Box::new(m20261204_000015_statement_triggers::Migration),
         ]
     }
 }

@@ -607,14 +607,22 @@ fn sqlite_bulk_triggers() -> impl Iterator<Item = &'static str> {
         .chain(crate::schema::SQLITE_CHANGE_TRIGGERS)
 }
 
-/// The triggers a PostgreSQL bulk load pauses: each keeps derived data row
-/// by row (change log, summary, vocabulary, search vector) that the load
-/// rebuilds in one pass (the change log gets one `reload` row).
-const BULK_PAUSED_TRIGGERS: [&str; 5] = [
-    "products_changes",
-    "products_summary",
-    "products_price_summary",
-    "products_search_terms",
+/// The triggers a PostgreSQL bulk load pauses: each keeps derived data
+/// (change log, summary, histogram, vocabulary: one trigger per statement
+/// and event since migration 15; the search vector: row by row) that the
+/// load rebuilds in one pass (the change log gets one `reload` row).
+const BULK_PAUSED_TRIGGERS: [&str; 12] = [
+    "products_changes_insert",
+    "products_changes_update",
+    "products_changes_delete",
+    "products_summary_insert",
+    "products_summary_update",
+    "products_summary_delete",
+    "products_price_summary_insert",
+    "products_price_summary_update",
+    "products_price_summary_delete",
+    "products_search_terms_insert",
+    "products_search_terms_update",
     "products_search_vector",
 ];
 

@@ -11,8 +11,9 @@
 //! alone). An unchanged product
 //! is not written at all: no version bump, no `updated_at`, no change-log
 //! entry, so importing the same file twice changes nothing. The triggers
-//! that keep the summaries, the histogram and the change log fire per row
-//! as for every other write.
+//! that keep the summaries, the histogram and the change log fire as for
+//! every other write: on PostgreSQL once per statement, over its
+//! transition tables (migration 15); on SQLite once per row.
 
 use std::collections::HashMap;
 
