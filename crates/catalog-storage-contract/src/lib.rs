@@ -129,6 +129,7 @@ macro_rules! storage_contract_suite {
             upsert_batch_replays_an_idempotency_key,
             concurrent_upserts_of_one_sku_create_once,
             concurrent_overlapping_upserts_all_succeed,
+            concurrent_mixed_upserts_all_succeed,
         );
     };
     (@tests ($make:expr); $($check:ident),+ $(,)?) => {
