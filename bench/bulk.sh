@@ -165,11 +165,16 @@ trap 'kill $SERVER 2>/dev/null || true' EXIT
 wait_healthy "$SERVER" "$BASE" "$WORK/server.log"
 wait_search_index "$SERVER" "$BASE" "$WORK/server.log"
 TOKEN=$(CATALOG_JWT_SECRET="$SECRET" DATABASE_URL="$PG/$DST_DB" "$BIN" token --sub bench --ttl 3600)
-python3 - "$WORK/template.json" <<'PY'
+# 1,000 creates spread over the catalog's category/brand pairs, as a
+# supplier feed's would be (all in one pair, every trigger would update
+# the same summary row).
+psql_db "$SRC_DB" -tAc "SELECT category || '|' || brand FROM product_summary WHERE product_count > 0 ORDER BY 1" > "$WORK/pairs.txt"
+python3 - "$WORK/template.json" "$WORK/pairs.txt" <<'PY'
 import json, sys
+pairs = [l.rstrip("\n").split("|", 1) for l in open(sys.argv[2]) if l.strip()]
 items = [{"sku": f"B@@-{i:04d}", "name": f"Bulk bench product {i}", "description": "Posted by bench/bulk.sh",
-          "category": "Bench", "brand": "Bulkers", "price": 10 + i % 90, "stock_quantity": i % 50,
-          "rating": (i % 50) / 10, "is_active": True} for i in range(1000)]
+          "category": pairs[i % len(pairs)][0], "brand": pairs[i % len(pairs)][1], "price": 10 + i % 90,
+          "stock_quantity": i % 50, "rating": (i % 50) / 10, "is_active": True} for i in range(1000)]
 json.dump(items, open(sys.argv[1], "w"))
 PY
 rss_before=$(ps -o rss= -p "$SERVER" | awk '{printf "%.0f", $1 / 1024}')
@@ -192,6 +197,76 @@ kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
 trap - EXIT
 psql_db postgres -c "DROP DATABASE IF EXISTS $DST_DB WITH (FORCE)"
 
+# --- same-session baseline (BASELINE_BIN) ------------------------------------
+# The upsert paths with another binary (a commit before a change) and with
+# this one, each from a database that the baseline binary seeded (a copy
+# for this one, which migrates it forward): the first $BASELINE_ROWS rows of the
+# changed CSV (updates), as many new skus (creates), and the bulk endpoint.
+BASELINE_ROWS="${BASELINE_ROWS:-20000}"
+BASE_DB=catalog_bench_bulk_base
+# csv_edit IN OUT COLUMN ARG: COLUMN "sku" gets ARG as a prefix, any other
+# (a number) ARG added.
+csv_edit() {
+    python3 - "$@" <<'PY'
+import csv, sys
+src, dst, column, arg = sys.argv[1:5]
+with open(src, newline="") as f, open(dst, "w", newline="") as g:
+    r = csv.reader(f); w = csv.writer(g)
+    header = next(r); w.writerow(header); i = header.index(column)
+    for row in r:
+        row[i] = arg + row[i] if column == "sku" else str(int(row[i]) + int(arg))
+        w.writerow(row)
+PY
+}
+CUR_DB=catalog_bench_bulk_cur
+endpoint_runs() {
+    local bin=$1 db=$2 label=$3 port=$((PORT + 1))
+    env -u REDIS_URL DATABASE_URL="$PG/$db" CATALOG_ADDR="127.0.0.1:$port" CATALOG_CACHE=off \
+        CATALOG_JWT_SECRET="$SECRET" CATALOG_SEED_COUNT=0 RUST_LOG="$SERVER_LOG_FILTER" \
+        "$bin" serve > "$WORK/server-$label.log" 2>&1 &
+    local server=$!
+    wait_healthy "$server" "http://127.0.0.1:$port" "$WORK/server-$label.log"
+    wait_search_index "$server" "http://127.0.0.1:$port" "$WORK/server-$label.log"
+    local token
+    token=$(CATALOG_JWT_SECRET="$SECRET" DATABASE_URL="$PG/$db" "$bin" token --sub bench --ttl 3600)
+    for run in $(seq "$RUNS"); do
+        local out rps
+        out=$(BULK_TEMPLATE="$WORK/template.json" BULK_TOKEN="$token" wrk -t2 -c4 -d"$DURATION" --timeout 60s --latency \
+            -s bench/lua/bulk_create.lua "http://127.0.0.1:$port" 2>"$WORK/wrk.err")
+        grep -q 'bulk request failed' "$WORK/wrk.err" && { head -3 "$WORK/wrk.err" >&2; kill "$server"; die "bulk requests failed"; }
+        rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+        printf 'bulk endpoint, 4 connections (%s)\t%s\t%s\t%s\t%.0f\t-\n' "$label" "$run" "$(awk -v r="$rps" 'BEGIN {printf "%.0f", r * 1000}')" "1" "$(awk -v r="$rps" 'BEGIN {print r * 1000}')" >> "$TSV"
+        log "bulk endpoint ($label) run $run: $rps req/s"
+    done
+    kill "$server"; wait "$server" 2>/dev/null || true
+}
+if [ -n "${BASELINE_BIN:-}" ]; then
+    [ -x "$BASELINE_BIN" ] || die "no baseline binary at $BASELINE_BIN"
+    head -n "$((BASELINE_ROWS + 1))" "$WORK/changed_a.csv" > "$WORK/base_changed.csv"
+    for label in baseline current; do
+        csv_edit "$WORK/base_changed.csv" "$WORK/base_new_$label.csv" sku "N$label-"
+    done
+    recreate "$BASE_DB"
+    log "seeding $COUNT products into $BASE_DB with the baseline binary"
+    DATABASE_URL="$PG/$BASE_DB" RUST_LOG=warn "$BASELINE_BIN" seed --count "$COUNT"
+    psql_db postgres -c "DROP DATABASE IF EXISTS $CUR_DB WITH (FORCE)" -c "CREATE DATABASE $CUR_DB TEMPLATE $BASE_DB"
+    for pair in "baseline:$BASELINE_BIN:$BASE_DB" "current:$BIN:$CUR_DB"; do
+        IFS=: read -r label bin db <<<"$pair"
+        for run in $(seq "$RUNS"); do
+            # Each run changes the stock again (run 1: +1 as in the file).
+            csv_edit "$WORK/base_changed.csv" "$WORK/base_run.csv" stock_quantity "$((run - 1))"
+            BIN_SAVED=$BIN; BIN=$bin
+            cli "import csv, $BASELINE_ROWS rows changed ($label)" "$run" "$BASELINE_ROWS" "$PG/$db" import "$WORK/base_run.csv"
+            BIN=$BIN_SAVED
+        done
+        BIN_SAVED=$BIN; BIN=$bin
+        cli "import csv, $BASELINE_ROWS new rows ($label)" 1 "$BASELINE_ROWS" "$PG/$db" import "$WORK/base_new_$label.csv"
+        BIN=$BIN_SAVED
+        endpoint_runs "$bin" "$db" "$label"
+    done
+    psql_db postgres -c "DROP DATABASE IF EXISTS $BASE_DB WITH (FORCE)" -c "DROP DATABASE IF EXISTS $CUR_DB WITH (FORCE)"
+fi
+
 # --- the report ---------------------------------------------------------------
 cp "$TSV" "$BULK_OUT/bulk.tsv"
 {
@@ -199,6 +274,7 @@ cp "$TSV" "$BULK_OUT/bulk.tsv"
     echo
     echo "Machine: $(nproc) cores ($(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2; exit}')), $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr); PostgreSQL $(psql_db postgres -tAc 'SHOW server_version'). Date: $(date -u +%Y-%m-%d). Binary: $(git rev-parse --short HEAD)."
     echo
+    [ -n "${BASELINE_BIN:-}" ] && echo "Same-session baseline: the rows marked (baseline) ran binary $BASELINE_BIN, the rows marked (current) this one, each on a database the baseline binary seeded with $COUNT products." && echo
     echo "Command: \`just bench bulk\` (bench/bulk.sh), $RUNS runs per row ($CHANGED_RUNS for the update import), medians; $COUNT products seeded by \`catalog seed\`; every raw run in [bulk.tsv](bulk.tsv). Peak RSS from \`/usr/bin/time\` (the CLI process)."
     echo
     echo "| case | rows | median s | median rows/s | peak RSS MB (median) |"
