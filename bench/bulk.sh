@@ -10,6 +10,9 @@
 #   import, changed    over those 1M rows, a CSV in which every row's stock_quantity changed
 #                      (the upsert path: one transaction per 1,000 rows)
 #   import, SQLite     the 1M-row CSV into an empty SQLite file
+#   baseline           with BASELINE_BIN=<another catalog binary>: the upsert paths
+#                      (BASELINE_ROWS changed rows, as many new skus) and the bulk endpoint,
+#                      with that binary and with this one, in the same session
 #   verify             `catalog verify --no-index` after the PostgreSQL imports
 #   bulk endpoint      wrk, 4 connections, 1,000 new products per request, cache off
 #   export endpoint    GET /api/v1/products/export, 1M rows of NDJSON with curl
