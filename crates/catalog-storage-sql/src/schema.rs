@@ -350,15 +350,18 @@ pub fn price_summary_select() -> String {
     let rows = "SELECT 1 AS sign, category, brand, price_cents AS price, \
          CASE WHEN is_active THEN 1 ELSE 0 END AS active, stock_quantity AS stock, \
          rating_tenths AS rating FROM products";
+    // `g` is grouped once (`MATERIALIZED`): the bundled SQLite otherwise
+    // ran the grouping of every product again for each of the six
+    // (dimension, width) pairs (13 s instead of 3 s at a million rows).
     format!(
-        "SELECT d.dim, CASE d.dim WHEN 0 THEN '' WHEN 1 THEN g.category ELSE g.brand END, \
+        "WITH g AS MATERIALIZED (SELECT r.category, r.brand, r.price / {fine} AS fine, {} \
+               FROM ({rows}) r GROUP BY r.category, r.brand, r.price / {fine}) \
+         SELECT d.dim, CASE d.dim WHEN 0 THEN '' WHEN 1 THEN g.category ELSE g.brand END, \
          w.width, g.fine * {fine} / w.width, {} \
-         FROM (SELECT r.category, r.brand, r.price / {fine} AS fine, {} \
-               FROM ({rows}) r GROUP BY r.category, r.brand, r.price / {fine}) g, \
-         (SELECT 0 AS dim UNION ALL SELECT 1 UNION ALL SELECT 2) d, ({}) w \
+         FROM g, (SELECT 0 AS dim UNION ALL SELECT 1 UNION ALL SELECT 2) d, ({}) w \
          GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
-        outer.join(", "),
         inner.join(", "),
+        outer.join(", "),
         widths()
     )
 }
