@@ -22,8 +22,9 @@ impl Index {
             row.max_price_cents = Some(row.max_price_cents.map_or(cents, |v| v.max(cents)));
             row.sum_price_cents += cents;
             row.sum_rating_tenths += i64::from(self.rating[x]);
-            categories[self.category[x] as usize] = true;
-            brands[self.brand[x] as usize] = true;
+            let (cat, brand) = self.labels_of(x);
+            categories[cat as usize] = true;
+            brands[brand as usize] = true;
         }
         row.categories = categories.iter().filter(|b| **b).count() as u64;
         row.brands = brands.iter().filter(|b| **b).count() as u64;
@@ -116,6 +117,12 @@ impl Index {
         let sized = |f: FacetField, n: usize| if wants(f) { vec![0u64; n] } else { Vec::new() };
         let mut categories = sized(FacetField::Category, self.categories.names.len());
         let mut brands = sized(FacetField::Brand, self.brands.names.len());
+        // Both label facets come from one count per (category, brand) pair.
+        let mut pairs = if categories.is_empty() && brands.is_empty() {
+            Vec::new()
+        } else {
+            vec![0u64; self.pairs.len()]
+        };
         let mut buckets = sized(FacetField::PriceBucket, PRICE_BUCKETS);
         let mut floors = sized(FacetField::RatingFloor, RATING_FLOORS);
         let mut in_stock = sized(FacetField::InStock, 2);
@@ -128,11 +135,8 @@ impl Index {
         // dispatch of `next`.
         m.iter().for_each(|d| {
             let x = d as usize;
-            if !categories.is_empty() {
-                bump(&mut categories, self.category[x] as usize);
-            }
-            if !brands.is_empty() {
-                bump(&mut brands, self.brand[x] as usize);
+            if !pairs.is_empty() {
+                bump(&mut pairs, self.pair[x] as usize);
             }
             if !buckets.is_empty() {
                 bump(&mut buckets, bucket_of(self.price[x]));
@@ -147,6 +151,14 @@ impl Index {
                 bump(&mut in_stock, usize::from(self.stock[x] > 0));
             }
         });
+        for (&(cat, brand), &n) in self.pairs.labels.iter().zip(&pairs) {
+            if let Some(c) = categories.get_mut(cat as usize) {
+                *c += n;
+            }
+            if let Some(b) = brands.get_mut(brand as usize) {
+                *b += n;
+            }
+        }
         let labelled = |labels: &Labels, counts: &[u64]| -> Vec<(FacetKey, u64)> {
             labels
                 .names

@@ -104,6 +104,29 @@ impl Labels {
     }
 }
 
+/// The distinct (category, brand) pairs of the catalog. Each product holds
+/// one pair code, in one column: a facet pass over the matches reads that
+/// column once for both label facets (a read a product instead of two,
+/// and 4 bytes a product less than a column for each label).
+#[derive(Debug, Default)]
+struct Pairs {
+    labels: Vec<(u32, u32)>,
+    ids: HashMap<(u32, u32), u32>,
+}
+
+impl Pairs {
+    fn intern(&mut self, category: u32, brand: u32) -> u32 {
+        *self.ids.entry((category, brand)).or_insert_with(|| {
+            self.labels.push((category, brand));
+            (self.labels.len() - 1) as u32
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+}
+
 /// Which part of a product's text a clause is looked for in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -123,8 +146,9 @@ pub struct Index {
     rating: Vec<i16>,
     created: Vec<i64>,
     updated: Vec<i64>,
-    category: Vec<u32>,
-    brand: Vec<u32>,
+    /// Each product's (category, brand) pair code, in `pairs`.
+    pair: Vec<u32>,
+    pairs: Pairs,
     sku: Arena,
     /// A hash of each sku → its product, for the exact-sku match of a
     /// search (a common word is also a valid sku: scanning its postings
@@ -214,7 +238,7 @@ impl Index {
                 "columns",
                 self.version.capacity() * 8 * 5
                     + self.rating.capacity() * 2
-                    + self.category.capacity() * 8,
+                    + self.pair.capacity() * 4,
             ),
             ("sku and name text", self.sku.memory() + self.name.memory()),
             (
@@ -277,8 +301,7 @@ impl Index {
             grow(v, doc);
         }
         grow(&mut self.rating, doc);
-        grow(&mut self.category, doc);
-        grow(&mut self.brand, doc);
+        grow(&mut self.pair, doc);
         grow(&mut self.name_tokens, doc);
         let d = doc as usize;
         self.version[d] = p.version;
@@ -291,11 +314,10 @@ impl Index {
         self.sku_ids.insert(sku_hash(p.sku.as_str()), doc);
         self.name.set(doc, p.name.as_bytes());
         let cat = self.categories.intern(p.category.as_str());
-        self.category[d] = cat;
         self.categories.docs[cat as usize].insert(doc);
         let brand = self.brands.intern(p.brand.as_str());
-        self.brand[d] = brand;
         self.brands.docs[brand as usize].insert(doc);
+        self.pair[d] = self.pairs.intern(cat, brand);
         if p.is_active {
             self.active.insert(doc);
         }
@@ -367,15 +389,25 @@ impl Index {
         }
     }
 
+    /// Product `d`'s (category, brand) label ids.
+    fn labels_of(&self, d: usize) -> (u32, u32) {
+        self.pair
+            .get(d)
+            .and_then(|p| self.pairs.labels.get(*p as usize))
+            .copied()
+            .unwrap_or_default()
+    }
+
     fn remove_doc(&mut self, doc: u32) {
         let d = doc as usize;
         self.live.remove(doc);
         self.active.remove(doc);
         self.in_stock.remove(doc);
-        if let Some(b) = self.categories.docs.get_mut(self.category[d] as usize) {
+        let (cat, brand) = self.labels_of(d);
+        if let Some(b) = self.categories.docs.get_mut(cat as usize) {
             b.remove(doc);
         }
-        if let Some(b) = self.brands.docs.get_mut(self.brand[d] as usize) {
+        if let Some(b) = self.brands.docs.get_mut(brand as usize) {
             b.remove(doc);
         }
         if let Ok(r) = usize::try_from(self.rating[d]) {
@@ -423,9 +455,7 @@ impl Index {
             v.reserve(docs.saturating_sub(v.len()));
         }
         self.rating.reserve(docs.saturating_sub(self.rating.len()));
-        self.category
-            .reserve(docs.saturating_sub(self.category.len()));
-        self.brand.reserve(docs.saturating_sub(self.brand.len()));
+        self.pair.reserve(docs.saturating_sub(self.pair.len()));
         self.name_tokens
             .reserve(docs.saturating_sub(self.name_tokens.len()));
         self.sku_ids

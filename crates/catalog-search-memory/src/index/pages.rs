@@ -272,12 +272,12 @@ impl Index {
             SortField::Name => self.name.get(a).cmp(self.name.get(b)),
             SortField::Category => self
                 .categories
-                .name(self.category[x])
-                .cmp(self.categories.name(self.category[y])),
+                .name(self.labels_of(x).0)
+                .cmp(self.categories.name(self.labels_of(y).0)),
             SortField::Brand => self
                 .brands
-                .name(self.brand[x])
-                .cmp(self.brands.name(self.brand[y])),
+                .name(self.labels_of(x).1)
+                .cmp(self.brands.name(self.labels_of(y).1)),
             SortField::Price => self.price[x].cmp(&self.price[y]),
             SortField::StockQuantity => self.stock[x].cmp(&self.stock[y]),
             SortField::Rating => self.rating[x].cmp(&self.rating[y]),
@@ -322,10 +322,10 @@ impl Index {
             (SortField::Sku, SortValue::Text(t)) => self.sku.get(d).cmp(t.as_bytes()),
             (SortField::Name, SortValue::Text(t)) => self.name.get(d).cmp(t.as_bytes()),
             (SortField::Category, SortValue::Text(t)) => {
-                self.categories.name(self.category[x]).cmp(t.as_str())
+                self.categories.name(self.labels_of(x).0).cmp(t.as_str())
             }
             (SortField::Brand, SortValue::Text(t)) => {
-                self.brands.name(self.brand[x]).cmp(t.as_str())
+                self.brands.name(self.labels_of(x).1).cmp(t.as_str())
             }
             (SortField::CreatedAt, SortValue::Time(t)) => {
                 self.created[x].cmp(&t.timestamp_micros())
