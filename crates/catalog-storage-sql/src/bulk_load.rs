@@ -149,12 +149,14 @@ impl SqlStore {
         let lanes = if copies { COPY_LANES } else { 1 };
         let rx = tokio::sync::Mutex::new(batches);
         let written = AtomicU64::new(0);
+        // One vocabulary and one summary for all lanes: a summary holds a
+        // row per (category, brand, $1 bucket) seen, tens of megabytes at a
+        // million products, so one per lane would double it.
+        let derived = std::sync::Mutex::new((BTreeSet::new(), BulkSummary::default()));
         let lane = || async {
-            let mut vocabulary = BTreeSet::new();
-            let mut summary = BulkSummary::default();
             loop {
                 let Some(batch) = rx.lock().await.recv().await else {
-                    return Ok::<_, StorageError>((vocabulary, summary));
+                    return Ok::<_, StorageError>(());
                 };
                 if batch.is_empty() {
                     continue;
@@ -167,20 +169,16 @@ impl SqlStore {
                 } else {
                     CopyRows::unencoded(batch)
                 };
-                vocabulary.extend(rows.vocabulary().iter().cloned());
-                summary.merge(rows.take_summary());
+                merge_derived(&derived, &mut rows);
                 let n = self.copy_encoded(rows).await?;
                 let total = written.fetch_add(n, Ordering::Relaxed) + n;
                 progress(BulkLoadProgress::Rows(total));
             }
         };
-        let lanes = futures::future::try_join_all((0..lanes).map(|_| lane())).await?;
-        let mut vocabulary = BTreeSet::new();
-        let mut summary = BulkSummary::default();
-        for (v, s) in lanes {
-            vocabulary.extend(v);
-            summary.merge(s);
-        }
+        futures::future::try_join_all((0..lanes).map(|_| lane())).await?;
+        let (vocabulary, summary) = derived
+            .into_inner()
+            .map_err(|_| StorageError::internal("a bulk load", "a lane panicked"))?;
         Ok((written.into_inner(), vocabulary, summary))
     }
 
@@ -228,15 +226,13 @@ impl SqlStore {
         });
         let rx = tokio::sync::Mutex::new(rx);
         let written = AtomicU64::new(0);
+        let derived = std::sync::Mutex::new((BTreeSet::new(), BulkSummary::default()));
         let lane = || async {
-            let mut vocabulary = BTreeSet::new();
-            let mut summary = BulkSummary::default();
             loop {
                 let Some(mut rows) = rx.lock().await.recv().await else {
-                    return Ok::<_, StorageError>((vocabulary, summary));
+                    return Ok::<_, StorageError>(());
                 };
-                vocabulary.extend(rows.vocabulary().iter().cloned());
-                summary.merge(rows.take_summary());
+                merge_derived(&derived, &mut rows);
                 let n = self.copy_encoded(rows).await?;
                 let total = written.fetch_add(n, Ordering::Relaxed) + n;
                 progress(BulkLoadProgress::Rows(total));
@@ -248,12 +244,10 @@ impl SqlStore {
         producer
             .await
             .map_err(|e| StorageError::internal("generating products", e))?;
-        let mut vocabulary = BTreeSet::new();
-        let mut summary = BulkSummary::default();
-        for (v, s) in lanes? {
-            vocabulary.extend(v);
-            summary.merge(s);
-        }
+        lanes?;
+        let (vocabulary, summary) = derived
+            .into_inner()
+            .map_err(|_| StorageError::internal("a bulk load", "a lane panicked"))?;
         Ok((written.into_inner(), vocabulary, summary))
     }
 
@@ -690,6 +684,16 @@ impl SqlStore {
         copy.finish()
             .await
             .map_err(|e| StorageError::internal("finishing COPY", e))
+    }
+}
+
+/// Adds a batch's vocabulary and summary counts to the load's (held only
+/// for the merge, never across an await).
+fn merge_derived(derived: &std::sync::Mutex<(BTreeSet<String>, BulkSummary)>, rows: &mut CopyRows) {
+    let summary = rows.take_summary();
+    if let Ok(mut d) = derived.lock() {
+        d.0.extend(rows.vocabulary().iter().cloned());
+        d.1.merge(summary);
     }
 }
 

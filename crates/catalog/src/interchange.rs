@@ -317,8 +317,11 @@ const IN_FLIGHT: usize = 2;
 /// A batch being written.
 type Batch = tokio::task::JoinHandle<Result<catalog_domain::bulk::BulkResult, CatalogError>>;
 
-/// Rows per `COPY` of an import into an empty table.
-const LOAD_BATCH: usize = 20_000;
+/// Rows per `COPY` of an import into an empty table: about 100 MB of rows
+/// were in flight at 20,000 (read, queued, encoded, sent on two lanes);
+/// at 5,000 the peak RSS of a 1M-row import is 177 MB instead of 332, for
+/// the same time.
+const LOAD_BATCH: usize = 5_000;
 
 /// Runs an import. `loader`: the SQL store behind `service`, for the fast
 /// path of an import into an empty table (a bulk load: `COPY`, the derived
