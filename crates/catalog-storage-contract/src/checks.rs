@@ -2928,6 +2928,53 @@ pub async fn concurrent_upserts_of_one_sku_create_once(store: &dyn ProductStore)
     assert_eq!(count_all(store).await, count + 1);
 }
 
+/// `seeded` split into four batches (product `i` in batch `i % 4`), each
+/// product changed by `edit(batch, i, product)`, `extra` appended to every
+/// batch, and batches 1 and 3 in reverse order.
+fn four_batches(
+    seeded: &[Product],
+    extra: &[NewProduct],
+    edit: impl Fn(usize, usize, &mut NewProduct),
+) -> Vec<Vec<NewProduct>> {
+    (0..4_usize)
+        .map(|k| {
+            let mut batch: Vec<NewProduct> = seeded
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 4 == k)
+                .map(|(i, p)| {
+                    let mut n = as_new(p);
+                    edit(k, i, &mut n);
+                    n
+                })
+                .collect();
+            batch.extend(extra.iter().cloned());
+            if k % 2 == 1 {
+                batch.reverse();
+            }
+            batch
+        })
+        .collect()
+}
+
+/// Writes `batches` all at once, `rounds` times; every one must succeed.
+async fn race_batches(
+    store: &dyn ProductStore,
+    batches: &[Vec<NewProduct>],
+    rounds: usize,
+    kind: &str,
+) {
+    for round in 0..rounds {
+        let results =
+            futures::future::join_all(batches.iter().map(|b| store.upsert_batch(b, None))).await;
+        for (k, r) in results.into_iter().enumerate() {
+            if let Err(e) = r {
+                fail(&format!("round {round}: {kind} upsert batch {k}"), &e);
+            }
+        }
+    }
+}
+
 /// Batches of different products that share their categories, brands and
 /// price ranges (so their triggers update the same summary and histogram
 /// rows), in different orders, written at once: all succeed (none dies in
@@ -2937,36 +2984,13 @@ pub async fn concurrent_overlapping_upserts_all_succeed(store: &dyn ProductStore
     let seeded = seed(store).await;
     let categories = ["Overlap A", "Overlap B", "Overlap C"];
     let brands = ["Maker X", "Maker Y"];
-    let batches: Vec<Vec<NewProduct>> = (0..4_usize)
-        .map(|k| {
-            let mut batch: Vec<NewProduct> = seeded
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| i % 4 == k)
-                .map(|(i, p)| {
-                    let mut n = as_new(p);
-                    n.category = label(categories[i % 3]);
-                    n.brand = label(brands[i % 2]);
-                    n.stock_quantity += 1;
-                    n.price = Price::from_cents(100 + (i as i64 % 7) * 1_000).expect("valid price");
-                    n
-                })
-                .collect();
-            if k % 2 == 1 {
-                batch.reverse();
-            }
-            batch
-        })
-        .collect();
-    for round in 0..3 {
-        let results =
-            futures::future::join_all(batches.iter().map(|b| store.upsert_batch(b, None))).await;
-        for (k, r) in results.into_iter().enumerate() {
-            if let Err(e) = r {
-                fail(&format!("round {round}: overlapping upsert batch {k}"), &e);
-            }
-        }
-    }
+    let batches = four_batches(&seeded, &[], |_, i, n| {
+        n.category = label(categories[i % 3]);
+        n.brand = label(brands[i % 2]);
+        n.stock_quantity += 1;
+        n.price = Price::from_cents(100 + (i as i64 % 7) * 1_000).expect("valid price");
+    });
+    race_batches(store, &batches, 3, "overlapping").await;
     assert_reads_match(store, "after overlapping upserts").await;
 }
 
@@ -2981,40 +3005,15 @@ pub async fn concurrent_mixed_upserts_all_succeed(store: &dyn ProductStore) {
     let shared_new: Vec<NewProduct> = (0..6)
         .map(|i| fresh(&format!("UPSERT-MIX-{i:02}"), "Mixed bulk"))
         .collect();
-    let batches: Vec<Vec<NewProduct>> = (0..4_usize)
-        .map(|k| {
-            let mut batch: Vec<NewProduct> = seeded
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| i % 4 == k)
-                .map(|(i, p)| {
-                    let mut n = as_new(p);
-                    if i % 2 == 0 {
-                        n.name = format!("{} mixed {k}", n.name);
-                    } else {
-                        n.price =
-                            Price::from_cents(200 + (i as i64 % 5) * 1_000).expect("valid price");
-                        n.category = label("Overlap A");
-                    }
-                    n
-                })
-                .collect();
-            batch.extend(shared_new.iter().cloned());
-            if k % 2 == 1 {
-                batch.reverse();
-            }
-            batch
-        })
-        .collect();
-    for round in 0..2 {
-        let results =
-            futures::future::join_all(batches.iter().map(|b| store.upsert_batch(b, None))).await;
-        for (k, r) in results.into_iter().enumerate() {
-            if let Err(e) = r {
-                fail(&format!("round {round}: mixed upsert batch {k}"), &e);
-            }
+    let batches = four_batches(&seeded, &shared_new, |k, i, n| {
+        if i % 2 == 0 {
+            n.name = format!("{} mixed {k}", n.name);
+        } else {
+            n.price = Price::from_cents(200 + (i as i64 % 5) * 1_000).expect("valid price");
+            n.category = label("Overlap A");
         }
-    }
+    });
+    race_batches(store, &batches, 2, "mixed").await;
     assert_eq!(
         count_all(store).await,
         count + shared_new.len() as u64,
