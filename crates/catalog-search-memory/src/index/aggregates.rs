@@ -132,11 +132,14 @@ impl Index {
             }
         };
         // `for_each` folds container by container, without the per-item
-        // dispatch of `next`.
+        // dispatch of `next`. (The match inside `PairCodes::get` is the
+        // same branch for every product.)
         m.iter().for_each(|d| {
             let x = d as usize;
-            if !pairs.is_empty() {
-                bump(&mut pairs, self.pair[x] as usize);
+            if !pairs.is_empty()
+                && let Some(code) = self.pair.get(x)
+            {
+                bump(&mut pairs, code as usize);
             }
             if !buckets.is_empty() {
                 bump(&mut buckets, bucket_of(self.price[x]));

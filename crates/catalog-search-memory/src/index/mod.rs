@@ -127,6 +127,68 @@ impl Pairs {
     }
 }
 
+/// Each product's pair code: 2 bytes while the catalog has at most 65,536
+/// pairs (the facet pass reads four codes per cache line instead of two),
+/// 4 bytes from the first pair past that on.
+#[derive(Debug)]
+enum PairCodes {
+    Narrow(Vec<u16>),
+    Wide(Vec<u32>),
+}
+
+impl Default for PairCodes {
+    fn default() -> Self {
+        PairCodes::Narrow(Vec::new())
+    }
+}
+
+impl PairCodes {
+    fn get(&self, d: usize) -> Option<u32> {
+        match self {
+            PairCodes::Narrow(v) => v.get(d).map(|c| u32::from(*c)),
+            PairCodes::Wide(v) => v.get(d).copied(),
+        }
+    }
+
+    /// Sets product `d`'s code, growing the column (and widening it when
+    /// `code` does not fit 2 bytes).
+    fn set(&mut self, d: usize, code: u32) {
+        if let PairCodes::Narrow(v) = self
+            && u16::try_from(code).is_err()
+        {
+            *self = PairCodes::Wide(v.iter().map(|c| u32::from(*c)).collect());
+        }
+        match self {
+            PairCodes::Narrow(v) => {
+                if v.len() <= d {
+                    v.resize(d + 1, 0);
+                }
+                v[d] = u16::try_from(code).unwrap_or_default();
+            }
+            PairCodes::Wide(v) => {
+                if v.len() <= d {
+                    v.resize(d + 1, 0);
+                }
+                v[d] = code;
+            }
+        }
+    }
+
+    fn reserve(&mut self, docs: usize) {
+        match self {
+            PairCodes::Narrow(v) => v.reserve(docs.saturating_sub(v.len())),
+            PairCodes::Wide(v) => v.reserve(docs.saturating_sub(v.len())),
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            PairCodes::Narrow(v) => v.capacity() * 2,
+            PairCodes::Wide(v) => v.capacity() * 4,
+        }
+    }
+}
+
 /// Which part of a product's text a clause is looked for in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -147,7 +209,7 @@ pub struct Index {
     created: Vec<i64>,
     updated: Vec<i64>,
     /// Each product's (category, brand) pair code, in `pairs`.
-    pair: Vec<u32>,
+    pair: PairCodes,
     pairs: Pairs,
     sku: Arena,
     /// A hash of each sku → its product, for the exact-sku match of a
@@ -236,9 +298,7 @@ impl Index {
         vec![
             (
                 "columns",
-                self.version.capacity() * 8 * 5
-                    + self.rating.capacity() * 2
-                    + self.pair.capacity() * 4,
+                self.version.capacity() * 8 * 5 + self.rating.capacity() * 2 + self.pair.bytes(),
             ),
             ("sku and name text", self.sku.memory() + self.name.memory()),
             (
@@ -301,7 +361,6 @@ impl Index {
             grow(v, doc);
         }
         grow(&mut self.rating, doc);
-        grow(&mut self.pair, doc);
         grow(&mut self.name_tokens, doc);
         let d = doc as usize;
         self.version[d] = p.version;
@@ -317,7 +376,8 @@ impl Index {
         self.categories.docs[cat as usize].insert(doc);
         let brand = self.brands.intern(p.brand.as_str());
         self.brands.docs[brand as usize].insert(doc);
-        self.pair[d] = self.pairs.intern(cat, brand);
+        let code = self.pairs.intern(cat, brand);
+        self.pair.set(d, code);
         if p.is_active {
             self.active.insert(doc);
         }
@@ -393,7 +453,7 @@ impl Index {
     fn labels_of(&self, d: usize) -> (u32, u32) {
         self.pair
             .get(d)
-            .and_then(|p| self.pairs.labels.get(*p as usize))
+            .and_then(|p| self.pairs.labels.get(p as usize))
             .copied()
             .unwrap_or_default()
     }
@@ -455,7 +515,7 @@ impl Index {
             v.reserve(docs.saturating_sub(v.len()));
         }
         self.rating.reserve(docs.saturating_sub(self.rating.len()));
-        self.pair.reserve(docs.saturating_sub(self.pair.len()));
+        self.pair.reserve(docs);
         self.name_tokens
             .reserve(docs.saturating_sub(self.name_tokens.len()));
         self.sku_ids
@@ -492,4 +552,32 @@ fn bucket_of(cents: i64) -> usize {
     usize::try_from(price_bucket(cents))
         .unwrap_or(0)
         .min(PRICE_BUCKETS - 1)
+}
+
+#[cfg(test)]
+mod pair_code_tests {
+    use super::PairCodes;
+
+    #[test]
+    fn pair_codes_widen_past_two_bytes_and_keep_every_code() {
+        let mut codes = PairCodes::default();
+        codes.set(3, 7);
+        codes.set(0, 65_535);
+        assert!(matches!(codes, PairCodes::Narrow(_)));
+        assert!(codes.bytes() >= 8, "2 bytes a code");
+        codes.set(5, 65_536);
+        assert!(matches!(codes, PairCodes::Wide(_)));
+        assert_eq!(
+            (0..6).map(|d| codes.get(d)).collect::<Vec<_>>(),
+            [
+                Some(65_535),
+                Some(0),
+                Some(0),
+                Some(7),
+                Some(0),
+                Some(65_536)
+            ]
+        );
+        assert_eq!(codes.get(6), None);
+    }
 }
