@@ -86,6 +86,18 @@ fn changed(p: &NewProduct, n: i64) -> NewProduct {
     p
 }
 
+/// Every `step`-th product of `data` (ids in `data` order from 1) written
+/// again as [`changed`] with `n = index * factor`.
+async fn change_every(store: &SqlStore, data: &[NewProduct], step: usize, factor: i64) {
+    for (i, p) in data.iter().enumerate().step_by(step) {
+        let id = ProductId::new(i as i64 + 1).unwrap();
+        store
+            .update(id, &changed(p, i as i64 * factor), None)
+            .await
+            .unwrap();
+    }
+}
+
 async fn writes_reach_the_index(store: &SqlStore) {
     let data = dataset();
     store.insert_batch(&data[..40]).await.unwrap();
@@ -366,13 +378,7 @@ async fn sqlite_deep_pages_from_the_index_equal_the_database() {
         }
     };
     compare("built").await;
-    for (i, p) in data.iter().enumerate().step_by(5) {
-        let id = ProductId::new(i as i64 + 1).unwrap();
-        store
-            .update(id, &changed(p, i as i64 * 31), None)
-            .await
-            .unwrap();
-    }
+    change_every(&store, &data, 5, 31).await;
     store
         .delete(ProductId::new(3).unwrap(), None)
         .await
@@ -433,13 +439,7 @@ async fn sqlite_facet_groups_from_the_index_equal_the_database() {
         }
     };
     compare("built").await;
-    for (i, p) in data.iter().enumerate().step_by(3) {
-        let id = ProductId::new(i as i64 + 1).unwrap();
-        store
-            .update(id, &changed(p, i as i64 * 17), None)
-            .await
-            .unwrap();
-    }
+    change_every(&store, &data, 3, 17).await;
     store
         .delete(ProductId::new(2).unwrap(), None)
         .await
@@ -776,13 +776,7 @@ async fn sqlite_label_pages_from_the_index_equal_the_database() {
         }
     };
     compare("built").await;
-    for (i, p) in data.iter().enumerate().step_by(3) {
-        let id = ProductId::new(i as i64 + 1).unwrap();
-        store
-            .update(id, &changed(p, i as i64 * 17), None)
-            .await
-            .unwrap();
-    }
+    change_every(&store, &data, 3, 17).await;
     compare("after writes").await;
     scratch.remove();
 }

@@ -149,10 +149,7 @@ impl SqlStore {
         let lanes = if copies { COPY_LANES } else { 1 };
         let rx = tokio::sync::Mutex::new(batches);
         let written = AtomicU64::new(0);
-        // One vocabulary and one summary for all lanes: a summary holds a
-        // row per (category, brand, $1 bucket) seen, tens of megabytes at a
-        // million products, so one per lane would double it.
-        let derived = std::sync::Mutex::new((BTreeSet::new(), BulkSummary::default()));
+        let derived = Derived::default();
         let lane = || async {
             loop {
                 let Some(batch) = rx.lock().await.recv().await else {
@@ -176,9 +173,7 @@ impl SqlStore {
             }
         };
         futures::future::try_join_all((0..lanes).map(|_| lane())).await?;
-        let (vocabulary, summary) = derived
-            .into_inner()
-            .map_err(|_| StorageError::internal("a bulk load", "a lane panicked"))?;
+        let (vocabulary, summary) = take_derived(derived)?;
         Ok((written.into_inner(), vocabulary, summary))
     }
 
@@ -226,7 +221,7 @@ impl SqlStore {
         });
         let rx = tokio::sync::Mutex::new(rx);
         let written = AtomicU64::new(0);
-        let derived = std::sync::Mutex::new((BTreeSet::new(), BulkSummary::default()));
+        let derived = Derived::default();
         let lane = || async {
             loop {
                 let Some(mut rows) = rx.lock().await.recv().await else {
@@ -245,9 +240,7 @@ impl SqlStore {
             .await
             .map_err(|e| StorageError::internal("generating products", e))?;
         lanes?;
-        let (vocabulary, summary) = derived
-            .into_inner()
-            .map_err(|_| StorageError::internal("a bulk load", "a lane panicked"))?;
+        let (vocabulary, summary) = take_derived(derived)?;
         Ok((written.into_inner(), vocabulary, summary))
     }
 
@@ -687,14 +680,27 @@ impl SqlStore {
     }
 }
 
+/// The vocabulary and summary counts of a load's rows, shared by its
+/// lanes: a summary holds a row per (category, brand, $1 bucket) seen,
+/// tens of megabytes at a million products, so one per lane would double
+/// it.
+type Derived = std::sync::Mutex<(BTreeSet<String>, BulkSummary)>;
+
 /// Adds a batch's vocabulary and summary counts to the load's (held only
 /// for the merge, never across an await).
-fn merge_derived(derived: &std::sync::Mutex<(BTreeSet<String>, BulkSummary)>, rows: &mut CopyRows) {
+fn merge_derived(derived: &Derived, rows: &mut CopyRows) {
     let summary = rows.take_summary();
     if let Ok(mut d) = derived.lock() {
         d.0.extend(rows.vocabulary().iter().cloned());
         d.1.merge(summary);
     }
+}
+
+/// The load's vocabulary and summary once every lane is done.
+fn take_derived(derived: Derived) -> Result<(BTreeSet<String>, BulkSummary), StorageError> {
+    derived
+        .into_inner()
+        .map_err(|_| StorageError::internal("a bulk load", "a lane panicked"))
 }
 
 /// A batch of new products with its `COPY` text already encoded

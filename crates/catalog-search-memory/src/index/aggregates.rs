@@ -59,7 +59,7 @@ impl Index {
         &self,
         filter: &ProductFilter,
         requests: &[(ProductFilter, FacetField)],
-    ) -> (u64, Vec<Vec<(FacetKey, u64)>>) {
+    ) -> catalog_domain::FacetGroups {
         let mut by_filter: Vec<(&ProductFilter, Vec<usize>)> = Vec::new();
         for (i, (f, _)) in requests.iter().enumerate() {
             match by_filter.iter_mut().find(|(g, _)| *g == f) {

@@ -150,25 +150,22 @@ impl PairCodes {
         }
     }
 
-    /// Sets product `d`'s code, growing the column (and widening it when
+    /// Sets product `doc`'s code, growing the column (and widening it when
     /// `code` does not fit 2 bytes).
-    fn set(&mut self, d: usize, code: u32) {
+    fn set(&mut self, doc: u32, code: u32) {
         if let PairCodes::Narrow(v) = self
             && u16::try_from(code).is_err()
         {
             *self = PairCodes::Wide(v.iter().map(|c| u32::from(*c)).collect());
         }
+        let d = doc as usize;
         match self {
             PairCodes::Narrow(v) => {
-                if v.len() <= d {
-                    v.resize(d + 1, 0);
-                }
+                grow(v, doc);
                 v[d] = u16::try_from(code).unwrap_or_default();
             }
             PairCodes::Wide(v) => {
-                if v.len() <= d {
-                    v.resize(d + 1, 0);
-                }
+                grow(v, doc);
                 v[d] = code;
             }
         }
@@ -377,7 +374,7 @@ impl Index {
         let brand = self.brands.intern(p.brand.as_str());
         self.brands.docs[brand as usize].insert(doc);
         let code = self.pairs.intern(cat, brand);
-        self.pair.set(d, code);
+        self.pair.set(doc, code);
         if p.is_active {
             self.active.insert(doc);
         }
