@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `just bench [seed|latency|cache|scale|writes|writes-ab|bulk]`: runs the benchmarks and rewrites their
+# `just bench [seed|latency|cache|scale|writes|writes-ab|bulk|bulk-baseline]`: runs the benchmarks and rewrites their
 # reports under docs/benchmarks/. With no argument, runs them all but writes-ab (which needs
 # BASE_BIN, a binary from before the change log: see bench/writes-ab.sh).
 set -euo pipefail
@@ -12,6 +12,7 @@ case "${1:-all}" in
     writes) bash writes.sh ;;
     writes-ab) bash writes-ab.sh ;;
     bulk) bash bulk.sh ;;
+    bulk-baseline) bash bulk-baseline.sh ;;
     all) bash seed.sh && bash latency.sh && bash cache.sh && bash scale.sh && bash writes.sh && bash bulk.sh ;;
-    *) echo "usage: just bench [seed|latency|cache|scale|writes|writes-ab|bulk]" >&2; exit 2 ;;
+    *) echo "usage: just bench [seed|latency|cache|scale|writes|writes-ab|bulk|bulk-baseline]" >&2; exit 2 ;;
 esac
