@@ -12,6 +12,8 @@
 //! - [`arena`]: per-product text in one buffer;
 //! - [`dict`]: the term dictionary and the typo automaton;
 //! - [`posting`]: a posting list that costs nothing for one product;
+//! - [`column`]: number columns at the narrowest width that holds them;
+//! - [`skus`]: sku → product, for the exact-sku match;
 //! - [`index`]: the index and its query engine;
 //! - [`port`]: the index as the domain's
 //!   [`catalog_domain::SearchIndex`] port, which the domain's
@@ -22,10 +24,12 @@
 //!   adapter, which the storage contract suite runs against.
 
 pub mod arena;
+pub mod column;
 pub mod dict;
 pub mod index;
 pub mod port;
 pub mod posting;
+pub mod skus;
 pub mod store;
 
 pub use index::{Index, Refused};

@@ -24,7 +24,7 @@ use crate::ports::{PageSpec, ProductReader};
 use crate::query::{ProductFilter, SortKey, SortValue};
 
 /// Rows per page of a build's read of the table.
-const BUILD_PAGE: u64 = 10_000;
+const BUILD_PAGE: u64 = 5_000;
 
 /// What one catch-up did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -16,8 +16,8 @@ impl Index {
         let mut brands = vec![false; self.brands.names.len()];
         for d in m {
             let x = d as usize;
-            row.total_stock += self.stock[x];
-            let cents = self.price[x];
+            row.total_stock += self.stock.at(x);
+            let cents = self.price.at(x);
             row.min_price_cents = Some(row.min_price_cents.map_or(cents, |v| v.min(cents)));
             row.max_price_cents = Some(row.max_price_cents.map_or(cents, |v| v.max(cents)));
             row.sum_price_cents += cents;
@@ -142,7 +142,7 @@ impl Index {
                 bump(&mut pairs, code as usize);
             }
             if !buckets.is_empty() {
-                bump(&mut buckets, bucket_of(self.price[x]));
+                bump(&mut buckets, bucket_of(self.price.at(x)));
             }
             if !floors.is_empty() {
                 bump(
@@ -151,7 +151,7 @@ impl Index {
                 );
             }
             if !in_stock.is_empty() {
-                bump(&mut in_stock, usize::from(self.stock[x] > 0));
+                bump(&mut in_stock, usize::from(self.stock.at(x) > 0));
             }
         });
         for (&(cat, brand), &n) in self.pairs.labels.iter().zip(&pairs) {
@@ -214,7 +214,7 @@ impl Index {
             };
             if in_vocabulary(term)
                 && (min_chars..=max_chars).contains(&term.chars().count())
-                && self.all.get(id as usize).is_some_and(|p| !p.is_empty())
+                && self.all.get(id).is_some_and(|p| !p.is_empty())
             {
                 out.push(term.to_string());
             }
@@ -228,7 +228,7 @@ impl Index {
     pub fn near_words(&self, word: &str, bound: usize) -> Vec<String> {
         let mut out = Vec::new();
         self.dict.near(word, bound, |term, id| {
-            if in_vocabulary(term) && self.all.get(id as usize).is_some_and(|p| !p.is_empty()) {
+            if in_vocabulary(term) && self.all.get(id).is_some_and(|p| !p.is_empty()) {
                 out.push(term.to_string());
             }
         });

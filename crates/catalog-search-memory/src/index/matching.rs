@@ -68,7 +68,7 @@ impl Index {
                 out.extend(
                     in_bucket
                         .iter()
-                        .filter(|d| (lo..=hi).contains(&self.price[*d as usize])),
+                        .filter(|d| (lo..=hi).contains(&self.price.at(*d as usize))),
                 );
             }
         }
@@ -110,12 +110,11 @@ impl Index {
     pub(super) fn sku_match(&self, s: &SearchQuery) -> Option<u32> {
         let wanted = s.sku_candidate();
         self.sku_ids
-            .get(&sku_hash(&wanted))
-            .copied()
-            .filter(|d| self.live.contains(*d) && self.sku.text(*d) == wanted.as_str())
+            .find(&wanted, &self.sku)
+            .filter(|d| self.live.contains(*d))
     }
 
-    pub(super) fn postings(&self, part: Part) -> &[Posting] {
+    pub(super) fn postings(&self, part: Part) -> &PostingLists {
         match part {
             Part::All => &self.all,
             Part::Name => &self.names,
@@ -129,15 +128,11 @@ impl Index {
         let mut acc = RoaringBitmap::new();
         if prefix {
             self.dict.prefixed(token, |_, id| {
-                if let Some(p) = postings.get(id as usize) {
+                if let Some(p) = postings.get(id) {
                     p.or_into(&mut acc);
                 }
             });
-        } else if let Some(p) = self
-            .dict
-            .get(token)
-            .and_then(|id| postings.get(id as usize))
-        {
+        } else if let Some(p) = self.dict.get(token).and_then(|id| postings.get(id)) {
             p.or_into(&mut acc);
         }
         acc
@@ -156,7 +151,7 @@ impl Index {
             let mut acc = self.token_docs(&c.tokens[0], c.prefix, part);
             let postings = self.postings(part);
             for a in &c.alternatives {
-                if let Some(p) = self.dict.get(a).and_then(|id| postings.get(id as usize)) {
+                if let Some(p) = self.dict.get(a).and_then(|id| postings.get(id)) {
                     p.or_into(&mut acc);
                 }
             }

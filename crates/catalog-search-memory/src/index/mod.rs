@@ -37,8 +37,10 @@ mod pages;
 mod tests;
 
 use crate::arena::{Arena, push_varint, varints};
+use crate::column::{Packed, grow};
 use crate::dict::Dictionary;
-use crate::posting::Posting;
+use crate::posting::{PostingLists, trimmed};
+use crate::skus::Skus;
 
 /// Ratings are tenths from 0 to 50.
 const RATING_VALUES: usize = 51;
@@ -130,61 +132,10 @@ impl Pairs {
 /// Each product's pair code: 2 bytes while the catalog has at most 65,536
 /// pairs (the facet pass reads four codes per cache line instead of two),
 /// 4 bytes from the first pair past that on.
-#[derive(Debug)]
-enum PairCodes {
-    Narrow(Vec<u16>),
-    Wide(Vec<u32>),
-}
+type PairCodes = Packed<u16, u32>;
 
-impl Default for PairCodes {
-    fn default() -> Self {
-        PairCodes::Narrow(Vec::new())
-    }
-}
-
-impl PairCodes {
-    fn get(&self, d: usize) -> Option<u32> {
-        match self {
-            PairCodes::Narrow(v) => v.get(d).map(|c| u32::from(*c)),
-            PairCodes::Wide(v) => v.get(d).copied(),
-        }
-    }
-
-    /// Sets product `doc`'s code, growing the column (and widening it when
-    /// `code` does not fit 2 bytes).
-    fn set(&mut self, doc: u32, code: u32) {
-        if let PairCodes::Narrow(v) = self
-            && u16::try_from(code).is_err()
-        {
-            *self = PairCodes::Wide(v.iter().map(|c| u32::from(*c)).collect());
-        }
-        let d = doc as usize;
-        match self {
-            PairCodes::Narrow(v) => {
-                grow(v, doc);
-                v[d] = u16::try_from(code).unwrap_or_default();
-            }
-            PairCodes::Wide(v) => {
-                grow(v, doc);
-                v[d] = code;
-            }
-        }
-    }
-
-    fn reserve(&mut self, docs: usize) {
-        match self {
-            PairCodes::Narrow(v) => v.reserve(docs.saturating_sub(v.len())),
-            PairCodes::Wide(v) => v.reserve(docs.saturating_sub(v.len())),
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        match self {
-            PairCodes::Narrow(v) => v.capacity() * 2,
-            PairCodes::Wide(v) => v.capacity() * 4,
-        }
-    }
-}
+/// A number column: 4 bytes a product while every value fits.
+type Numbers = Packed<i32, i64>;
 
 /// Which part of a product's text a clause is looked for in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,9 +150,9 @@ enum Part {
 #[derive(Debug, Default)]
 pub struct Index {
     live: RoaringBitmap,
-    version: Vec<i64>,
-    price: Vec<i64>,
-    stock: Vec<i64>,
+    version: Numbers,
+    price: Numbers,
+    stock: Numbers,
     rating: Vec<i16>,
     created: Vec<i64>,
     updated: Vec<i64>,
@@ -209,10 +160,8 @@ pub struct Index {
     pair: PairCodes,
     pairs: Pairs,
     sku: Arena,
-    /// A hash of each sku → its product, for the exact-sku match of a
-    /// search (a common word is also a valid sku: scanning its postings
-    /// for one would read tens of thousands of skus).
-    sku_ids: HashMap<u64, u32>,
+    /// Each sku's product, for the exact-sku match of a search.
+    sku_ids: Skus,
     name: Arena,
     active: RoaringBitmap,
     in_stock: RoaringBitmap,
@@ -226,8 +175,8 @@ pub struct Index {
     price_buckets: Vec<RoaringBitmap>,
     dict: Dictionary,
     /// By term id: the products holding the term anywhere, and in the name.
-    all: Vec<Posting>,
-    names: Vec<Posting>,
+    all: PostingLists,
+    names: PostingLists,
     /// Each product's term ids (varint-coded, name part first) and how
     /// many belong to the name part: what phrase clauses check adjacency on.
     tokens: Arena,
@@ -251,13 +200,6 @@ type Tiers = Vec<(i64, RoaringBitmap)>;
 
 fn doc_of(id: i64) -> Option<u32> {
     u32::try_from(id).ok()
-}
-
-fn grow<T: Clone + Default>(v: &mut Vec<T>, doc: u32) {
-    let need = doc as usize + 1;
-    if v.len() < need {
-        v.resize(need, T::default());
-    }
 }
 
 impl Index {
@@ -286,32 +228,27 @@ impl Index {
     /// Approximate heap bytes by component, for the build log and the
     /// docs' memory figures.
     pub fn memory(&self) -> Vec<(&'static str, usize)> {
-        let posting = |p: &Posting| match p {
-            Posting::Many(b) => b.serialized_size() + 48,
-            _ => 0,
-        };
         let bitmaps =
             |v: &[RoaringBitmap]| v.iter().map(RoaringBitmap::serialized_size).sum::<usize>();
         vec![
             (
                 "columns",
-                self.version.capacity() * 8 * 5 + self.rating.capacity() * 2 + self.pair.bytes(),
+                self.version.bytes()
+                    + self.price.bytes()
+                    + self.stock.bytes()
+                    + self.created.capacity() * 8 * 2
+                    + self.rating.capacity() * 2
+                    + self.pair.bytes(),
             ),
-            ("sku and name text", self.sku.memory() + self.name.memory()),
+            (
+                "sku and name text",
+                self.sku.memory() + self.name.memory() + self.sku_ids.memory(),
+            ),
             (
                 "token sequences",
                 self.tokens.memory() + self.name_tokens.capacity() * 2,
             ),
-            (
-                "posting lists",
-                (self.all.capacity() + self.names.capacity()) * std::mem::size_of::<Posting>()
-                    + self
-                        .all
-                        .iter()
-                        .chain(&self.names)
-                        .map(posting)
-                        .sum::<usize>(),
-            ),
+            ("posting lists", self.all.memory() + self.names.memory()),
             (
                 "filter bitmaps",
                 bitmaps(&self.categories.docs)
@@ -339,7 +276,9 @@ impl Index {
     /// The version of product `id` as indexed, if it is.
     pub fn version_of(&self, id: i64) -> Option<i64> {
         let doc = doc_of(id)?;
-        self.live.contains(doc).then(|| self.version[doc as usize])
+        self.live
+            .contains(doc)
+            .then(|| self.version.at(doc as usize))
     }
 
     /// Indexes `p`, replacing what was indexed for its id.
@@ -354,20 +293,19 @@ impl Index {
             self.remove_doc(doc);
         }
         self.touch_perms(doc);
-        for v in self.wide_columns() {
-            grow(v, doc);
-        }
+        grow(&mut self.created, doc);
+        grow(&mut self.updated, doc);
         grow(&mut self.rating, doc);
         grow(&mut self.name_tokens, doc);
         let d = doc as usize;
-        self.version[d] = p.version;
-        self.price[d] = p.price.cents();
-        self.stock[d] = p.stock_quantity;
+        self.version.set(doc, p.version);
+        self.price.set(doc, p.price.cents());
+        self.stock.set(doc, p.stock_quantity);
         self.rating[d] = tenths;
         self.created[d] = p.created_at.timestamp_micros();
         self.updated[d] = p.updated_at.timestamp_micros();
         self.sku.set(doc, p.sku.as_str().as_bytes());
-        self.sku_ids.insert(sku_hash(p.sku.as_str()), doc);
+        self.sku_ids.insert(doc, &self.sku);
         self.name.set(doc, p.name.as_bytes());
         let cat = self.categories.intern(p.category.as_str());
         self.categories.docs[cat as usize].insert(doc);
@@ -396,14 +334,9 @@ impl Index {
             .filter(|(_, t)| !t.is_empty())
         {
             let id = self.dict.intern(t);
-            let i = id as usize;
-            if self.all.len() <= i {
-                self.all.resize(i + 1, Posting::Empty);
-                self.names.resize(i + 1, Posting::Empty);
-            }
-            self.all[i].insert(doc);
+            self.all.insert(id, doc);
             if in_name {
-                self.names[i].insert(doc);
+                self.names.insert(id, doc);
                 name_len = name_len.saturating_add(1);
             }
             push_varint(&mut seq, id);
@@ -423,15 +356,9 @@ impl Index {
         }
     }
 
-    /// The 64-bit columns, for growing and trimming them together.
-    fn wide_columns(&mut self) -> [&mut Vec<i64>; 5] {
-        [
-            &mut self.version,
-            &mut self.price,
-            &mut self.stock,
-            &mut self.created,
-            &mut self.updated,
-        ]
+    /// The number columns, for growing and trimming them together.
+    fn numbers(&mut self) -> [&mut Numbers; 3] {
+        [&mut self.version, &mut self.price, &mut self.stock]
     }
 
     /// Marks `doc`'s place stale in every built sort order, dropping the
@@ -475,24 +402,16 @@ impl Index {
                 b.remove(doc);
             }
         }
-        self.price_buckets[bucket_of(self.price[d])].remove(doc);
+        self.price_buckets[bucket_of(self.price.at(d))].remove(doc);
         let name_len = usize::from(self.name_tokens[d]);
         for (k, id) in varints(self.tokens.get(doc)).enumerate() {
-            let id = id as usize;
-            if let Some(p) = self.all.get_mut(id) {
-                p.remove(doc);
-            }
-            if k < name_len
-                && let Some(p) = self.names.get_mut(id)
-            {
-                p.remove(doc);
+            self.all.remove(id, doc);
+            if k < name_len {
+                self.names.remove(id, doc);
             }
         }
         self.tokens.clear(doc);
-        let key = sku_hash(self.sku.text(doc));
-        if self.sku_ids.get(&key) == Some(&doc) {
-            self.sku_ids.remove(&key);
-        }
+        self.sku_ids.remove(doc, &self.sku);
         self.sku.clear(doc);
         self.name.clear(doc);
     }
@@ -508,15 +427,17 @@ impl Index {
     /// Room for `docs` products (ids up to about `docs`), so that a build
     /// never grows a column or the sku table by copying it.
     pub fn reserve(&mut self, docs: usize) {
-        for v in self.wide_columns() {
+        for v in self.numbers() {
+            v.reserve(docs);
+        }
+        for v in [&mut self.created, &mut self.updated] {
             v.reserve(docs.saturating_sub(v.len()));
         }
         self.rating.reserve(docs.saturating_sub(self.rating.len()));
         self.pair.reserve(docs);
         self.name_tokens
             .reserve(docs.saturating_sub(self.name_tokens.len()));
-        self.sku_ids
-            .reserve(docs.saturating_sub(self.sku_ids.len()));
+        self.sku_ids.reserve(docs, &self.sku);
         // Generous per-product sizes: pages never touched cost no memory,
         // and the buffers are trimmed after the build.
         self.sku.reserve(docs, 24);
@@ -530,51 +451,32 @@ impl Index {
         self.tokens.compact(&self.live);
         self.sku.compact(&self.live);
         self.name.compact(&self.live);
-        for v in self.wide_columns() {
+        for v in self.numbers() {
             v.shrink_to_fit();
         }
-        self.all.shrink_to_fit();
-        self.names.shrink_to_fit();
+        self.created.shrink_to_fit();
+        self.updated.shrink_to_fit();
+        self.rating.shrink_to_fit();
+        self.name_tokens.shrink_to_fit();
+        self.pair.shrink_to_fit();
+        self.all.trim();
+        self.names.trim();
+        for b in self
+            .categories
+            .docs
+            .iter_mut()
+            .chain(&mut self.brands.docs)
+            .chain(&mut self.ratings)
+            .chain(&mut self.floors)
+            .chain(&mut self.price_buckets)
+        {
+            *b = trimmed(b);
+        }
     }
-}
-
-fn sku_hash(sku: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    sku.hash(&mut h);
-    h.finish()
 }
 
 fn bucket_of(cents: i64) -> usize {
     usize::try_from(price_bucket(cents))
         .unwrap_or(0)
         .min(PRICE_BUCKETS - 1)
-}
-
-#[cfg(test)]
-mod pair_code_tests {
-    use super::PairCodes;
-
-    #[test]
-    fn pair_codes_widen_past_two_bytes_and_keep_every_code() {
-        let mut codes = PairCodes::default();
-        codes.set(3, 7);
-        codes.set(0, 65_535);
-        assert!(matches!(codes, PairCodes::Narrow(_)));
-        assert!(codes.bytes() >= 8, "2 bytes a code");
-        codes.set(5, 65_536);
-        assert!(matches!(codes, PairCodes::Wide(_)));
-        assert_eq!(
-            (0..6).map(|d| codes.get(d)).collect::<Vec<_>>(),
-            [
-                Some(65_535),
-                Some(0),
-                Some(0),
-                Some(7),
-                Some(0),
-                Some(65_536)
-            ]
-        );
-        assert_eq!(codes.get(6), None);
-    }
 }

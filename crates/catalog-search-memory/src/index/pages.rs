@@ -278,8 +278,8 @@ impl Index {
                 .brands
                 .name(self.labels_of(x).1)
                 .cmp(self.brands.name(self.labels_of(y).1)),
-            SortField::Price => self.price[x].cmp(&self.price[y]),
-            SortField::StockQuantity => self.stock[x].cmp(&self.stock[y]),
+            SortField::Price => self.price.at(x).cmp(&self.price.at(y)),
+            SortField::StockQuantity => self.stock.at(x).cmp(&self.stock.at(y)),
             SortField::Rating => self.rating[x].cmp(&self.rating[y]),
             SortField::CreatedAt => self.created[x].cmp(&self.created[y]),
             SortField::UpdatedAt => self.updated[x].cmp(&self.updated[y]),
@@ -315,8 +315,8 @@ impl Index {
         let x = d as usize;
         match (field, v) {
             (SortField::Id, SortValue::Int(i)) => i64::from(d).cmp(i),
-            (SortField::Price, SortValue::Int(i)) => self.price[x].cmp(i),
-            (SortField::StockQuantity, SortValue::Int(i)) => self.stock[x].cmp(i),
+            (SortField::Price, SortValue::Int(i)) => self.price.at(x).cmp(i),
+            (SortField::StockQuantity, SortValue::Int(i)) => self.stock.at(x).cmp(i),
             (SortField::Rating, SortValue::Int(i)) => i64::from(self.rating[x]).cmp(i),
             (SortField::Relevance, SortValue::Int(i)) => score(d).cmp(i),
             (SortField::Sku, SortValue::Text(t)) => self.sku.get(d).cmp(t.as_bytes()),
