@@ -73,6 +73,10 @@ impl SearchIndex for Index {
         self.near_words(word, bound)
     }
 
+    fn heavy(&self, filter: &ProductFilter) -> bool {
+        Index::heavy(self, filter)
+    }
+
     fn memory_bytes(&self) -> usize {
         self.memory().iter().map(|(_, bytes)| bytes).sum()
     }

@@ -13,10 +13,12 @@
 //! it with roaring bitmaps and an fst dictionary; the storage contract suite
 //! runs against it like every other adapter.
 
+mod compute;
 mod follow;
 mod routed;
 mod verify;
 
+pub use compute::Compute;
 pub use follow::{CatchUp, Follower};
 pub use routed::{DEEP_OFFSET, Routed, SearchRouted};
 pub use verify::{CrossCheck, Disagreement, cross_check};
@@ -106,6 +108,13 @@ pub trait SearchIndex: Send + Sync + Sized + 'static {
             .iter()
             .map(|w| self.typo_candidates(w, crate::search::max_typos(w)))
             .collect()
+    }
+
+    /// Whether reading `filter`'s matches is heavy enough (about a tenth
+    /// of a millisecond or more) to be worth a hand-over to the compute
+    /// threads ([`Compute`]) instead of running on the server's worker.
+    fn heavy(&self, _filter: &ProductFilter) -> bool {
+        false
     }
 
     /// Approximate heap bytes held (for /health and the docs' per-product

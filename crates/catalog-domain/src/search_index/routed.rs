@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use super::compute::Compute;
 use super::{Follower, IndexState, SearchIndex};
 use crate::changes::ChangeLog;
 use crate::error::StorageError;
@@ -69,6 +70,8 @@ pub struct SearchRouted<S, I> {
     /// The change log's retention: an index that has not caught up for
     /// half of it may have missed pruned entries, and is rebuilt.
     retention: Option<Duration>,
+    /// Where heavy reads run ([`SearchIndex::heavy`]).
+    compute: Compute,
 }
 
 impl<S, I> std::fmt::Debug for SearchRouted<S, I> {
@@ -94,6 +97,7 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
             rebuilding: AtomicBool::new(false),
             deep_offset,
             retention,
+            compute: Compute::per_core(),
         });
         routed.rebuild();
         routed
@@ -251,6 +255,22 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
         }
     }
 
+    /// Runs an aggregate `f` (stats, facets: a read of every match) on
+    /// `follower`'s index: on the compute threads when `filter` matches
+    /// many products, on this task otherwise.
+    async fn read<T: Send + 'static>(
+        &self,
+        follower: &Arc<Follower<I>>,
+        filter: &ProductFilter,
+        f: impl FnOnce(&I) -> T + Send + 'static,
+    ) -> Result<T, StorageError> {
+        if !follower.read(|i| i.heavy(filter))? {
+            return follower.read(f);
+        }
+        let follower = Arc::clone(follower);
+        self.compute.run(move || follower.read(f)).await?
+    }
+
     /// Rows of `ids` in that order, or `None` when one changed since the
     /// index was read (its version differs) or vanished.
     async fn rows(
@@ -289,6 +309,10 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
             let Some(follower) = self.caught_up().await else {
                 return Ok(Answer::Sql);
             };
+            // On this task: a page reads a tier or a walk of one order, a
+            // tenth of a millisecond at most for the searches measured,
+            // where a hand-over to the compute threads cost more than it
+            // saved (a 13 % word: 3,540 against 3,110 requests/s).
             let (ids, total) = follower.read(|i| i.page(page))?;
             if let Some(rows) = self.rows(&follower, &ids).await? {
                 return Ok(Answer::Index((rows, total)));
@@ -369,7 +393,10 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
 
     async fn stats(&self, filter: &ProductFilter) -> Result<StatsRow, StorageError> {
         match self.0.for_aggregate(filter, None).await {
-            Some(f) => f.read(|i| i.stats(filter)),
+            Some(f) => {
+                let owned = filter.clone();
+                self.0.read(&f, filter, move |i| i.stats(&owned)).await
+            }
             None => self.0.inner.stats(filter).await,
         }
     }
@@ -388,7 +415,12 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
         field: FacetField,
     ) -> Result<Vec<(FacetKey, u64)>, StorageError> {
         match self.0.for_aggregate(filter, Some(field)).await {
-            Some(f) => f.read(|i| i.facet_counts(filter, field)),
+            Some(f) => {
+                let owned = filter.clone();
+                self.0
+                    .read(&f, filter, move |i| i.facet_counts(&owned, field))
+                    .await
+            }
             None => self.0.inner.facet_counts(filter, field).await,
         }
     }
@@ -406,7 +438,11 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> ProductReader for Ro
                 f.search.is_some() || !self.0.inner.aggregates_cheaply(f, Some(*field))
             });
         if indexed && let Some(f) = self.0.caught_up().await {
-            return f.read(|i| i.facet_groups(filter, requests));
+            let (owned, requests) = (filter.clone(), requests.to_vec());
+            return self
+                .0
+                .read(&f, filter, move |i| i.facet_groups(&owned, &requests))
+                .await;
         }
         self.0.inner.facet_groups(filter, requests).await
     }

@@ -51,6 +51,49 @@ impl Index {
         m
     }
 
+    /// Whether `filter` may match a sixteenth of the catalog or more: a
+    /// bound from its rarest clause's postings, read without computing
+    /// the matches. Prefixes, and filters without words, count as heavy.
+    pub fn heavy(&self, filter: &ProductFilter) -> bool {
+        let limit = (self.live.len() / 16).max(4096);
+        let Some(s) = &filter.search else {
+            return true;
+        };
+        s.include()
+            .iter()
+            .map(|c| self.clause_bound(c))
+            .min()
+            .is_none_or(|bound| bound >= limit)
+    }
+
+    /// At least as many products as clause `c` matches. A prefix of one
+    /// or two characters counts as unbounded (its range of the dictionary
+    /// can be most of it); a longer one sums the postings of its range.
+    fn clause_bound(&self, c: &Clause) -> u64 {
+        let len = |id: u32| self.all.get(id).map_or(0, |p| p.len());
+        let exact = |t: &str| self.dict.get(t).map_or(0, len);
+        let n = c.tokens.len();
+        let rarest = c
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if !(c.prefix && i + 1 == n) {
+                    exact(t)
+                } else if t.chars().count() < 3 {
+                    u64::MAX
+                } else {
+                    let mut sum = 0u64;
+                    self.dict
+                        .prefixed(t, |_, id| sum = sum.saturating_add(len(id)));
+                    sum
+                }
+            })
+            .min()
+            .unwrap_or(0);
+        rarest.saturating_add(c.alternatives.iter().map(|a| exact(a)).sum::<u64>())
+    }
+
     /// `m` ∩ {price in lo..=hi}: whole facet buckets inside the range by
     /// bitmap, the products of the edge buckets by their price.
     pub(super) fn price_range(&self, m: RoaringBitmap, lo: i64, hi: i64) -> RoaringBitmap {
