@@ -56,6 +56,9 @@ impl Index {
             {
                 return ids;
             }
+            if let Some(ids) = self.keyed_page(*key, m, offset, limit) {
+                return ids;
+            }
         }
         let scores: Option<HashMap<u32, i64>> =
             (page.sort.iter().any(|k| k.field == SortField::Relevance)).then(|| {
@@ -92,6 +95,49 @@ impl Index {
             .take(limit)
             .map(i64::from)
             .collect()
+    }
+
+    /// A page of `m` under a number column `key` (then id), selected
+    /// among (value, id) pairs: each match's value is read once, and the
+    /// selection compares plain integers where [`Index::cmp_docs`]
+    /// dispatches on the field at every comparison. `None` for a text or
+    /// relevance key.
+    pub(super) fn keyed_page(
+        &self,
+        key: SortKey,
+        m: &RoaringBitmap,
+        offset: usize,
+        limit: usize,
+    ) -> Option<Vec<i64>> {
+        let value: &dyn Fn(usize) -> i64 = match key.field {
+            SortField::Price => &|x| self.price.at(x),
+            SortField::StockQuantity => &|x| self.stock.at(x),
+            SortField::Rating => &|x| i64::from(self.rating[x]),
+            SortField::CreatedAt => &|x| self.created[x],
+            SortField::UpdatedAt => &|x| self.updated[x],
+            _ => return None,
+        };
+        // `!v` orders the values in reverse without overflow (it is
+        // -v - 1); ids stay ascending either way.
+        let mut keyed: Vec<(i64, u32)> = if key.descending {
+            m.iter().map(|d| (!value(d as usize), d)).collect()
+        } else {
+            m.iter().map(|d| (value(d as usize), d)).collect()
+        };
+        let end = offset.saturating_add(limit).min(keyed.len());
+        if end < keyed.len() && end > 0 {
+            keyed.select_nth_unstable(end - 1);
+            keyed.truncate(end);
+        }
+        keyed.sort_unstable();
+        Some(
+            keyed
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(_, d)| i64::from(d))
+                .collect(),
+        )
     }
 
     /// The sort order of `key` (then id), built now when missing.

@@ -221,3 +221,45 @@ fn heavy_reads_are_bounded_by_the_rarest_clause() {
     assert!(!index.heavy(&search("plain \"p 17\"")), "a phrase");
     assert!(!index.heavy(&search("nowhere plain")));
 }
+
+/// The selection among (value, id) pairs gives the page the comparison
+/// of documents gives, for every number column, both directions, ties
+/// (many products share a price, a stock and a rating) included.
+#[test]
+fn keyed_pages_equal_the_compared_order() {
+    let products: Vec<Product> = (1..=2000).map(|i| product(i, (i * 7) % 90)).collect();
+    let index = Index::build(products.iter()).unwrap();
+    let m: RoaringBitmap = (1..=2000u32).filter(|d| d % 3 != 0).collect();
+    for field in [
+        SortField::Price,
+        SortField::StockQuantity,
+        SortField::Rating,
+        SortField::CreatedAt,
+        SortField::UpdatedAt,
+    ] {
+        for descending in [false, true] {
+            let key = SortKey { field, descending };
+            let sort = [key, SortKey::ID];
+            let mut all: Vec<u32> = m.iter().collect();
+            all.sort_by(|a, b| index.cmp_docs(&sort, *a, *b, &|_| 0));
+            for (offset, limit) in [(0, 20), (7, 5), (1300, 50), (1330, 20)] {
+                let want: Vec<i64> = all
+                    .iter()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|d| i64::from(*d))
+                    .collect();
+                assert_eq!(
+                    index.keyed_page(key, &m, offset, limit),
+                    Some(want),
+                    "{field:?} descending={descending} offset={offset}"
+                );
+            }
+        }
+    }
+    let by_name = SortKey {
+        field: SortField::Name,
+        descending: false,
+    };
+    assert_eq!(index.keyed_page(by_name, &m, 0, 20), None);
+}
