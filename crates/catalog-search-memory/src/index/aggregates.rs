@@ -131,29 +131,41 @@ impl Index {
                 *n += 1;
             }
         };
-        // `for_each` folds container by container, without the per-item
-        // dispatch of `next`. (The match inside `PairCodes::get` is the
-        // same branch for every product.)
-        m.iter().for_each(|d| {
-            let x = d as usize;
-            if !pairs.is_empty()
-                && let Some(code) = self.pair.get(x)
-            {
-                bump(&mut pairs, code as usize);
+        // Labels alone (the dense case: the other fields go by
+        // intersection): a loop over the pair column with nothing else in
+        // it.
+        let labels_only =
+            !pairs.is_empty() && buckets.is_empty() && floors.is_empty() && in_stock.is_empty();
+        if labels_only {
+            match &self.pair {
+                PairCodes::Narrow(codes) => count_codes(m, codes, &mut pairs),
+                PairCodes::Wide(codes) => count_codes(m, codes, &mut pairs),
             }
-            if !buckets.is_empty() {
-                bump(&mut buckets, bucket_of(self.price.at(x)));
-            }
-            if !floors.is_empty() {
-                bump(
-                    &mut floors,
-                    usize::try_from(self.rating[x] / 10).unwrap_or(0),
-                );
-            }
-            if !in_stock.is_empty() {
-                bump(&mut in_stock, usize::from(self.stock.at(x) > 0));
-            }
-        });
+        } else {
+            // `for_each` folds container by container, without the
+            // per-item dispatch of `next`. (The match inside
+            // `PairCodes::get` is the same branch for every product.)
+            m.iter().for_each(|d| {
+                let x = d as usize;
+                if !pairs.is_empty()
+                    && let Some(code) = self.pair.get(x)
+                {
+                    bump(&mut pairs, code as usize);
+                }
+                if !buckets.is_empty() {
+                    bump(&mut buckets, bucket_of(self.price.at(x)));
+                }
+                if !floors.is_empty() {
+                    bump(
+                        &mut floors,
+                        usize::try_from(self.rating[x] / 10).unwrap_or(0),
+                    );
+                }
+                if !in_stock.is_empty() {
+                    bump(&mut in_stock, usize::from(self.stock.at(x) > 0));
+                }
+            });
+        }
         for (&(cat, brand), &n) in self.pairs.labels.iter().zip(&pairs) {
             if let Some(c) = categories.get_mut(cat as usize) {
                 *c += n;
@@ -235,6 +247,17 @@ impl Index {
         out.sort();
         out
     }
+}
+
+/// Adds one to `counts[code]` for the code of each product of `m`.
+fn count_codes<C: Copy + Into<u32>>(m: &RoaringBitmap, codes: &[C], counts: &mut [u64]) {
+    m.iter().for_each(|d| {
+        if let Some(c) = codes.get(d as usize)
+            && let Some(n) = counts.get_mut((*c).into() as usize)
+        {
+            *n += 1;
+        }
+    });
 }
 
 /// (bucket, products of `m` in it) for each bucket's bitmap.
