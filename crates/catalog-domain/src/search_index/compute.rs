@@ -6,7 +6,7 @@
 //! up every other task of the worker, among them the catch-up whose
 //! database reply every waiting search needs: the workers then stood idle
 //! 40 % of the time under 64 connections, waiting for catch-ups that were
-//! waiting for them (1,100 facet requests/s; 1,690 with the reads here,
+//! waiting for them (1,049 facet requests/s; 1,534 with the reads here,
 //! docs/performance.md). Light reads (a rare word's page) stay on the
 //! worker: handing them over costs more than they do.
 //!

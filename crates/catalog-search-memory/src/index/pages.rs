@@ -76,7 +76,7 @@ impl Index {
                 .and_then(|s| s.get(&d).copied())
                 .unwrap_or(0)
         };
-        let mut docs: Vec<u32> = match page.after {
+        let docs: Vec<u32> = match page.after {
             Some(after) => m
                 .iter()
                 .filter(|d| self.cmp_after(page.sort, *d, after, &score) == Ordering::Greater)
@@ -84,15 +84,8 @@ impl Index {
             None => m.iter().collect(),
         };
         let cmp = |a: &u32, b: &u32| self.cmp_docs(page.sort, *a, *b, &score);
-        let end = offset.saturating_add(limit).min(docs.len());
-        if end < docs.len() && end > 0 {
-            docs.select_nth_unstable_by(end - 1, cmp);
-            docs.truncate(end);
-        }
-        docs.sort_unstable_by(cmp);
-        docs.into_iter()
-            .skip(offset)
-            .take(limit)
+        select_page(docs, offset, limit, cmp)
+            .into_iter()
             .map(i64::from)
             .collect()
     }
@@ -119,22 +112,14 @@ impl Index {
         };
         // `!v` orders the values in reverse without overflow (it is
         // -v - 1); ids stay ascending either way.
-        let mut keyed: Vec<(i64, u32)> = if key.descending {
+        let keyed: Vec<(i64, u32)> = if key.descending {
             m.iter().map(|d| (!value(d as usize), d)).collect()
         } else {
             m.iter().map(|d| (value(d as usize), d)).collect()
         };
-        let end = offset.saturating_add(limit).min(keyed.len());
-        if end < keyed.len() && end > 0 {
-            keyed.select_nth_unstable(end - 1);
-            keyed.truncate(end);
-        }
-        keyed.sort_unstable();
         Some(
-            keyed
+            select_page(keyed, offset, limit, Ord::cmp)
                 .into_iter()
-                .skip(offset)
-                .take(limit)
                 .map(|(_, d)| i64::from(d))
                 .collect(),
         )
@@ -384,4 +369,21 @@ impl Index {
             _ => Ordering::Equal,
         }
     }
+}
+
+/// Items `offset..offset + limit` of `items` in `cmp` order: the first
+/// `offset + limit` selected, then only those sorted.
+fn select_page<T>(
+    mut items: Vec<T>,
+    offset: usize,
+    limit: usize,
+    mut cmp: impl FnMut(&T, &T) -> Ordering,
+) -> Vec<T> {
+    let end = offset.saturating_add(limit).min(items.len());
+    if end < items.len() && end > 0 {
+        items.select_nth_unstable_by(end - 1, &mut cmp);
+        items.truncate(end);
+    }
+    items.sort_unstable_by(cmp);
+    items.into_iter().skip(offset).take(limit).collect()
 }
