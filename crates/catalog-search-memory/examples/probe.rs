@@ -98,38 +98,82 @@ async fn main() {
         },
         SortKey::ID,
     ];
-    for q in queries {
-        let filter = ProductFilter {
-            search: Some(SearchQuery::parse(q).unwrap()),
-            ..ProductFilter::default()
-        };
+    let runs: usize = std::env::var("PROBE_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(50);
+    let time = |filter: &ProductFilter, sort: &[SortKey]| {
+        let t = Instant::now();
+        let m = index.matches(filter);
+        let page = index.page_of(
+            &m,
+            &PageSpec {
+                filter,
+                sort,
+                after: None,
+                offset: 0,
+                limit: 20,
+            },
+        );
+        assert!(page.len() <= 20);
+        (t.elapsed().as_secs_f64() * 1000.0, m.len())
+    };
+    let search = |q: &str, category: Option<&str>| ProductFilter {
+        search: Some(SearchQuery::parse(q).unwrap()),
+        categories: category
+            .map(|c| vec![catalog_domain::Label::parse(c).unwrap()])
+            .unwrap_or_default(),
+        ..ProductFilter::default()
+    };
+    let mut fixed: Vec<(String, ProductFilter)> = queries
+        .iter()
+        .map(|q| (q.to_string(), search(q, None)))
+        .collect();
+    fixed.push((
+        "blue, category Clothing".into(),
+        search("blue", Some("Clothing")),
+    ));
+    for (label_q, filter) in &fixed {
         for (label, sort) in [("relevance", &relevance[..]), ("-price", &by_price[..])] {
             let mut times = Vec::new();
             let mut total = 0;
-            for _ in 0..50 {
-                let t = Instant::now();
-                let m = index.matches(&filter);
-                let page = index.page_of(
-                    &m,
-                    &PageSpec {
-                        filter: &filter,
-                        sort,
-                        after: None,
-                        offset: 0,
-                        limit: 20,
-                    },
-                );
-                total = m.len();
-                assert!(page.len() <= 20);
-                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            for _ in 0..runs {
+                let (ms, n) = time(filter, sort);
+                total = n;
+                times.push(ms);
             }
             times.sort_by(f64::total_cmp);
             println!(
-                "{q:>24} {label:>9}: {total:>7} matches, p50 {:.3} ms, p99 {:.3} ms",
+                "{label_q:>24} {label:>9}: {total:>7} matches, p50 {:.3} ms, p99 {:.3} ms",
                 quantile(&times, 0.5),
                 quantile(&times, 0.99)
             );
         }
+    }
+    // Distinct keys: every line of PROBE_WORDS (e.g. the word, pair or
+    // prefix lists `just bench scale` writes to target/bench/scale/), once
+    // each in relevance order; the median and p99 over the lines.
+    if let Ok(path) = std::env::var("PROBE_WORDS") {
+        let lines: Vec<String> = std::fs::read_to_string(&path)
+            .expect("PROBE_WORDS")
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect();
+        let mut times = Vec::new();
+        for _ in 0..runs.div_ceil(50) {
+            for l in &lines {
+                times.push(time(&search(l, None), &relevance).0);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{path}: {} searches, p50 {:.3} ms, p99 {:.3} ms, mean {:.3} ms",
+            times.len(),
+            quantile(&times, 0.5),
+            quantile(&times, 0.99),
+            times.iter().sum::<f64>() / times.len() as f64
+        );
     }
     for offset in [100_000u64, 500_000, 900_000] {
         let sort = [
