@@ -60,6 +60,25 @@ pub trait ChangeLog: Send + Sync {
     /// The current rows of `ids`, by id; a deleted product is absent.
     async fn products_by_id(&self, ids: &[ProductId]) -> Result<Vec<Product>, StorageError>;
 
+    /// The current rows of `ids`, as [`ChangeLog::products_by_id`], read
+    /// in one snapshot that also finds whether the log holds any change
+    /// at or after `cursor` (a cursor a read of the log returned as its
+    /// `next`): `None` when it holds one, or when the adapter cannot tell.
+    ///
+    /// A follower that has applied every change before `cursor` answers a
+    /// page from such a read without reading the log first: when the log
+    /// holds nothing at or after `cursor` in that snapshot, the index
+    /// reflects every change committed before the read began. The
+    /// provided implementation always says `None` (catch up first).
+    async fn products_by_id_if_current(
+        &self,
+        ids: &[ProductId],
+        cursor: ChangeCursor,
+    ) -> Result<Option<Vec<Product>>, StorageError> {
+        let _ = (ids, cursor);
+        Ok(None)
+    }
+
     /// The newest sequence number in the log, if any (for lag reports).
     async fn head(&self) -> Result<Option<i64>, StorageError>;
 

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use catalog_domain::ports::PageSpec;
 use catalog_domain::query::{SortKey, SortValue};
 use catalog_domain::{
-    NewProduct, Price, ProductFilter, ProductId, ProductReader, ProductWriter, SearchQuery, Sku,
+    ChangeLog, NewProduct, Price, Product, ProductFilter, ProductId, ProductReader, ProductWriter,
+    SearchQuery, Sku,
 };
 use catalog_search_memory::Follower;
 use catalog_storage_contract::dataset;
@@ -132,6 +133,96 @@ async fn writes_reach_the_index(store: &SqlStore) {
         assert_eq!(again.applied, 0, "{again:?}");
     }
     assert_index_equals_table(&follower, store).await;
+}
+
+/// `products_by_id_if_current` from the follower's cursor, retried after a
+/// catch-up until the log reads quiet: on PostgreSQL the cursor is the
+/// cluster's horizon, which other tests' open transactions hold back for a
+/// moment (SQLite answers at once).
+async fn rows_once_quiet(follower: &Follower, store: &SqlStore, ids: &[ProductId]) -> Vec<Product> {
+    for _ in 0..200 {
+        follower.catch_up(store).await.unwrap();
+        let (_, cursor) = follower.read_at(|_| ()).unwrap();
+        if let Some(rows) = store.products_by_id_if_current(ids, cursor).await.unwrap() {
+            return rows;
+        }
+        assert_ne!(
+            store.backend(),
+            catalog_storage_sql::Backend::Sqlite,
+            "SQLite's log is quiet right after a catch-up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the change log never read quiet after a catch-up");
+}
+
+/// The one-statement read that proves the index current: rows come back
+/// only while the log holds nothing at or after the follower's cursor. A
+/// write committed after the cursor was taken always makes it refuse, so
+/// a page is never answered from an index that lacks a committed write.
+async fn rows_if_current_need_a_quiet_log(store: &SqlStore) {
+    let data = dataset();
+    store.insert_batch(&data[..10]).await.unwrap();
+    let follower = Follower::build(store, store).await.unwrap();
+    let ids: Vec<ProductId> = [3, 1, 2].map(|i| ProductId::new(i).unwrap()).to_vec();
+
+    let rows = rows_once_quiet(&follower, store, &ids).await;
+    assert_eq!(
+        rows,
+        store.products_by_id(&ids).await.unwrap(),
+        "the rows, by id"
+    );
+    let (_, cursor) = follower.read_at(|_| ()).unwrap();
+
+    let first = ProductId::new(1).unwrap();
+    store
+        .update(first, &changed(&data[0], 5), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.products_by_id_if_current(&ids, cursor).await.unwrap(),
+        None,
+        "a write after the cursor: the index must catch up first"
+    );
+    assert_eq!(
+        store.products_by_id_if_current(&[], cursor).await.unwrap(),
+        None,
+        "no ids: no proof"
+    );
+
+    let rows = rows_once_quiet(&follower, store, &ids).await;
+    let one = rows.iter().find(|p| p.id == first).unwrap();
+    assert_eq!(one.version, 2, "the row as written");
+    assert_eq!(
+        follower.read(|i| i.version_of(1)).unwrap(),
+        Some(2),
+        "and the index has it"
+    );
+
+    // A delete after the cursor refuses too (its row is gone, its entry is not).
+    let (_, cursor) = follower.read_at(|_| ()).unwrap();
+    store
+        .delete(ProductId::new(2).unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.products_by_id_if_current(&ids, cursor).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn sqlite_rows_if_current_need_a_quiet_log() {
+    let scratch = SqliteScratch::create();
+    let store = scratch.store().await;
+    rows_if_current_need_a_quiet_log(&store).await;
+    let _ = store.close().await;
+    scratch.remove();
+}
+
+#[tokio::test]
+async fn postgres_rows_if_current_need_a_quiet_log() {
+    on_pg(|store| async move { rows_if_current_need_a_quiet_log(&store).await }).await;
 }
 
 async fn bulk_load_rebuilds(store: &SqlStore) {

@@ -22,6 +22,7 @@
 use async_trait::async_trait;
 use catalog_domain::changes::{ChangeFeed, FeedEntry, FeedOp, FeedPosition, FeedRead, FeedStart};
 use catalog_domain::{ChangeBatch, ChangeCursor, ChangeLog, Product, ProductId, StorageError};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Statement, Value};
 
 use crate::connection::SqlStore;
@@ -180,6 +181,51 @@ impl ChangeLog for SqlStore {
         }
         out.sort_by_key(|p| p.id);
         Ok(out)
+    }
+
+    /// One statement: the rows, filtered by a `NOT EXISTS` over the log
+    /// (evaluated once, in the statement's snapshot). Rows come back only
+    /// when the log holds nothing at or after `cursor`; no row at all is
+    /// read as "changed" (the ids could all be deleted, which the log
+    /// would hold too), and the caller catches up.
+    async fn products_by_id_if_current(
+        &self,
+        ids: &[ProductId],
+        cursor: ChangeCursor,
+    ) -> Result<Option<Vec<Product>>, StorageError> {
+        if ids.is_empty() || ids.len() > BY_ID_CHUNK {
+            return Ok(None);
+        }
+        // The same comparison as `changes_since` reads from `cursor`.
+        // sea-query numbers PostgreSQL's placeholders (`$1`) and leaves
+        // SQLite's as `?`.
+        let quiet = match self.backend() {
+            Backend::Postgres => Expr::cust_with_values(
+                "NOT EXISTS (SELECT 1 FROM product_changes \
+                 WHERE xid >= CAST(CAST($1 AS text) AS xid8))",
+                [Value::from(cursor.0.to_string())],
+            ),
+            Backend::Sqlite => Expr::cust_with_values(
+                "NOT EXISTS (SELECT 1 FROM product_changes WHERE seq > ?)",
+                [Value::from(i64::try_from(cursor.0).unwrap_or(i64::MAX))],
+            ),
+        };
+        let rows = Entity::find()
+            .filter(Column::Id.is_in(ids.iter().map(|id| id.get())))
+            .filter(quiet)
+            .into_partial_model::<entity::ProductRow>()
+            .all(self.reads(true))
+            .await
+            .context("reading products by id")?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut out = rows
+            .into_iter()
+            .map(to_product)
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|p| p.id);
+        Ok(Some(out))
     }
 
     async fn head(&self) -> Result<Option<i64>, StorageError> {

@@ -51,6 +51,10 @@ pub struct Follower<I> {
     /// The highest sequence number applied (or the log's head when the
     /// build began); `i64::MIN` for none.
     applied: AtomicI64,
+    /// The cursor before which the index holds every change: stored while
+    /// the index's write lock is held, so a reader under the read lock
+    /// sees the cursor of the state it reads ([`Follower::read_at`]).
+    complete: AtomicU64,
     /// The newest bulk load the build reflects: its `reload` entry, read
     /// again through PostgreSQL's horizon, is not a new one.
     known_reload: Option<i64>,
@@ -155,6 +159,8 @@ impl<I: SearchIndex> Follower<I> {
                 index: RwLock::new(index),
                 cursor: Mutex::new(cursor),
                 applied: AtomicI64::new(head.unwrap_or(i64::MIN)),
+                // Nothing is known complete before the first catch-up.
+                complete: AtomicU64::new(cursor.0),
                 known_reload,
                 begun: AtomicU64::new(0),
                 finished: AtomicU64::new(0),
@@ -235,6 +241,7 @@ impl<I: SearchIndex> Follower<I> {
                     ));
                 }
             }
+            self.complete.store(batch.next.0, Ordering::SeqCst);
         }
         *cursor = batch.next;
         if let Some(h) = batch.head {
@@ -263,5 +270,23 @@ impl<I: SearchIndex> Follower<I> {
     pub fn read<T>(&self, f: impl FnOnce(&I) -> T) -> Result<T, StorageError> {
         let index = self.index.read().map_err(|_| poisoned())?;
         Ok(f(&index))
+    }
+
+    /// [`Follower::read`], with the cursor before which the state `f` read
+    /// holds every change: a read of the log from that cursor that finds
+    /// nothing proves that state current
+    /// ([`ChangeLog::products_by_id_if_current`]).
+    pub fn read_at<T>(&self, f: impl FnOnce(&I) -> T) -> Result<(T, ChangeCursor), StorageError> {
+        let index = self.index.read().map_err(|_| poisoned())?;
+        let cursor = ChangeCursor(self.complete.load(Ordering::SeqCst));
+        Ok((f(&index), cursor))
+    }
+
+    /// Records that the index was proven current without a catch-up (a
+    /// read that found the log holding nothing it lacks): for
+    /// [`Follower::since_caught_up`], as a catch-up that applied nothing.
+    pub fn proven_current(&self) {
+        self.caught_up_at
+            .store(self.born.elapsed().as_millis() as u64, Ordering::SeqCst);
     }
 }

@@ -72,6 +72,11 @@ pub struct SearchRouted<S, I> {
     retention: Option<Duration>,
     /// Where heavy reads run ([`SearchIndex::heavy`]).
     compute: Compute,
+    /// Whether the last read of the log found it quiet (nothing to
+    /// apply): pages then try [`SearchRouted::current_page`] first. A page
+    /// that finds the log moved clears it, so that under steady writes
+    /// pages do not pay for a read that cannot succeed.
+    quiet: AtomicBool,
 }
 
 impl<S, I> std::fmt::Debug for SearchRouted<S, I> {
@@ -98,6 +103,7 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
             deep_offset,
             retention,
             compute: Compute::per_core(),
+            quiet: AtomicBool::new(false),
         });
         routed.rebuild();
         routed
@@ -241,7 +247,12 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
                 self.rebuild();
                 None
             }
-            Ok(_) => Some(follower),
+            Ok(c) => {
+                if !c.shared {
+                    self.quiet.store(c.applied == 0, Ordering::Relaxed);
+                }
+                Some(follower)
+            }
             Err(e) => {
                 // Apply failures make the index unsafe: rebuild. A read
                 // of the log that failed (database down) leaves it as it
@@ -278,22 +289,55 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
         follower: &Follower<I>,
         ids: &[ProductId],
     ) -> Result<Option<Vec<Product>>, StorageError> {
-        let mut rows = self.inner.products_by_id(ids).await?;
-        if rows.len() != ids.len() {
-            return Ok(None);
-        }
+        let rows = self.inner.products_by_id(ids).await?;
         let versions =
             follower.read(|i| ids.iter().map(|id| i.version_of(*id)).collect::<Vec<_>>())?;
-        let mut by_id: std::collections::HashMap<ProductId, Product> =
-            rows.drain(..).map(|p| (p.id, p)).collect();
-        let mut out = Vec::with_capacity(ids.len());
-        for (id, version) in ids.iter().zip(versions) {
-            match by_id.remove(id) {
-                Some(p) if Some(p.version) == version => out.push(p),
-                _ => return Ok(None),
-            }
+        Ok(in_order(rows, ids, &versions))
+    }
+
+    /// A page (and its total) from the index as it is, without a catch-up
+    /// first: its rows are read in one statement that also proves the log
+    /// holds no change the index lacks
+    /// ([`ChangeLog::products_by_id_if_current`]), so the index was
+    /// current when that statement began, after this request arrived.
+    /// One round trip to the database instead of two. `None` when that
+    /// cannot be proven (the log moved, the page is empty, the index is
+    /// not ready): the caller catches up and reads again.
+    async fn current_page(
+        &self,
+        page: &PageSpec<'_>,
+    ) -> Result<Option<(Vec<Product>, u64)>, StorageError> {
+        if !self.quiet.load(Ordering::Relaxed) {
+            return Ok(None);
         }
-        Ok(Some(out))
+        let Some(follower) = self.current() else {
+            return Ok(None);
+        };
+        // An index idle for half the retention may have missed pruned
+        // entries: the catch-up path rebuilds it.
+        if self
+            .retention
+            .is_some_and(|r| follower.since_caught_up() > r / 2)
+        {
+            return Ok(None);
+        }
+        let ((ids, total, versions), cursor) = follower.read_at(|i| {
+            let (ids, total) = i.page(page);
+            let versions: Vec<Option<i64>> = ids.iter().map(|id| i.version_of(*id)).collect();
+            (ids, total, versions)
+        })?;
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let Some(rows) = self.inner.products_by_id_if_current(&ids, cursor).await? else {
+            self.quiet.store(false, Ordering::Relaxed);
+            return Ok(None);
+        };
+        let Some(rows) = in_order(rows, &ids, &versions) else {
+            return Ok(None);
+        };
+        follower.proven_current();
+        Ok(Some((rows, total)))
     }
 
     /// A page (and its total) from the index, re-reading once when a row
@@ -304,6 +348,9 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
     ) -> Result<Answer<(Vec<Product>, u64)>, StorageError> {
         if !self.routes(page) {
             return Ok(Answer::Sql);
+        }
+        if let Some(found) = self.current_page(page).await? {
+            return Ok(Answer::Index(found));
         }
         for attempt in 0..2 {
             let Some(follower) = self.caught_up().await else {
@@ -324,6 +371,24 @@ impl<S: ProductStore + ChangeLog + 'static, I: SearchIndex> SearchRouted<S, I> {
         }
         Ok(Answer::Sql)
     }
+}
+
+/// `rows` in the order of `ids`, or `None` when one is missing or its
+/// version is not the index's (`versions`, by position of `ids`).
+fn in_order(
+    rows: Vec<Product>,
+    ids: &[ProductId],
+    versions: &[Option<i64>],
+) -> Option<Vec<Product>> {
+    if rows.len() != ids.len() {
+        return None;
+    }
+    let mut by_id: std::collections::HashMap<ProductId, Product> =
+        rows.into_iter().map(|p| (p.id, p)).collect();
+    ids.iter()
+        .zip(versions)
+        .map(|(id, version)| by_id.remove(id).filter(|p| Some(p.version) == *version))
+        .collect()
 }
 
 /// `ProductReader` for `Arc<SearchRouted<S, I>>`: the router needs its
