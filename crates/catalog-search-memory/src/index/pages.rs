@@ -41,18 +41,25 @@ impl Index {
         {
             // Walking the order reads about (offset + limit) × all / matches
             // entries when the matches are spread over the order;
-            // collecting and selecting reads every match. Matches bunched
-            // at the far end of the order (a cheap category under
-            // `sort=-price`) would make the walk read most of the catalog:
-            // it stops after as many entries as there are matches (a step
-            // of the walk costs about what a match costs to select) and
-            // the matches are sorted instead (seen: "blue" in Clothing,
-            // `sort=-price`, 250 requests/s walking, docs/performance.md).
-            let budget = m.len();
-            let walk = (offset.saturating_add(limit) as u64).saturating_mul(self.live.len())
-                / m.len().max(1);
-            if walk < budget
-                && let Some(ids) = self.walk_page(*key, m, offset, limit, budget)
+            // collecting and selecting reads every match (a step of the
+            // walk costs about what a match costs to select). Matches
+            // bunched at the far end of the order (a cheap category under
+            // `sort=-price`) would make the walk read most of the catalog
+            // (seen: "blue" in Clothing, `sort=-price`, 250 requests/s
+            // walking, docs/performance.md). So the walk projects its
+            // length from what it has found at each multiple of the
+            // expected length, and gives up for the selection as soon as
+            // what is left of it would read more entries than there are
+            // matches.
+            let need = offset.saturating_add(limit) as u64;
+            let walk = need.saturating_mul(self.live.len()) / m.len().max(1);
+            let early = Checkpoint {
+                every: walk.max(1),
+                need,
+                instead: m.len(),
+            };
+            if walk < m.len()
+                && let Some(ids) = self.walk_page(*key, m, offset, limit, early)
             {
                 return ids;
             }
@@ -153,7 +160,7 @@ impl Index {
         m: &RoaringBitmap,
         offset: usize,
         limit: usize,
-        budget: u64,
+        early: Checkpoint,
     ) -> Option<Vec<i64>> {
         let sort = [key, SortKey::ID];
         let perm = self.perm(key);
@@ -165,6 +172,8 @@ impl Index {
         let unfiltered = perm.dirty.is_empty() && m.len() == perm.order.len() as u64;
         let mut skip = offset;
         let read = std::cell::Cell::new(0u64);
+        let found = std::cell::Cell::new(0u64);
+        let gave_up = std::cell::Cell::new(false);
         let mut rest: Box<dyn Iterator<Item = u32>> = if unfiltered {
             // Every product, none moved: the page is a slice.
             skip = 0;
@@ -176,9 +185,19 @@ impl Index {
                     .copied()
                     .take_while(|_| {
                         read.set(read.get() + 1);
-                        read.get() <= budget
+                        if read.get().is_multiple_of(early.every)
+                            && early.give_up(read.get(), found.get())
+                        {
+                            gave_up.set(true);
+                            return false;
+                        }
+                        true
                     })
-                    .filter(|d| m.contains(*d) && !perm.dirty.contains(*d)),
+                    .filter(|d| {
+                        let hit = m.contains(*d) && !perm.dirty.contains(*d);
+                        found.set(found.get() + u64::from(hit));
+                        hit
+                    }),
             )
         };
         let mut out = Vec::with_capacity(limit.min(1024));
@@ -204,9 +223,9 @@ impl Index {
                 out.push(i64::from(doc));
             }
         }
-        // The budget ran out: what was taken after that (products written
+        // The walk gave up: what was taken after that (products written
         // since the build, merged in) may belong behind entries not read.
-        if read.get() > budget {
+        if gave_up.get() {
             return None;
         }
         Some(out)
@@ -368,6 +387,30 @@ impl Index {
             // another type cannot reach here.
             _ => Ordering::Equal,
         }
+    }
+}
+
+/// When a filtered walk gives up ([`Index::walk_page`]): at every
+/// `every` entries read, it projects the entries it needs to find `need`
+/// matches from those found so far, and gives up when what is left of
+/// that projection exceeds `instead` (the matches the caller would select
+/// from instead).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Checkpoint {
+    pub every: u64,
+    pub need: u64,
+    pub instead: u64,
+}
+
+impl Checkpoint {
+    fn give_up(&self, read: u64, found: u64) -> bool {
+        if found >= self.need {
+            return false;
+        }
+        // Nothing found yet counts as one: the projection grows with
+        // every entry read in vain.
+        let projected = read.saturating_mul(self.need) / found.max(1);
+        projected.saturating_sub(read) > self.instead
     }
 }
 

@@ -159,6 +159,50 @@ fn a_walk_that_runs_out_of_budget_gives_the_same_page() {
     check(&index, &products, "after a write");
 }
 
+/// A filtered walk checks at its checkpoint that it has found enough:
+/// matches bunched at the far end of the order make it give up there
+/// (the caller then selects the page from the matches), spread ones let
+/// it finish.
+#[test]
+fn a_walk_gives_up_at_its_checkpoint_when_the_matches_are_bunched() {
+    let mut products: Vec<Product> = (1..=2000).map(|i| product(i, 1000 + i)).collect();
+    for p in products.iter_mut().take(200) {
+        p.category = Label::from_stored("Cheap".into());
+    }
+    let index = Index::build(products.iter()).unwrap();
+    let desc = SortKey {
+        field: SortField::Price,
+        descending: true,
+    };
+    let of = |name: &str| {
+        index.matches(&ProductFilter {
+            categories: vec![Label::from_stored(name.into())],
+            ..ProductFilter::default()
+        })
+    };
+    let early = |every, instead| pages::Checkpoint {
+        every,
+        need: 5,
+        instead,
+    };
+    // The cheapest 200 seen from the dearest end: nothing by entry 100,
+    // so the projection is unbounded and the walk gives up there.
+    let cheap = of("Cheap");
+    assert_eq!(index.walk_page(desc, &cheap, 0, 5, early(100, 200)), None);
+    // When selecting would cost more than reading the whole order, the
+    // walk reads on and finds them.
+    let walked = index
+        .walk_page(desc, &cheap, 0, 5, early(100, 100_000))
+        .unwrap();
+    assert_eq!(walked, vec![200, 199, 198, 197, 196]);
+    // A third of the catalog, spread over the order: done long before.
+    let spread = of("C1");
+    let page = index
+        .walk_page(desc, &spread, 0, 5, early(15, 600))
+        .unwrap();
+    assert_eq!(page.len(), 5);
+}
+
 /// With more labels than the intersection path takes (a catalog of many
 /// brands), facet counts come from one pass over the matches and equal a
 /// count of the products themselves, after writes move and remove some.
