@@ -213,11 +213,7 @@ async fn rows_if_current_need_a_quiet_log(store: &SqlStore) {
 
 #[tokio::test]
 async fn sqlite_rows_if_current_need_a_quiet_log() {
-    let scratch = SqliteScratch::create();
-    let store = scratch.store().await;
-    rows_if_current_need_a_quiet_log(&store).await;
-    let _ = store.close().await;
-    scratch.remove();
+    on_sqlite(|store| async move { rows_if_current_need_a_quiet_log(&store).await }).await;
 }
 
 #[tokio::test]
@@ -249,19 +245,26 @@ async fn bulk_load_rebuilds(store: &SqlStore) {
 
 #[tokio::test]
 async fn sqlite_writes_reach_the_index() {
-    let scratch = SqliteScratch::create();
-    let store = scratch.store().await;
-    writes_reach_the_index(&store).await;
-    let _ = store.close().await;
-    scratch.remove();
+    on_sqlite(|store| async move { writes_reach_the_index(&store).await }).await;
 }
 
 #[tokio::test]
 async fn sqlite_bulk_load_rebuilds() {
+    on_sqlite(|store| async move { bulk_load_rebuilds(&store).await }).await;
+}
+
+/// Runs `check` on a scratch SQLite database, removing it after.
+async fn on_sqlite<F, Fut>(check: F)
+where
+    F: FnOnce(Arc<SqlStore>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let scratch = SqliteScratch::create();
-    let store = scratch.store().await;
-    bulk_load_rebuilds(&store).await;
-    let _ = store.close().await;
+    let store = Arc::new(scratch.store().await);
+    check(store.clone()).await;
+    if let Ok(store) = Arc::try_unwrap(store) {
+        let _ = store.close().await;
+    }
     scratch.remove();
 }
 
