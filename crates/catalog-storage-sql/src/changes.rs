@@ -70,6 +70,28 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// The rows of `ids` (at most [`BY_ID_CHUNK`]), in no order, under
+    /// `also` when given: one statement.
+    async fn rows_by_id(
+        &self,
+        ids: &[ProductId],
+        also: Option<sea_orm::sea_query::SimpleExpr>,
+    ) -> Result<Vec<Product>, StorageError> {
+        let mut find = Entity::find().filter(Column::Id.is_in(ids.iter().map(|id| id.get())));
+        if let Some(also) = also {
+            find = find.filter(also);
+        }
+        find.into_partial_model::<entity::ProductRow>()
+            .all(self.reads(true))
+            .await
+            .context("reading products by id")?
+            .into_iter()
+            .map(to_product)
+            .collect()
+    }
+}
+
 #[async_trait]
 impl ChangeLog for SqlStore {
     async fn change_cursor(&self) -> Result<ChangeCursor, StorageError> {
@@ -169,15 +191,7 @@ impl ChangeLog for SqlStore {
     async fn products_by_id(&self, ids: &[ProductId]) -> Result<Vec<Product>, StorageError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(BY_ID_CHUNK) {
-            let rows = Entity::find()
-                .filter(Column::Id.is_in(chunk.iter().map(|id| id.get())))
-                .into_partial_model::<entity::ProductRow>()
-                .all(self.reads(true))
-                .await
-                .context("reading products by id")?;
-            for row in rows {
-                out.push(to_product(row)?);
-            }
+            out.extend(self.rows_by_id(chunk, None).await?);
         }
         out.sort_by_key(|p| p.id);
         Ok(out)
@@ -210,20 +224,10 @@ impl ChangeLog for SqlStore {
                 [Value::from(i64::try_from(cursor.0).unwrap_or(i64::MAX))],
             ),
         };
-        let rows = Entity::find()
-            .filter(Column::Id.is_in(ids.iter().map(|id| id.get())))
-            .filter(quiet)
-            .into_partial_model::<entity::ProductRow>()
-            .all(self.reads(true))
-            .await
-            .context("reading products by id")?;
-        if rows.is_empty() {
+        let mut out = self.rows_by_id(ids, Some(quiet)).await?;
+        if out.is_empty() {
             return Ok(None);
         }
-        let mut out = rows
-            .into_iter()
-            .map(to_product)
-            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|p| p.id);
         Ok(Some(out))
     }

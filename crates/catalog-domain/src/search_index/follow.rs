@@ -197,8 +197,7 @@ impl<I: SearchIndex> Follower<I> {
             && !c.reload
         {
             self.finished.store(number, Ordering::SeqCst);
-            self.caught_up_at
-                .store(self.born.elapsed().as_millis() as u64, Ordering::SeqCst);
+            self.proven_current();
         }
         outcome
     }
@@ -282,9 +281,9 @@ impl<I: SearchIndex> Follower<I> {
         Ok((f(&index), cursor))
     }
 
-    /// Records that the index was proven current without a catch-up (a
-    /// read that found the log holding nothing it lacks): for
-    /// [`Follower::since_caught_up`], as a catch-up that applied nothing.
+    /// Records that the index was proven current now, by a catch-up or by
+    /// a read that found the log holding nothing it lacks
+    /// ([`Follower::since_caught_up`] counts from here).
     pub fn proven_current(&self) {
         self.caught_up_at
             .store(self.born.elapsed().as_millis() as u64, Ordering::SeqCst);

@@ -152,8 +152,9 @@ impl Index {
     }
 
     /// A page of `m` in `key` order by walking the prebuilt order; `None`
-    /// when a filtered walk ran past `budget` entries of the order (the
-    /// caller then selects the page from the matches).
+    /// when a filtered walk gave up at a checkpoint (`early`: the rest of
+    /// its projected length exceeded the selection's cost; the caller
+    /// then selects the page from the matches).
     pub(super) fn walk_page(
         &self,
         key: SortKey,

@@ -102,14 +102,15 @@ fn sort_orders_stay_exact_under_writes() {
 }
 
 /// Matches bunched at the far end of a sort order (the cheapest products
-/// under `sort=-price`): the walk gives up after its budget and the
+/// under `sort=-price`): the walk gives up at a checkpoint and the
 /// matches are sorted instead, with the same page, products written since
 /// the order was built included.
 #[test]
 fn a_walk_that_runs_out_of_budget_gives_the_same_page() {
     let mut products: Vec<Product> = (1..=2000).map(|i| product(i, 1000 + i)).collect();
     // The 200 cheapest are the only ones of category "Cheap": a walk from
-    // the dearest reads 1,800 others first, past its budget of 200.
+    // the dearest reads 1,800 others first, more than selecting among
+    // the 200 would cost.
     for p in products.iter_mut().take(200) {
         p.category = Label::from_stored("Cheap".into());
     }
