@@ -9,7 +9,7 @@
 //! rewritten (a few milliseconds at a million products, amortised over as
 //! many writes).
 
-use roaring::RoaringBitmap;
+use crate::bitmap::Bitmap;
 
 /// Values, each stored as its length (LEB128) and its bytes, found by
 /// their start. Offset 0 holds the empty value, which a product without
@@ -90,7 +90,7 @@ impl Arena {
 
     /// Rewrites the buffer with the values of `live` alone when garbage
     /// is more than half of it.
-    pub fn maybe_compact(&mut self, live: &RoaringBitmap) {
+    pub fn maybe_compact(&mut self, live: &Bitmap) {
         if self.garbage <= self.bytes.len() / 2 || self.garbage < 1 << 20 {
             return;
         }
@@ -101,7 +101,7 @@ impl Arena {
     /// garbage (after a build) it only trims the buffers, which the
     /// allocator does in place: a rewrite would hold both copies at once,
     /// the peak of a build.
-    pub fn compact(&mut self, live: &RoaringBitmap) {
+    pub fn compact(&mut self, live: &Bitmap) {
         if self.garbage == 0 {
             self.bytes.shrink_to_fit();
             self.at.shrink_to_fit();
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn replaced_values_compact_away() {
         let mut a = Arena::default();
-        let mut live = RoaringBitmap::new();
+        let mut live = Bitmap::new();
         for d in 0..10u32 {
             a.set(d, format!("v{d}").as_bytes());
             live.insert(d);
@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(a.get(1), b"");
         a.set(0, b"now short");
         a.clear(2);
-        let live: RoaringBitmap = [0, 1].into_iter().collect();
+        let live: Bitmap = [0, 1].into_iter().collect();
         a.compact(&live);
         assert_eq!(a.text(0), "now short");
         assert_eq!(a.get(1), b"");

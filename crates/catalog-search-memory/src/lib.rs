@@ -3,13 +3,14 @@
 //!
 //! PostgreSQL (or SQLite) stays the source of truth. The index is derived
 //! from it and rebuildable: posting lists and filter values are
-//! [`roaring`] bitmaps keyed by product id, the term dictionary is an
+//! Roaring bitmaps ([`bitmap`], CRoaring) keyed by product id, the term dictionary is an
 //! [`fst`] transducer walked by a typo automaton, and totals, facets and
 //! stats are bitmap cardinalities and sums over the matches, never a read
 //! of every matching row. Pages hold ids; the rows come from one by-id
 //! read of the database (docs/search.md says why).
 //!
 //! - [`arena`]: per-product text in one buffer;
+//! - [`bitmap`]: the set of product numbers every posting and filter is;
 //! - [`dict`]: the term dictionary and the typo automaton;
 //! - [`posting`]: a posting list that costs nothing for one product;
 //! - [`column`]: number columns at the narrowest width that holds them;
@@ -24,6 +25,7 @@
 //!   adapter, which the storage contract suite runs against.
 
 pub mod arena;
+pub mod bitmap;
 pub mod column;
 pub mod dict;
 pub mod index;

@@ -1,14 +1,14 @@
 //! Posting lists: the products holding each term.
 //!
 //! Most terms of a catalog are sku numbers held by exactly one product, and
-//! an empty [`RoaringBitmap`] with its container vector costs about a
+//! an empty [`Bitmap`] with its container vector costs about a
 //! hundred bytes: a million of them would outweigh the rest of the index.
 //! So a term's slot is 8 bytes: empty, the one product holding it, or the
 //! number of its bitmap, made for the second product. (A slot holding the
 //! bitmap's box took 16 bytes: 16 MB more at a million sku numbers, for
 //! the two lists of the index.)
 
-use roaring::RoaringBitmap;
+use crate::bitmap::Bitmap;
 
 #[derive(Debug, Clone, Copy, Default)]
 enum Slot {
@@ -22,7 +22,7 @@ enum Slot {
 #[derive(Debug, Default)]
 pub struct PostingLists {
     slots: Vec<Slot>,
-    bitmaps: Vec<RoaringBitmap>,
+    bitmaps: Vec<Bitmap>,
     /// Numbers of bitmaps emptied by removals, for the next term that
     /// needs one.
     free: Vec<u32>,
@@ -33,7 +33,7 @@ pub struct PostingLists {
 pub enum Posting<'a> {
     Empty,
     One(u32),
-    Many(&'a RoaringBitmap),
+    Many(&'a Bitmap),
 }
 
 impl PostingLists {
@@ -70,7 +70,7 @@ impl PostingLists {
         if let Some(b) = self.free.pop() {
             return b;
         }
-        self.bitmaps.push(RoaringBitmap::new());
+        self.bitmaps.push(Bitmap::new());
         (self.bitmaps.len() - 1) as u32
     }
 
@@ -91,7 +91,7 @@ impl PostingLists {
                 if bitmap.len() <= 1 {
                     *slot = bitmap.min().map_or(Slot::Empty, Slot::One);
                     // Its containers go now; the number is reused.
-                    *bitmap = RoaringBitmap::new();
+                    *bitmap = Bitmap::new();
                     self.free.push(b);
                 }
             }
@@ -112,7 +112,7 @@ impl PostingLists {
             + self
                 .bitmaps
                 .iter()
-                .map(|b| b.serialized_size() + std::mem::size_of::<RoaringBitmap>())
+                .map(|b| b.serialized_size() + std::mem::size_of::<Bitmap>())
                 .sum::<usize>()
     }
 }
@@ -131,7 +131,7 @@ impl Posting<'_> {
     }
 
     /// Adds every product of this list to `acc`.
-    pub fn or_into(&self, acc: &mut RoaringBitmap) {
+    pub fn or_into(&self, acc: &mut Bitmap) {
         match self {
             Posting::Empty => {}
             Posting::One(d) => {
@@ -144,9 +144,12 @@ impl Posting<'_> {
 
 /// A copy of `b` whose containers are allocated at their length. A bitmap
 /// built by inserts holds its arrays at the capacity they doubled to, up to
-/// twice what they hold; a clone allocates each one at its length.
-pub fn trimmed(b: &RoaringBitmap) -> RoaringBitmap {
-    b.clone()
+/// twice what they hold. (A CRoaring clone keeps each array's capacity;
+/// the copy, allocated anew, is what leaves the build's fragments behind.)
+pub fn trimmed(b: &Bitmap) -> Bitmap {
+    let mut out = b.clone();
+    out.shrink_to_fit();
+    out
 }
 
 #[cfg(test)]
@@ -154,7 +157,7 @@ mod tests {
     use super::{Posting, PostingLists};
 
     fn docs(lists: &PostingLists, term: u32) -> Vec<u32> {
-        let mut acc = roaring::RoaringBitmap::new();
+        let mut acc = crate::bitmap::Bitmap::new();
         if let Some(p) = lists.get(term) {
             p.or_into(&mut acc);
         }

@@ -5,7 +5,7 @@ use super::*;
 
 impl Index {
     /// Counts and sums over `m`.
-    pub fn stats_of(&self, m: &RoaringBitmap) -> StatsRow {
+    pub fn stats_of(&self, m: &Bitmap) -> StatsRow {
         let mut row = StatsRow {
             total_products: m.len(),
             active_products: m.intersection_len(&self.active),
@@ -32,7 +32,7 @@ impl Index {
     }
 
     /// `m` grouped by `field` (groups without products left out), by key.
-    pub fn facet_counts_of(&self, m: &RoaringBitmap, field: FacetField) -> Vec<(FacetKey, u64)> {
+    pub fn facet_counts_of(&self, m: &Bitmap, field: FacetField) -> Vec<(FacetKey, u64)> {
         if self.by_pass(m, field) {
             return self.one_pass(m, &[field]).pop().unwrap_or_default();
         }
@@ -97,7 +97,7 @@ impl Index {
     /// over the matches, reading each one's columns, costs less (a facet
     /// request for a 1.5 % word at 1M products: about 600 requests/s by
     /// intersections, docs/performance.md).
-    fn dense(&self, m: &RoaringBitmap) -> bool {
+    fn dense(&self, m: &Bitmap) -> bool {
         m.len().saturating_mul(16) >= self.live.len()
     }
 
@@ -106,13 +106,13 @@ impl Index {
     /// each sparse: 15 categories and 20 brands at 1M products are arrays,
     /// and a pass beat their intersections even for a 13 % word, 713
     /// against 654 requests/s), and for every field when `m` is sparse.
-    fn by_pass(&self, m: &RoaringBitmap, field: FacetField) -> bool {
+    fn by_pass(&self, m: &Bitmap, field: FacetField) -> bool {
         matches!(field, FacetField::Category | FacetField::Brand) || !self.dense(m)
     }
 
     /// [`Index::facet_counts_of`] of each of `fields`, counted in one pass
     /// over `m` from the columns.
-    fn one_pass(&self, m: &RoaringBitmap, fields: &[FacetField]) -> Vec<Vec<(FacetKey, u64)>> {
+    fn one_pass(&self, m: &Bitmap, fields: &[FacetField]) -> Vec<Vec<(FacetKey, u64)>> {
         let wants = |f: FacetField| fields.contains(&f);
         let sized = |f: FacetField, n: usize| if wants(f) { vec![0u64; n] } else { Vec::new() };
         let mut categories = sized(FacetField::Category, self.categories.names.len());
@@ -250,7 +250,7 @@ impl Index {
 }
 
 /// Adds one to `counts[code]` for the code of each product of `m`.
-fn count_codes<C: Copy + Into<u32>>(m: &RoaringBitmap, codes: &[C], counts: &mut [u64]) {
+fn count_codes<C: Copy + Into<u32>>(m: &Bitmap, codes: &[C], counts: &mut [u64]) {
     m.iter().for_each(|d| {
         if let Some(c) = codes.get(d as usize)
             && let Some(n) = counts.get_mut((*c).into() as usize)
@@ -261,7 +261,7 @@ fn count_codes<C: Copy + Into<u32>>(m: &RoaringBitmap, codes: &[C], counts: &mut
 }
 
 /// (bucket, products of `m` in it) for each bucket's bitmap.
-fn numbered_intersections(m: &RoaringBitmap, buckets: &[RoaringBitmap]) -> Vec<(FacetKey, u64)> {
+fn numbered_intersections(m: &Bitmap, buckets: &[Bitmap]) -> Vec<(FacetKey, u64)> {
     buckets
         .iter()
         .enumerate()

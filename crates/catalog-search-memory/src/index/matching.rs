@@ -6,7 +6,7 @@ use super::*;
 
 impl Index {
     /// Every product `filter` matches.
-    pub fn matches(&self, filter: &ProductFilter) -> RoaringBitmap {
+    pub fn matches(&self, filter: &ProductFilter) -> Bitmap {
         let mut m = match &filter.search {
             Some(s) => self.search_docs(s),
             None => self.live.clone(),
@@ -34,7 +34,7 @@ impl Index {
             // stars: at most 15 unions instead of up to 51.
             let min = usize::try_from(min.tenths()).unwrap_or(0);
             let whole = min.div_ceil(10);
-            let mut ok = RoaringBitmap::new();
+            let mut ok = Bitmap::new();
             for r in min..(whole * 10).min(RATING_VALUES) {
                 ok |= &self.ratings[r];
             }
@@ -96,8 +96,8 @@ impl Index {
 
     /// `m` ∩ {price in lo..=hi}: whole facet buckets inside the range by
     /// bitmap, the products of the edge buckets by their price.
-    pub(super) fn price_range(&self, m: RoaringBitmap, lo: i64, hi: i64) -> RoaringBitmap {
-        let mut out = RoaringBitmap::new();
+    pub(super) fn price_range(&self, m: Bitmap, lo: i64, hi: i64) -> Bitmap {
+        let mut out = Bitmap::new();
         for b in 0..PRICE_BUCKETS {
             let b_lo = if b == 0 { 0 } else { PRICE_BOUNDS_CENTS[b - 1] };
             let b_hi = PRICE_BOUNDS_CENTS.get(b).map_or(i64::MAX, |h| h - 1);
@@ -118,16 +118,13 @@ impl Index {
         out
     }
 
-    pub(super) fn search_docs(&self, s: &SearchQuery) -> RoaringBitmap {
+    pub(super) fn search_docs(&self, s: &SearchQuery) -> Bitmap {
         let mut m = if s.has_words() {
-            let mut acc: Option<RoaringBitmap> = None;
+            let mut acc: Option<Bitmap> = None;
             for c in s.include() {
-                let docs = self.clause_docs(c, Part::All, acc.as_ref());
-                acc = Some(match acc {
-                    None => docs,
-                    Some(a) => a & docs,
-                });
-                if acc.as_ref().is_some_and(RoaringBitmap::is_empty) {
+                // Within the matches so far: already their intersection.
+                acc = Some(self.clause_docs(c, Part::All, acc.as_ref()));
+                if acc.as_ref().is_some_and(Bitmap::is_empty) {
                     break;
                 }
             }
@@ -141,7 +138,7 @@ impl Index {
             }
             m
         } else {
-            RoaringBitmap::new()
+            Bitmap::new()
         };
         if let Some(doc) = self.sku_match(s) {
             m.insert(doc);
@@ -165,33 +162,53 @@ impl Index {
     }
 
     /// The products holding `token` in `part` (any token it starts, when
-    /// `prefix`).
-    pub(super) fn token_docs(&self, token: &str, prefix: bool, part: Part) -> RoaringBitmap {
+    /// `prefix`), within `within` when given. One term's postings are
+    /// intersected by reference (no copy of the list); the terms of a
+    /// prefix are unioned first.
+    pub(super) fn token_docs(
+        &self,
+        token: &str,
+        prefix: bool,
+        part: Part,
+        within: Option<&Bitmap>,
+    ) -> Bitmap {
         let postings = self.postings(part);
-        let mut acc = RoaringBitmap::new();
+        let mut terms: Vec<u32> = Vec::new();
         if prefix {
-            self.dict.prefixed(token, |_, id| {
-                if let Some(p) = postings.get(id) {
-                    p.or_into(&mut acc);
+            self.dict.prefixed(token, |_, id| terms.push(id));
+        } else if let Some(id) = self.dict.get(token) {
+            terms.push(id);
+        }
+        if let [id] = terms[..] {
+            return match postings.get(id) {
+                Some(Posting::Many(b)) => within.map_or_else(|| b.clone(), |w| b & w),
+                Some(Posting::One(d)) if within.is_none_or(|w| w.contains(d)) => {
+                    std::iter::once(d).collect()
                 }
-            });
-        } else if let Some(p) = self.dict.get(token).and_then(|id| postings.get(id)) {
-            p.or_into(&mut acc);
+                _ => Bitmap::new(),
+            };
+        }
+        let mut acc = Bitmap::new();
+        for id in terms {
+            if let Some(p) = postings.get(id) {
+                p.or_into(&mut acc);
+            }
+        }
+        if let Some(w) = within {
+            acc &= w;
         }
         acc
     }
 
     /// The products whose `part` contains clause `c`, within `within` when
     /// given (phrases then verify fewer candidates).
-    pub(super) fn clause_docs(
-        &self,
-        c: &Clause,
-        part: Part,
-        within: Option<&RoaringBitmap>,
-    ) -> RoaringBitmap {
+    pub(super) fn clause_docs(&self, c: &Clause, part: Part, within: Option<&Bitmap>) -> Bitmap {
         let n = c.tokens.len();
+        if n == 1 && c.alternatives.is_empty() {
+            return self.token_docs(&c.tokens[0], c.prefix, part, within);
+        }
         if n == 1 {
-            let mut acc = self.token_docs(&c.tokens[0], c.prefix, part);
+            let mut acc = self.token_docs(&c.tokens[0], c.prefix, part, None);
             let postings = self.postings(part);
             for a in &c.alternatives {
                 if let Some(p) = self.dict.get(a).and_then(|id| postings.get(id)) {
@@ -205,25 +222,27 @@ impl Index {
         }
         // A phrase: every token present, then adjacency checked on the
         // token sequences of the remaining candidates.
-        let mut candidates = within.cloned();
+        let mut candidates: Option<Bitmap> = None;
         for (i, t) in c.tokens.iter().enumerate() {
-            let docs = self.token_docs(t, c.prefix && i == n - 1, part);
-            candidates = Some(match candidates {
-                None => docs,
-                Some(cand) => cand & docs,
-            });
-            if candidates.as_ref().is_some_and(RoaringBitmap::is_empty) {
-                return RoaringBitmap::new();
+            let docs = self.token_docs(
+                t,
+                c.prefix && i == n - 1,
+                part,
+                candidates.as_ref().or(within),
+            );
+            if docs.is_empty() {
+                return Bitmap::new();
             }
+            candidates = Some(docs);
         }
         let Some(candidates) = candidates else {
-            return RoaringBitmap::new();
+            return Bitmap::new();
         };
         let mut exact: Vec<u32> = Vec::with_capacity(n);
         for t in &c.tokens[..n - 1] {
             match self.dict.get(t) {
                 Some(id) => exact.push(id),
-                None => return RoaringBitmap::new(),
+                None => return Bitmap::new(),
             }
         }
         let last: HashSet<u32> = if c.prefix {
@@ -235,7 +254,7 @@ impl Index {
         } else {
             self.dict.get(&c.tokens[n - 1]).into_iter().collect()
         };
-        let mut out = RoaringBitmap::new();
+        let mut out = Bitmap::new();
         let mut seq: Vec<u32> = Vec::with_capacity(64);
         for doc in &candidates {
             let len = match part {
@@ -256,11 +275,11 @@ impl Index {
 
     /// The relevance tiers of `m` under `s`, best first; empty tiers are
     /// left out.
-    pub(super) fn tiers(&self, s: &SearchQuery, m: &RoaringBitmap) -> Tiers {
-        let mut levels: Vec<RoaringBitmap> = vec![m.clone()];
+    pub(super) fn tiers(&self, s: &SearchQuery, m: &Bitmap) -> Tiers {
+        let mut levels: Vec<Bitmap> = vec![m.clone()];
         for c in s.include() {
             let named = self.clause_docs(c, Part::Name, Some(m));
-            let mut next: Vec<RoaringBitmap> = Vec::with_capacity(levels.len() + 1);
+            let mut next: Vec<Bitmap> = Vec::with_capacity(levels.len() + 1);
             for (j, level) in levels.iter().enumerate() {
                 let stays = level - &named;
                 let rises = level & &named;
@@ -277,7 +296,7 @@ impl Index {
         if let Some(doc) = self.sku_match(s).filter(|d| m.contains(*d)) {
             for (score, level) in levels.iter_mut().enumerate() {
                 if level.remove(doc) {
-                    let mut top = RoaringBitmap::new();
+                    let mut top = Bitmap::new();
                     top.insert(doc);
                     tiers.push((EXACT_SKU_SCORE + score as i64, top));
                 }

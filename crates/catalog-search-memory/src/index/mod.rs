@@ -23,12 +23,12 @@
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
 
+use crate::bitmap::Bitmap;
 use catalog_domain::facets::{FacetField, FacetKey, PRICE_BOUNDS_CENTS, price_bucket};
 use catalog_domain::ports::PageSpec;
 use catalog_domain::query::{SortField, SortKey, SortValue};
 use catalog_domain::search::{Clause, EXACT_SKU_SCORE, SearchDocument, SearchQuery, in_vocabulary};
 use catalog_domain::{NameCount, Product, ProductFilter, StatsRow};
-use roaring::RoaringBitmap;
 
 mod aggregates;
 mod matching;
@@ -39,7 +39,7 @@ mod tests;
 use crate::arena::{Arena, push_varint, varints};
 use crate::column::{Packed, grow};
 use crate::dict::Dictionary;
-use crate::posting::{PostingLists, trimmed};
+use crate::posting::{Posting, PostingLists, trimmed};
 use crate::skus::Skus;
 
 /// Ratings are tenths from 0 to 50.
@@ -75,7 +75,7 @@ impl std::error::Error for Refused {}
 struct Labels {
     names: Vec<String>,
     ids: HashMap<String, u32>,
-    docs: Vec<RoaringBitmap>,
+    docs: Vec<Bitmap>,
 }
 
 impl Labels {
@@ -86,13 +86,13 @@ impl Labels {
         let id = self.names.len() as u32;
         self.names.push(name.to_string());
         self.ids.insert(name.to_string(), id);
-        self.docs.push(RoaringBitmap::new());
+        self.docs.push(Bitmap::new());
         id
     }
 
     /// The products holding any of `names` (a name never seen holds none).
-    fn any_of<'a>(&self, names: impl Iterator<Item = &'a str>) -> RoaringBitmap {
-        let mut acc = RoaringBitmap::new();
+    fn any_of<'a>(&self, names: impl Iterator<Item = &'a str>) -> Bitmap {
+        let mut acc = Bitmap::new();
         for n in names {
             if let Some(id) = self.ids.get(n) {
                 acc |= &self.docs[*id as usize];
@@ -149,7 +149,7 @@ enum Part {
 /// The search index of a catalog.
 #[derive(Debug, Default)]
 pub struct Index {
-    live: RoaringBitmap,
+    live: Bitmap,
     version: Numbers,
     price: Numbers,
     stock: Numbers,
@@ -163,16 +163,16 @@ pub struct Index {
     /// Each sku's product, for the exact-sku match of a search.
     sku_ids: Skus,
     name: Arena,
-    active: RoaringBitmap,
-    in_stock: RoaringBitmap,
+    active: Bitmap,
+    in_stock: Bitmap,
     categories: Labels,
     brands: Labels,
-    ratings: Vec<RoaringBitmap>,
+    ratings: Vec<Bitmap>,
     /// By whole star (tenths / 10): what the rating facet counts. Its six
     /// bitmaps are dense, so a facet is six fast intersections where the
     /// 51 sparse per-tenth bitmaps read every product's entry.
-    floors: Vec<RoaringBitmap>,
-    price_buckets: Vec<RoaringBitmap>,
+    floors: Vec<Bitmap>,
+    price_buckets: Vec<Bitmap>,
     dict: Dictionary,
     /// By term id: the products holding the term anywhere, and in the name.
     all: PostingLists,
@@ -192,11 +192,11 @@ pub struct Index {
 #[derive(Debug, Clone, Default)]
 struct Perm {
     order: std::sync::Arc<Vec<u32>>,
-    dirty: RoaringBitmap,
+    dirty: Bitmap,
 }
 
 /// A relevance tier: the products of one score, in id order.
-type Tiers = Vec<(i64, RoaringBitmap)>;
+type Tiers = Vec<(i64, Bitmap)>;
 
 fn doc_of(id: i64) -> Option<u32> {
     u32::try_from(id).ok()
@@ -206,9 +206,9 @@ impl Index {
     /// An empty index.
     pub fn new() -> Self {
         Self {
-            ratings: vec![RoaringBitmap::new(); RATING_VALUES],
-            floors: vec![RoaringBitmap::new(); RATING_FLOORS],
-            price_buckets: vec![RoaringBitmap::new(); PRICE_BUCKETS],
+            ratings: vec![Bitmap::new(); RATING_VALUES],
+            floors: vec![Bitmap::new(); RATING_FLOORS],
+            price_buckets: vec![Bitmap::new(); PRICE_BUCKETS],
             ..Self::default()
         }
     }
@@ -228,8 +228,7 @@ impl Index {
     /// Approximate heap bytes by component, for the build log and the
     /// docs' memory figures.
     pub fn memory(&self) -> Vec<(&'static str, usize)> {
-        let bitmaps =
-            |v: &[RoaringBitmap]| v.iter().map(RoaringBitmap::serialized_size).sum::<usize>();
+        let bitmaps = |v: &[Bitmap]| v.iter().map(Bitmap::serialized_size).sum::<usize>();
         vec![
             (
                 "columns",

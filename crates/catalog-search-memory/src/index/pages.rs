@@ -12,7 +12,7 @@ impl Index {
     }
 
     /// The ids of `page` among the matches `m`.
-    pub fn page_of(&self, m: &RoaringBitmap, page: &PageSpec<'_>) -> Vec<i64> {
+    pub fn page_of(&self, m: &Bitmap, page: &PageSpec<'_>) -> Vec<i64> {
         let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         let search = page.filter.search.as_ref();
@@ -105,7 +105,7 @@ impl Index {
     pub(super) fn keyed_page(
         &self,
         key: SortKey,
-        m: &RoaringBitmap,
+        m: &Bitmap,
         offset: usize,
         limit: usize,
     ) -> Option<Vec<i64>> {
@@ -145,7 +145,7 @@ impl Index {
                 order.sort_unstable_by(|a, b| self.cmp_docs(&sort, *a, *b, &|_| 0));
                 Perm {
                     order: std::sync::Arc::new(order),
-                    dirty: RoaringBitmap::new(),
+                    dirty: Bitmap::new(),
                 }
             })
             .clone()
@@ -158,7 +158,7 @@ impl Index {
     pub(super) fn walk_page(
         &self,
         key: SortKey,
-        m: &RoaringBitmap,
+        m: &Bitmap,
         offset: usize,
         limit: usize,
         early: Checkpoint,
@@ -234,7 +234,7 @@ impl Index {
 
     pub(super) fn id_page(
         &self,
-        m: &RoaringBitmap,
+        m: &Bitmap,
         after: Option<&[SortValue]>,
         offset: usize,
         limit: usize,
@@ -250,13 +250,13 @@ impl Index {
         let Some(first) = u32::try_from(start).ok().and_then(|s| m.select(s)) else {
             return Vec::new();
         };
-        m.range(first..).take(limit).map(i64::from).collect()
+        m.iter_from(first).take(limit).map(i64::from).collect()
     }
 
     pub(super) fn relevance_page(
         &self,
         s: &SearchQuery,
-        m: &RoaringBitmap,
+        m: &Bitmap,
         after: Option<&[SortValue]>,
         mut offset: usize,
         limit: usize,
@@ -287,7 +287,7 @@ impl Index {
             let Some(first) = u32::try_from(skip_to).ok().and_then(|r| tier.select(r)) else {
                 continue;
             };
-            out.extend(tier.range(first..).take(limit - out.len()).map(i64::from));
+            out.extend(tier.iter_from(first).take(limit - out.len()).map(i64::from));
         }
         out
     }
