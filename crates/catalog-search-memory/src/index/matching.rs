@@ -276,9 +276,22 @@ impl Index {
     /// The relevance tiers of `m` under `s`, best first; empty tiers are
     /// left out.
     pub(super) fn tiers(&self, s: &SearchQuery, m: &Bitmap) -> Tiers {
+        self.tiers_of(s, m, self.named(s, m))
+    }
+
+    /// For each clause of `s`, the products of `m` whose name contains
+    /// it: what the tiers are made of.
+    pub(super) fn named(&self, s: &SearchQuery, m: &Bitmap) -> Vec<Bitmap> {
+        s.include()
+            .iter()
+            .map(|c| self.clause_docs(c, Part::Name, Some(m)))
+            .collect()
+    }
+
+    /// [`Index::tiers`] from the clauses' [`Index::named`].
+    pub(super) fn tiers_of(&self, s: &SearchQuery, m: &Bitmap, named: Vec<Bitmap>) -> Tiers {
         let mut levels: Vec<Bitmap> = vec![m.clone()];
-        for c in s.include() {
-            let named = self.clause_docs(c, Part::Name, Some(m));
+        for named in named {
             let mut next: Vec<Bitmap> = Vec::with_capacity(levels.len() + 1);
             for (j, level) in levels.iter().enumerate() {
                 let stays = level - &named;

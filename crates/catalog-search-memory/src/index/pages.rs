@@ -265,8 +265,28 @@ impl Index {
             Some([SortValue::Int(score), SortValue::Int(id)]) => (Some(*score), *id),
             _ => (None, 0),
         };
+        let named = self.named(s, m);
+        // The common case first: no cursor, no exact sku, and the best
+        // tier (every clause in the name) holds the page. That tier is
+        // the clauses' named products intersected, without the lower
+        // tiers' differences (the pages of a two-word search make one
+        // intersection instead of seven set operations).
+        if after.is_none() && !named.is_empty() && self.sku_match(s).is_none_or(|d| !m.contains(d))
+        {
+            let mut top = named[0].clone();
+            for n in &named[1..] {
+                top &= n;
+            }
+            let need = offset.saturating_add(limit) as u64;
+            if top.len() >= need || top.len() == m.len() {
+                let Some(first) = u32::try_from(offset).ok().and_then(|r| top.select(r)) else {
+                    return Vec::new();
+                };
+                return top.iter_from(first).take(limit).map(i64::from).collect();
+            }
+        }
         let mut out = Vec::with_capacity(limit.min(1024));
-        for (score, tier) in self.tiers(s, m) {
+        for (score, tier) in self.tiers_of(s, m, named) {
             if out.len() >= limit {
                 break;
             }

@@ -308,3 +308,60 @@ fn keyed_pages_equal_the_compared_order() {
     };
     assert_eq!(index.keyed_page(by_name, &m, 0, 20), None);
 }
+
+/// A relevance page taken from the best tier alone (no cursor, no exact
+/// sku, the tier holds the page) equals the page read across every tier,
+/// at every offset, the tier boundaries included.
+#[test]
+fn relevance_pages_from_the_best_tier_equal_the_walk_of_every_tier() {
+    let products: Vec<Product> = (1..=600)
+        .map(|i| {
+            let mut p = product(i, 100 + i);
+            // Both words in the name, one of them, or only in the description.
+            p.name = match i % 4 {
+                0 => format!("alpha beta {i}"),
+                1 => format!("alpha {i}"),
+                2 => format!("betamax {i}"),
+                _ => format!("gamma {i}"),
+            };
+            p.description = "alpha beta gamma".into();
+            p
+        })
+        .collect();
+    let index = Index::build(products.iter()).unwrap();
+    for q in [
+        "alpha beta",
+        "alpha bet",
+        "gamma",
+        "alpha -gamma",
+        "beta alpha",
+    ] {
+        let s = SearchQuery::parse(q).unwrap();
+        let filter = ProductFilter {
+            search: Some(s.clone()),
+            ..ProductFilter::default()
+        };
+        let m = index.matches(&filter);
+        let every: Vec<i64> = index
+            .tiers(&s, &m)
+            .into_iter()
+            .flat_map(|(_, tier)| tier.iter().map(i64::from).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(every.len() as u64, m.len(), "{q}");
+        for (offset, limit) in [
+            (0, 20),
+            (140, 10),
+            (145, 10),
+            (150, 20),
+            (590, 20),
+            (700, 5),
+        ] {
+            let want: Vec<i64> = every.iter().copied().skip(offset).take(limit).collect();
+            assert_eq!(
+                index.relevance_page(&s, &m, None, offset, limit),
+                want,
+                "{q} offset={offset} limit={limit}"
+            );
+        }
+    }
+}
