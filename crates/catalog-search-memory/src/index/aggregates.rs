@@ -14,7 +14,8 @@ impl Index {
         };
         let mut categories = vec![false; self.categories.names.len()];
         let mut brands = vec![false; self.brands.names.len()];
-        for d in m {
+        // `for_each` folds: a dense set is read by chunks (bitmap.rs).
+        m.iter().for_each(|d| {
             let x = d as usize;
             row.total_stock += self.stock.at(x);
             let cents = self.price.at(x);
@@ -25,7 +26,7 @@ impl Index {
             let (cat, brand) = self.labels_of(x);
             categories[cat as usize] = true;
             brands[brand as usize] = true;
-        }
+        });
         row.categories = categories.iter().filter(|b| **b).count() as u64;
         row.brands = brands.iter().filter(|b| **b).count() as u64;
         row
