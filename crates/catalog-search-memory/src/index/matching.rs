@@ -12,12 +12,12 @@ impl Index {
             None => self.live.clone(),
         };
         if !filter.categories.is_empty() {
-            m &= self
-                .categories
-                .any_of(filter.categories.iter().map(|c| c.as_str()));
+            self.categories
+                .restrict(&mut m, filter.categories.iter().map(|c| c.as_str()));
         }
         if !filter.brands.is_empty() {
-            m &= self.brands.any_of(filter.brands.iter().map(|c| c.as_str()));
+            self.brands
+                .restrict(&mut m, filter.brands.iter().map(|c| c.as_str()));
         }
         match filter.is_active {
             Some(true) => m &= &self.active,

@@ -90,15 +90,25 @@ impl Labels {
         id
     }
 
-    /// The products holding any of `names` (a name never seen holds none).
-    fn any_of<'a>(&self, names: impl Iterator<Item = &'a str>) -> Bitmap {
-        let mut acc = Bitmap::new();
-        for n in names {
-            if let Some(id) = self.ids.get(n) {
-                acc |= &self.docs[*id as usize];
+    /// `m` ∩ the products holding any of `names` (a name never seen holds
+    /// none). One name is intersected by reference, without the copy its
+    /// union would be.
+    fn restrict<'a>(&self, m: &mut Bitmap, names: impl Iterator<Item = &'a str>) {
+        let sets: Vec<&Bitmap> = names
+            .filter_map(|n| self.ids.get(n))
+            .map(|id| &self.docs[*id as usize])
+            .collect();
+        match sets[..] {
+            [] => *m = Bitmap::new(),
+            [one] => *m &= one,
+            _ => {
+                let mut any = Bitmap::new();
+                for set in sets {
+                    any |= set;
+                }
+                *m &= any;
             }
         }
-        acc
     }
 
     fn name(&self, id: u32) -> &str {

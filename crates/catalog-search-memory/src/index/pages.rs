@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// From how long an expected walk its membership tests read a flat copy
+/// of the matches (making one costs about what 500 tests cost).
+const FLAT_WALK: u64 = 1024;
+
 impl Index {
     /// The ids of the page `page` asks for.
     pub fn page(&self, page: &PageSpec<'_>) -> Vec<i64> {
@@ -171,6 +175,15 @@ impl Index {
         moved.sort_unstable_by(cmp);
         let mut moved = moved.into_iter().peekable();
         let unfiltered = perm.dirty.is_empty() && m.len() == perm.order.len() as u64;
+        // Membership by a flat copy when the walk may read thousands of
+        // entries (bitmap.rs, `Flat`); products written since the build
+        // are tested only when there are some.
+        let flat = (early.every >= FLAT_WALK && !unfiltered).then(|| m.to_flat());
+        let in_m = |d: u32| {
+            flat.as_ref()
+                .map_or_else(|| m.contains(d), |f| f.contains(d))
+        };
+        let moved_any = !perm.dirty.is_empty();
         let mut skip = offset;
         let read = std::cell::Cell::new(0u64);
         let found = std::cell::Cell::new(0u64);
@@ -195,7 +208,7 @@ impl Index {
                         true
                     })
                     .filter(|d| {
-                        let hit = m.contains(*d) && !perm.dirty.contains(*d);
+                        let hit = in_m(*d) && !(moved_any && perm.dirty.contains(*d));
                         found.set(found.get() + u64::from(hit));
                         hit
                     }),
