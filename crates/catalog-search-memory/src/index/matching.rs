@@ -3,6 +3,7 @@
 //! filters from their bitmaps), and a search's relevance tiers.
 
 use super::*;
+use std::borrow::Cow;
 
 impl Index {
     /// Every product `filter` matches.
@@ -120,15 +121,23 @@ impl Index {
 
     pub(super) fn search_docs(&self, s: &SearchQuery) -> Bitmap {
         let mut m = if s.has_words() {
-            let mut acc: Option<Bitmap> = None;
+            // The first clause's postings are borrowed when they are one
+            // term's list (the next clause intersects them by reference:
+            // no copy of the list); later clauses are computed within
+            // the matches so far, which is their intersection already.
+            let mut acc: Option<Cow<'_, Bitmap>> = None;
             for c in s.include() {
-                // Within the matches so far: already their intersection.
-                acc = Some(self.clause_docs(c, Part::All, acc.as_ref()));
-                if acc.as_ref().is_some_and(Bitmap::is_empty) {
+                let next = match (&acc, self.term_postings(c)) {
+                    (None, Some(list)) => Cow::Borrowed(list),
+                    (so_far, _) => Cow::Owned(self.clause_docs(c, Part::All, so_far.as_deref())),
+                };
+                let empty = next.is_empty();
+                acc = Some(next);
+                if empty {
                     break;
                 }
             }
-            let mut m = acc.unwrap_or_else(|| self.live.clone());
+            let mut m = acc.map_or_else(|| self.live.clone(), Cow::into_owned);
             for c in s.exclude() {
                 if m.is_empty() {
                     break;
@@ -144,6 +153,18 @@ impl Index {
             m.insert(doc);
         }
         m
+    }
+
+    /// The whole-document bitmap of clause `c` when it is one exact term
+    /// held by two products or more, borrowed.
+    fn term_postings(&self, c: &Clause) -> Option<&Bitmap> {
+        if c.prefix || c.tokens.len() != 1 || !c.alternatives.is_empty() {
+            return None;
+        }
+        match self.dict.get(&c.tokens[0]).and_then(|id| self.all.get(id)) {
+            Some(Posting::Many(b)) => Some(b),
+            _ => None,
+        }
     }
 
     /// The product whose sku is the search text.
@@ -188,14 +209,17 @@ impl Index {
                 _ => Bitmap::new(),
             };
         }
+        // Several terms (a prefix): each list within `within` by
+        // reference, then the small parts unioned, rather than a union
+        // of whole lists (a copy) cut down afterwards.
         let mut acc = Bitmap::new();
         for id in terms {
-            if let Some(p) = postings.get(id) {
-                p.or_into(&mut acc);
+            match (postings.get(id), within) {
+                (Some(Posting::Many(b)), Some(w)) => acc |= b & w,
+                (Some(Posting::One(d)), Some(w)) if !w.contains(d) => {}
+                (Some(p), _) => p.or_into(&mut acc),
+                (None, _) => {}
             }
-        }
-        if let Some(w) = within {
-            acc &= w;
         }
         acc
     }
