@@ -53,7 +53,7 @@ pg-redis-run: _pg-db
 _pg-db:
     psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname='catalog'" | grep -q 1 || createdb -h 127.0.0.1 -U postgres catalog
 
-# Run the benchmarks (bench/run.sh): seed, latency, cache, scale, writes, writes-ab (BASE_BIN=...), bulk, bulk-baseline (BASE_BIN=...), or all
+# Run the benchmarks (bench/run.sh): seed, latency, cache, scale, writes, writes-ab (BASE_BIN=...), bulk, bulk-baseline (BASE_BIN=...), ab-rows (BASE_BIN=... NEW_BIN=...), or all
 bench *args:
     bash bench/run.sh {{ args }}
 

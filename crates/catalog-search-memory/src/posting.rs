@@ -1,8 +1,9 @@
 //! Posting lists: the products holding each term.
 //!
 //! Most terms of a catalog are sku numbers held by exactly one product, and
-//! an empty [`Bitmap`] with its container vector costs about a
-//! hundred bytes: a million of them would outweigh the rest of the index.
+//! a [`Bitmap`] per term costs its header and a separately allocated
+//! container even for one member: a million of them would outweigh the
+//! rest of the index.
 //! So a term's slot is 8 bytes: empty, the one product holding it, or the
 //! number of its bitmap, made for the second product. (A slot holding the
 //! bitmap's box took 16 bytes: 16 MB more at a million sku numbers, for
