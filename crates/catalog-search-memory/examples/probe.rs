@@ -6,7 +6,9 @@
 //!
 //! Prints the build time, the process's peak RSS, and for each query the
 //! match count and the median and p99 of the time to count the matches and
-//! pick a page of 20 (relevance order, then `sort=-price`).
+//! pick a page of 20 (relevance order, then `sort=-price`); with
+//! PROBE_WORDS, the same over lists of searches, for what the server runs
+//! and for the general path alone (no postings fast path), in turns.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -102,21 +104,25 @@ async fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(50);
-    let time = |filter: &ProductFilter, sort: &[SortKey]| {
+    // What the server runs (`Index::page`: the postings' fast path
+    // first), or the general path alone (the matches built, then paged).
+    let time = |filter: &ProductFilter, sort: &[SortKey], general: bool| {
+        let spec = PageSpec {
+            filter,
+            sort,
+            after: None,
+            offset: 0,
+            limit: 20,
+        };
         let t = Instant::now();
-        let m = index.matches(filter);
-        let page = index.page_of(
-            &m,
-            &PageSpec {
-                filter,
-                sort,
-                after: None,
-                offset: 0,
-                limit: 20,
-            },
-        );
+        let (page, total) = if general {
+            let m = index.matches(filter);
+            (index.page_of(&m, &spec), m.len())
+        } else {
+            index.page(&spec)
+        };
         assert!(page.len() <= 20);
-        (t.elapsed().as_secs_f64() * 1000.0, m.len())
+        (t.elapsed().as_secs_f64() * 1000.0, total)
     };
     let search = |q: &str, category: Option<&str>| ProductFilter {
         search: Some(SearchQuery::parse(q).unwrap()),
@@ -138,7 +144,7 @@ async fn main() {
             let mut times = Vec::new();
             let mut total = 0;
             for _ in 0..runs {
-                let (ms, n) = time(filter, sort);
+                let (ms, n) = time(filter, sort, false);
                 total = n;
                 times.push(ms);
             }
@@ -150,30 +156,43 @@ async fn main() {
             );
         }
     }
-    // Distinct keys: every line of PROBE_WORDS (e.g. the word, pair or
-    // prefix lists `just bench scale` writes to target/bench/scale/), once
-    // each in relevance order; the median and p99 over the lines.
-    if let Ok(path) = std::env::var("PROBE_WORDS") {
-        let lines: Vec<String> = std::fs::read_to_string(&path)
+    // Distinct keys: every line of each file of PROBE_WORDS (comma
+    // separated; e.g. the word, pair or prefix lists `just bench scale`
+    // writes to target/bench/scale/), once each in relevance order; the
+    // median, p99 and mean over the lines, for what the server runs and
+    // for the general path alone, in turns, in this one process.
+    for path in std::env::var("PROBE_WORDS").unwrap_or_default().split(',') {
+        if path.is_empty() {
+            continue;
+        }
+        let lines: Vec<String> = std::fs::read_to_string(path)
             .expect("PROBE_WORDS")
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(str::to_owned)
             .collect();
-        let mut times = Vec::new();
-        for _ in 0..runs.div_ceil(50) {
-            for l in &lines {
-                times.push(time(&search(l, None), &relevance).0);
+        let filters: Vec<ProductFilter> = lines.iter().map(|l| search(l, None)).collect();
+        for general in [true, false, true, false] {
+            let mut times = Vec::new();
+            for _ in 0..runs.div_ceil(50) {
+                for f in &filters {
+                    times.push(time(f, &relevance, general).0);
+                }
             }
+            times.sort_by(f64::total_cmp);
+            println!(
+                "{path} ({}): {} searches, p50 {:.3} ms, p99 {:.3} ms, mean {:.4} ms",
+                if general {
+                    "general path"
+                } else {
+                    "Index::page"
+                },
+                times.len(),
+                quantile(&times, 0.5),
+                quantile(&times, 0.99),
+                times.iter().sum::<f64>() / times.len() as f64
+            );
         }
-        times.sort_by(f64::total_cmp);
-        println!(
-            "{path}: {} searches, p50 {:.3} ms, p99 {:.3} ms, mean {:.3} ms",
-            times.len(),
-            quantile(&times, 0.5),
-            quantile(&times, 0.99),
-            times.iter().sum::<f64>() / times.len() as f64
-        );
     }
     for offset in [100_000u64, 500_000, 900_000] {
         let sort = [
@@ -184,7 +203,7 @@ async fn main() {
             SortKey::ID,
         ];
         let t = Instant::now();
-        let page = index.page(&PageSpec {
+        let (page, _) = index.page(&PageSpec {
             filter: &all,
             sort: &sort,
             after: None,

@@ -40,13 +40,12 @@ impl SearchIndex for Index {
     }
 
     fn page(&self, page: &PageSpec<'_>) -> (Vec<ProductId>, u64) {
-        let m = self.matches(page.filter);
-        let ids = self
-            .page_of(&m, page)
+        let (ids, total) = Index::page(self, page);
+        let ids = ids
             .into_iter()
             .filter_map(|id| ProductId::new(id).ok())
             .collect();
-        (ids, m.len())
+        (ids, total)
     }
 
     fn count(&self, filter: &ProductFilter) -> u64 {

@@ -131,6 +131,14 @@ impl Posting<'_> {
         matches!(self, Posting::Empty)
     }
 
+    pub fn contains(&self, d: u32) -> bool {
+        match self {
+            Posting::Empty => false,
+            Posting::One(x) => *x == d,
+            Posting::Many(b) => b.contains(d),
+        }
+    }
+
     /// Adds every product of this list to `acc`.
     pub fn or_into(&self, acc: &mut Bitmap) {
         match self {

@@ -146,7 +146,7 @@ impl<S: ProductStore> ProductReader for IndexedStore<S> {
         if !self.usable() {
             return self.inner.list(page).await;
         }
-        let ids = self.with_index(|i| i.page(&page))?;
+        let ids = self.with_index(|i| i.page(&page).0)?;
         self.rows(ids).await
     }
 
@@ -163,10 +163,7 @@ impl<S: ProductStore> ProductReader for IndexedStore<S> {
         if !self.usable() {
             return self.inner.list_counted(page).await;
         }
-        let (ids, total) = self.with_index(|i| {
-            let m = i.matches(page.filter);
-            (i.page_of(&m, &page), m.len())
-        })?;
+        let (ids, total) = self.with_index(|i| i.page(&page))?;
         Ok((self.rows(ids).await?, total))
     }
 

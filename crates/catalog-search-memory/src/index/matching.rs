@@ -8,18 +8,26 @@ use std::borrow::Cow;
 impl Index {
     /// Every product `filter` matches.
     pub fn matches(&self, filter: &ProductFilter) -> Bitmap {
+        // Borrowed while it is one list (a word's postings, or every
+        // product): a category or brand then intersects it by reference,
+        // without a copy of the whole list first.
         let mut m = match &filter.search {
-            Some(s) => self.search_docs(s),
-            None => self.live.clone(),
+            Some(s) => self.search_cow(s),
+            None => Cow::Borrowed(&self.live),
         };
         if !filter.categories.is_empty() {
-            self.categories
-                .restrict(&mut m, filter.categories.iter().map(|c| c.as_str()));
+            m = Cow::Owned(
+                self.categories
+                    .restricted(&m, filter.categories.iter().map(|c| c.as_str())),
+            );
         }
         if !filter.brands.is_empty() {
-            self.brands
-                .restrict(&mut m, filter.brands.iter().map(|c| c.as_str()));
+            m = Cow::Owned(
+                self.brands
+                    .restricted(&m, filter.brands.iter().map(|c| c.as_str())),
+            );
         }
+        let mut m = m.into_owned();
         match filter.is_active {
             Some(true) => m &= &self.active,
             Some(false) => m -= &self.active,
@@ -119,7 +127,9 @@ impl Index {
         out
     }
 
-    pub(super) fn search_docs(&self, s: &SearchQuery) -> Bitmap {
+    /// The products search `s` matches, borrowed when that is one word's
+    /// postings as they are.
+    pub(super) fn search_cow(&self, s: &SearchQuery) -> Cow<'_, Bitmap> {
         let mut m = if s.has_words() {
             // The first clause's postings are borrowed when they are one
             // term's list (the next clause intersects them by reference:
@@ -137,20 +147,22 @@ impl Index {
                     break;
                 }
             }
-            let mut m = acc.map_or_else(|| self.live.clone(), Cow::into_owned);
+            let mut m = acc.unwrap_or(Cow::Borrowed(&self.live));
             for c in s.exclude() {
                 if m.is_empty() {
                     break;
                 }
                 let out = self.clause_docs(c, Part::All, Some(&m));
-                m -= out;
+                *m.to_mut() -= out;
             }
             m
         } else {
-            Bitmap::new()
+            Cow::Owned(Bitmap::new())
         };
-        if let Some(doc) = self.sku_match(s) {
-            m.insert(doc);
+        if let Some(doc) = self.sku_match(s)
+            && !m.contains(doc)
+        {
+            m.to_mut().insert(doc);
         }
         m
     }

@@ -33,6 +33,7 @@ use catalog_domain::{NameCount, Product, ProductFilter, StatsRow};
 mod aggregates;
 mod matching;
 mod pages;
+pub use pages::Quick;
 #[cfg(test)]
 mod tests;
 
@@ -93,20 +94,20 @@ impl Labels {
     /// `m` ∩ the products holding any of `names` (a name never seen holds
     /// none). One name is intersected by reference, without the copy its
     /// union would be.
-    fn restrict<'a>(&self, m: &mut Bitmap, names: impl Iterator<Item = &'a str>) {
+    fn restricted<'a>(&self, m: &Bitmap, names: impl Iterator<Item = &'a str>) -> Bitmap {
         let sets: Vec<&Bitmap> = names
             .filter_map(|n| self.ids.get(n))
             .map(|id| &self.docs[*id as usize])
             .collect();
         match sets[..] {
-            [] => *m = Bitmap::new(),
-            [one] => *m &= one,
+            [] => Bitmap::new(),
+            [one] => m & one,
             _ => {
                 let mut any = Bitmap::new();
                 for set in sets {
                     any |= set;
                 }
-                *m &= any;
+                m & &any
             }
         }
     }

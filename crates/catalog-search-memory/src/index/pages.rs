@@ -8,11 +8,123 @@ use super::*;
 /// of the matches (making one costs about what 500 tests cost).
 const FLAT_WALK: u64 = 1024;
 
+/// What [`Index::posting_page`] found.
+#[derive(Debug, PartialEq)]
+pub enum Quick {
+    /// The page's ids and the matches' total.
+    Page(Vec<i64>, u64),
+    /// The page needs the general path: here are the matches.
+    Matches(Bitmap),
+}
+
 impl Index {
-    /// The ids of the page `page` asks for.
-    pub fn page(&self, page: &PageSpec<'_>) -> Vec<i64> {
-        let m = self.matches(page.filter);
-        self.page_of(&m, page)
+    /// The ids of the page `page` asks for, and the matches' total.
+    pub fn page(&self, page: &PageSpec<'_>) -> (Vec<i64>, u64) {
+        let m = match self.posting_page(page) {
+            Some(Quick::Page(ids, total)) => return (ids, total),
+            Some(Quick::Matches(m)) => m,
+            None => self.matches(page.filter),
+        };
+        (self.page_of(&m, page), m.len())
+    }
+
+    /// The commonest search page, answered from the postings alone: the
+    /// first pages (no cursor) of words (the last one a prefix, or not) in
+    /// relevance order, with no other filter, no exclusion, no phrase and
+    /// no exact sku. The total is the size of the words' intersection,
+    /// counted without building it when every clause is one word's list
+    /// (one word: its list's length), and the page comes from the best
+    /// tier (every word in the name), which is then the words' name lists
+    /// intersected, when that tier holds the page. The general path
+    /// builds the matches, every word's named matches and then the same
+    /// tier: for one word, a copy of its list. When the tier is short of
+    /// the page, the matches built here go to the general path
+    /// ([`Quick::Matches`]); `None` when the search is not of this kind.
+    /// The general path gives the same answers, and is the reference in
+    /// the tests.
+    pub fn posting_page(&self, page: &PageSpec<'_>) -> Option<Quick> {
+        let ProductFilter {
+            categories,
+            brands,
+            min_price,
+            max_price,
+            min_rating,
+            in_stock,
+            is_active,
+            search,
+            fuzzy: _,
+        } = page.filter;
+        let s = search.as_ref()?;
+        let filtered = !categories.is_empty()
+            || !brands.is_empty()
+            || min_price.is_some()
+            || max_price.is_some()
+            || min_rating.is_some()
+            || in_stock.is_some()
+            || is_active.is_some();
+        if filtered
+            || page.after.is_some()
+            || !relevance_first(page.sort)
+            || !s.exclude().is_empty()
+            || s.include().is_empty()
+        {
+            return None;
+        }
+        // Each clause's terms' lists: one for a word, those of every
+        // word it starts for the last word (a prefix).
+        let mut all = Vec::with_capacity(s.include().len());
+        let mut named = Vec::with_capacity(s.include().len());
+        for c in s.include() {
+            if c.tokens.len() != 1 || !c.alternatives.is_empty() {
+                return None;
+            }
+            let mut terms: Vec<u32> = Vec::new();
+            if c.prefix {
+                self.dict.prefixed(&c.tokens[0], |_, id| terms.push(id));
+            } else if let Some(id) = self.dict.get(&c.tokens[0]) {
+                terms.push(id);
+            }
+            if terms.is_empty() {
+                return None;
+            }
+            all.push(
+                terms
+                    .iter()
+                    .filter_map(|id| self.all.get(*id))
+                    .collect::<Vec<_>>(),
+            );
+            named.push(
+                terms
+                    .iter()
+                    .filter_map(|id| self.names.get(*id))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if self.sku_match(s).is_some() {
+            return None;
+        }
+        let offset = usize::try_from(page.offset).ok()?;
+        let limit = usize::try_from(page.limit).ok()?;
+        let top = meet_clauses(&named);
+        let from_top = |top: &Bitmap| match u32::try_from(offset).ok().and_then(|r| top.select(r)) {
+            Some(first) => top.iter_from(first).take(limit).map(i64::from).collect(),
+            None => Vec::new(),
+        };
+        if top.len() >= offset.saturating_add(limit) as u64 {
+            let total = if all.iter().all(|l| l.len() == 1) {
+                meet_len(&all.iter().map(|l| l[0]).collect::<Vec<_>>())
+            } else {
+                meet_clauses(&all).len()
+            };
+            return Some(Quick::Page(from_top(&top), total));
+        }
+        // The best tier is short of the page (words mostly in the
+        // descriptions): the general path's tiers, from these matches.
+        let m = meet_clauses(&all).into_owned();
+        if top.len() == m.len() {
+            return Some(Quick::Page(from_top(&top), m.len()));
+        }
+        Some(Quick::Matches(m))
     }
 
     /// The ids of `page` among the matches `m`.
@@ -20,20 +132,7 @@ impl Index {
         let offset = usize::try_from(page.offset).unwrap_or(usize::MAX);
         let limit = usize::try_from(page.limit).unwrap_or(usize::MAX);
         let search = page.filter.search.as_ref();
-        let relevance_first = matches!(
-            page.sort,
-            [
-                SortKey {
-                    field: SortField::Relevance,
-                    descending: true
-                },
-                SortKey {
-                    field: SortField::Id,
-                    descending: false
-                }
-            ]
-        );
-        if let (Some(s), true) = (search, relevance_first) {
+        if let (Some(s), true) = (search, relevance_first(page.sort)) {
             return self.relevance_page(s, m, page.after, offset, limit);
         }
         if page.sort == [SortKey::ID] {
@@ -463,4 +562,111 @@ fn select_page<T>(
     }
     items.sort_unstable_by(cmp);
     items.into_iter().skip(offset).take(limit).collect()
+}
+
+/// Whether `sort` is relevance (best first), then id: a search's default.
+fn relevance_first(sort: &[SortKey]) -> bool {
+    matches!(
+        sort,
+        [
+            SortKey {
+                field: SortField::Relevance,
+                descending: true
+            },
+            SortKey {
+                field: SortField::Id,
+                descending: false
+            }
+        ]
+    )
+}
+
+/// The intersection of posting lists: one list borrowed, several built
+/// smallest first.
+fn meet<'a>(lists: &[Posting<'a>]) -> std::borrow::Cow<'a, Bitmap> {
+    use std::borrow::Cow;
+    if let Some(d) = lists.iter().find_map(|p| match p {
+        Posting::One(d) => Some(*d),
+        _ => None,
+    }) {
+        let all = lists.iter().all(|p| p.contains(d));
+        return Cow::Owned(if all {
+            std::iter::once(d).collect()
+        } else {
+            Bitmap::new()
+        });
+    }
+    let Some(mut many) = bitmaps(lists) else {
+        return Cow::Owned(Bitmap::new());
+    };
+    match many.as_mut_slice() {
+        [] => Cow::Owned(Bitmap::new()),
+        [one] => Cow::Borrowed(*one),
+        [a, b, rest @ ..] => {
+            let mut acc = *a & *b;
+            for r in rest {
+                if acc.is_empty() {
+                    break;
+                }
+                acc &= *r;
+            }
+            Cow::Owned(acc)
+        }
+    }
+}
+
+/// The products every clause holds, a clause being one list or the
+/// union of several (a prefix's words): the one-list clauses met first,
+/// then each union made within what they hold.
+fn meet_clauses<'a>(clauses: &[Vec<Posting<'a>>]) -> std::borrow::Cow<'a, Bitmap> {
+    use std::borrow::Cow;
+    let singles: Vec<Posting<'a>> = clauses
+        .iter()
+        .filter(|l| l.len() == 1)
+        .map(|l| l[0])
+        .collect();
+    let mut base: Option<Cow<'a, Bitmap>> = (!singles.is_empty()).then(|| meet(&singles));
+    for lists in clauses.iter().filter(|l| l.len() != 1) {
+        if base.as_ref().is_some_and(|b| b.is_empty()) {
+            break;
+        }
+        let mut acc = Bitmap::new();
+        for p in lists {
+            match (p, base.as_deref()) {
+                (Posting::Many(b), Some(within)) => acc |= *b & within,
+                (Posting::One(d), Some(within)) if !within.contains(*d) => {}
+                (p, _) => p.or_into(&mut acc),
+            }
+        }
+        base = Some(Cow::Owned(acc));
+    }
+    base.unwrap_or(Cow::Owned(Bitmap::new()))
+}
+
+/// `|meet(lists)|`; the last (largest) list is only counted against.
+fn meet_len(lists: &[Posting<'_>]) -> u64 {
+    let Some(many) = bitmaps(lists) else {
+        return meet(lists).len();
+    };
+    match many.as_slice() {
+        [] => 0,
+        [one] => one.len(),
+        [rest @ .., last] => {
+            meet(&rest.iter().map(|b| Posting::Many(b)).collect::<Vec<_>>()).intersection_len(last)
+        }
+    }
+}
+
+/// The lists' bitmaps, smallest first; `None` when one is not a bitmap
+/// (one product, or none).
+fn bitmaps<'a>(lists: &[Posting<'a>]) -> Option<Vec<&'a Bitmap>> {
+    let mut many = lists
+        .iter()
+        .map(|p| match p {
+            Posting::Many(b) => Some(*b),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    many.sort_by_key(|b| b.len());
+    Some(many)
 }

@@ -57,13 +57,15 @@ fn sort_orders_stay_exact_under_writes() {
                 )
             });
             for offset in [0u64, 7, 1500, 2990] {
-                let got = index.page(&PageSpec {
-                    filter: &all,
-                    sort: &sort,
-                    after: None,
-                    offset,
-                    limit: 20,
-                });
+                let got = index
+                    .page(&PageSpec {
+                        filter: &all,
+                        sort: &sort,
+                        after: None,
+                        offset,
+                        limit: 20,
+                    })
+                    .0;
                 let want: Vec<i64> = expected
                     .iter()
                     .skip(offset as usize)
@@ -136,13 +138,15 @@ fn a_walk_that_runs_out_of_budget_gives_the_same_page() {
             )
         });
         for offset in [0u64, 3, 30] {
-            let got = index.page(&PageSpec {
-                filter: &cheap,
-                sort: &sort,
-                after: None,
-                offset,
-                limit: 5,
-            });
+            let got = index
+                .page(&PageSpec {
+                    filter: &cheap,
+                    sort: &sort,
+                    after: None,
+                    offset,
+                    limit: 5,
+                })
+                .0;
             let want: Vec<i64> = expected
                 .iter()
                 .skip(offset as usize)
@@ -364,4 +368,139 @@ fn relevance_pages_from_the_best_tier_equal_the_walk_of_every_tier() {
             );
         }
     }
+}
+
+/// A page answered from the postings alone ([`Index::posting_page`])
+/// equals the general path's page and total (the matches built, then
+/// paged), for one, two and three words, prefixes of one word or of
+/// several, a word one product holds, words no product holds together, and
+/// offsets inside, across and past the best tier; and it declines what it
+/// does not answer.
+#[test]
+fn pages_from_the_postings_equal_the_general_path() {
+    let words = ["red", "green", "blue", "lamp", "chair", "desk", "oak"];
+    let products: Vec<Product> = (1..=900)
+        .map(|i| {
+            let mut p = product(i, 100 + i);
+            let w = |k: i64| words[((i * k + k * k) % words.len() as i64) as usize];
+            p.name = format!("{} {} {}", w(3), w(5), if i == 7 { "unique" } else { "x" });
+            p.description = format!(
+                "{} {} {}",
+                w(11),
+                w(13),
+                if i == 9 { "lonely" } else { "y" }
+            );
+            p
+        })
+        .collect();
+    let index = Index::build(products.iter()).unwrap();
+    let relevance = [
+        SortKey {
+            field: SortField::Relevance,
+            descending: true,
+        },
+        SortKey::ID,
+    ];
+    let (mut answered, mut handed_on) = (0, 0);
+    for q in [
+        "red",
+        "blue lamp",
+        "lamp blue",
+        "red green oak",
+        "unique",
+        "unique red",
+        "lonely",
+        "lonely red",
+        "chair desk",
+        "red red",
+        "missing",
+        "blue missing",
+        "lam",
+        "blue la",
+        "gr",
+        "d",
+        "oak uni",
+        "red green o",
+        "\"red\" lamp",
+    ] {
+        let filter = ProductFilter {
+            search: Some(SearchQuery::parse(q).unwrap()),
+            ..ProductFilter::default()
+        };
+        for (offset, limit) in [(0, 20), (0, 1), (15, 10), (100, 20), (300, 50), (5000, 20)] {
+            let page = PageSpec {
+                filter: &filter,
+                sort: &relevance,
+                after: None,
+                offset,
+                limit,
+            };
+            let m = index.matches(&filter);
+            let general = (index.page_of(&m, &page), m.len());
+            match index.posting_page(&page) {
+                Some(Quick::Page(ids, total)) => {
+                    answered += 1;
+                    assert_eq!((ids, total), general, "{q} offset={offset} limit={limit}");
+                }
+                Some(Quick::Matches(built)) => {
+                    handed_on += 1;
+                    assert_eq!(built, m, "{q}");
+                }
+                None => {}
+            }
+            assert_eq!(
+                index.page(&page),
+                general,
+                "{q} offset={offset} limit={limit}"
+            );
+        }
+    }
+    // Most of these it answers; what it declines is still answered (above).
+    assert!(answered > 50, "answered {answered}");
+    assert!(handed_on > 5, "handed on {handed_on}");
+    // It declines a filter, an exclusion, a phrase and another sort.
+    let s = |q: &str| Some(SearchQuery::parse(q).unwrap());
+    for filter in [
+        ProductFilter {
+            search: s("red"),
+            in_stock: Some(true),
+            ..ProductFilter::default()
+        },
+        ProductFilter {
+            search: s("red -blue"),
+            ..ProductFilter::default()
+        },
+        ProductFilter {
+            search: s("\"red lamp\""),
+            ..ProductFilter::default()
+        },
+    ] {
+        let page = PageSpec {
+            filter: &filter,
+            sort: &relevance,
+            after: None,
+            offset: 0,
+            limit: 20,
+        };
+        assert_eq!(index.posting_page(&page), None, "{filter:?}");
+    }
+    let filter = ProductFilter {
+        search: s("red"),
+        ..ProductFilter::default()
+    };
+    let by_price = [
+        SortKey {
+            field: SortField::Price,
+            descending: false,
+        },
+        SortKey::ID,
+    ];
+    let page = PageSpec {
+        filter: &filter,
+        sort: &by_price,
+        after: None,
+        offset: 0,
+        limit: 20,
+    };
+    assert_eq!(index.posting_page(&page), None);
 }
