@@ -212,20 +212,30 @@ impl Index {
         offset: usize,
         limit: usize,
     ) -> Option<Vec<i64>> {
-        let value: &dyn Fn(usize) -> i64 = match key.field {
-            SortField::Price => &|x| self.price.at(x),
-            SortField::StockQuantity => &|x| self.stock.at(x),
-            SortField::Rating => &|x| i64::from(self.rating[x]),
-            SortField::CreatedAt => &|x| self.created[x],
-            SortField::UpdatedAt => &|x| self.updated[x],
+        // One loop per column and width, the value read inlined (a call
+        // through `&dyn Fn` per match, and a width check per read, cost a
+        // sixth of a `-price` page in a category), into a vector sized
+        // once.
+        let d = key.descending;
+        let keyed: Vec<(i64, u32)> = match (key.field, &self.price, &self.stock) {
+            (SortField::Price, Packed::Narrow(v), _)
+            | (SortField::StockQuantity, _, Packed::Narrow(v)) => {
+                keyed_by(m, d, |x| v.get(x).copied().map_or(0, i64::from))
+            }
+            (SortField::Price, Packed::Wide(v), _)
+            | (SortField::StockQuantity, _, Packed::Wide(v)) => {
+                keyed_by(m, d, |x| v.get(x).copied().unwrap_or(0))
+            }
+            (SortField::Rating, _, _) => {
+                keyed_by(m, d, |x| self.rating.get(x).copied().map_or(0, i64::from))
+            }
+            (SortField::CreatedAt, _, _) => {
+                keyed_by(m, d, |x| self.created.get(x).copied().unwrap_or(0))
+            }
+            (SortField::UpdatedAt, _, _) => {
+                keyed_by(m, d, |x| self.updated.get(x).copied().unwrap_or(0))
+            }
             _ => return None,
-        };
-        // `!v` orders the values in reverse without overflow (it is
-        // -v - 1); ids stay ascending either way.
-        let keyed: Vec<(i64, u32)> = if key.descending {
-            m.iter().map(|d| (!value(d as usize), d)).collect()
-        } else {
-            m.iter().map(|d| (value(d as usize), d)).collect()
         };
         Some(
             select_page(keyed, offset, limit, Ord::cmp)
@@ -562,6 +572,19 @@ fn select_page<T>(
     }
     items.sort_unstable_by(cmp);
     items.into_iter().skip(offset).take(limit).collect()
+}
+
+/// (value, id) for every member of `m`; `!value` when `descending` (it
+/// orders the values in reverse without overflow, being -v - 1), so that
+/// ids stay ascending either way.
+fn keyed_by(m: &Bitmap, descending: bool, value: impl Fn(usize) -> i64) -> Vec<(i64, u32)> {
+    let mut out = Vec::with_capacity(usize::try_from(m.len()).unwrap_or(0));
+    if descending {
+        out.extend(m.iter().map(|d| (!value(d as usize), d)));
+    } else {
+        out.extend(m.iter().map(|d| (value(d as usize), d)));
+    }
+    out
 }
 
 /// Whether `sort` is relevance (best first), then id: a search's default.
