@@ -161,6 +161,24 @@ pub fn trimmed(b: &Bitmap) -> Bitmap {
     out
 }
 
+/// The union of `lists`, each cut down to `within` first when given (by
+/// reference: the small parts are unioned, not whole lists copied and cut
+/// afterwards).
+pub fn union_within<'a>(
+    lists: impl IntoIterator<Item = Posting<'a>>,
+    within: Option<&Bitmap>,
+) -> Bitmap {
+    let mut acc = Bitmap::new();
+    for p in lists {
+        match (p, within) {
+            (Posting::Many(b), Some(w)) => acc |= b & w,
+            (Posting::One(d), Some(w)) if !w.contains(d) => {}
+            (p, _) => p.or_into(&mut acc),
+        }
+    }
+    acc
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Posting, PostingLists};

@@ -206,12 +206,7 @@ impl Index {
         within: Option<&Bitmap>,
     ) -> Bitmap {
         let postings = self.postings(part);
-        let mut terms: Vec<u32> = Vec::new();
-        if prefix {
-            self.dict.prefixed(token, |_, id| terms.push(id));
-        } else if let Some(id) = self.dict.get(token) {
-            terms.push(id);
-        }
+        let terms = self.terms_of(token, prefix);
         if let [id] = terms[..] {
             return match postings.get(id) {
                 Some(Posting::Many(b)) => within.map_or_else(|| b.clone(), |w| b & w),
@@ -221,19 +216,20 @@ impl Index {
                 _ => Bitmap::new(),
             };
         }
-        // Several terms (a prefix): each list within `within` by
-        // reference, then the small parts unioned, rather than a union
-        // of whole lists (a copy) cut down afterwards.
-        let mut acc = Bitmap::new();
-        for id in terms {
-            match (postings.get(id), within) {
-                (Some(Posting::Many(b)), Some(w)) => acc |= b & w,
-                (Some(Posting::One(d)), Some(w)) if !w.contains(d) => {}
-                (Some(p), _) => p.or_into(&mut acc),
-                (None, _) => {}
-            }
+        // Several terms (a prefix): each list within `within`, then unioned.
+        union_within(terms.into_iter().filter_map(|id| postings.get(id)), within)
+    }
+
+    /// The dictionary's terms of `token`: itself, or with `prefix` every
+    /// term it starts.
+    pub(super) fn terms_of(&self, token: &str, prefix: bool) -> Vec<u32> {
+        let mut terms = Vec::new();
+        if prefix {
+            self.dict.prefixed(token, |_, id| terms.push(id));
+        } else if let Some(id) = self.dict.get(token) {
+            terms.push(id);
         }
-        acc
+        terms
     }
 
     /// The products whose `part` contains clause `c`, within `within` when

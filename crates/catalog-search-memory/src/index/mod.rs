@@ -40,7 +40,7 @@ mod tests;
 use crate::arena::{Arena, push_varint, varints};
 use crate::column::{Packed, grow};
 use crate::dict::Dictionary;
-use crate::posting::{Posting, PostingLists, trimmed};
+use crate::posting::{Posting, PostingLists, trimmed, union_within};
 use crate::skus::Skus;
 
 /// Ratings are tenths from 0 to 50.

@@ -78,12 +78,7 @@ impl Index {
             if c.tokens.len() != 1 || !c.alternatives.is_empty() {
                 return None;
             }
-            let mut terms: Vec<u32> = Vec::new();
-            if c.prefix {
-                self.dict.prefixed(&c.tokens[0], |_, id| terms.push(id));
-            } else if let Some(id) = self.dict.get(&c.tokens[0]) {
-                terms.push(id);
-            }
+            let terms = self.terms_of(&c.tokens[0], c.prefix);
             if terms.is_empty() {
                 return None;
             }
@@ -106,23 +101,19 @@ impl Index {
         let offset = usize::try_from(page.offset).ok()?;
         let limit = usize::try_from(page.limit).ok()?;
         let top = meet_clauses(&named);
-        let from_top = |top: &Bitmap| match u32::try_from(offset).ok().and_then(|r| top.select(r)) {
-            Some(first) => top.iter_from(first).take(limit).map(i64::from).collect(),
-            None => Vec::new(),
-        };
         if top.len() >= offset.saturating_add(limit) as u64 {
             let total = if all.iter().all(|l| l.len() == 1) {
                 meet_len(&all.iter().map(|l| l[0]).collect::<Vec<_>>())
             } else {
                 meet_clauses(&all).len()
             };
-            return Some(Quick::Page(from_top(&top), total));
+            return Some(Quick::Page(slice(&top, offset, limit), total));
         }
         // The best tier is short of the page (words mostly in the
         // descriptions): the general path's tiers, from these matches.
         let m = meet_clauses(&all).into_owned();
         if top.len() == m.len() {
-            return Some(Quick::Page(from_top(&top), m.len()));
+            return Some(Quick::Page(slice(&top, offset, limit), m.len()));
         }
         Some(Quick::Matches(m))
     }
@@ -401,10 +392,7 @@ impl Index {
             }
             let need = offset.saturating_add(limit) as u64;
             if top.len() >= need || top.len() == m.len() {
-                let Some(first) = u32::try_from(offset).ok().and_then(|r| top.select(r)) else {
-                    return Vec::new();
-                };
-                return top.iter_from(first).take(limit).map(i64::from).collect();
+                return slice(&top, offset, limit);
             }
         }
         let mut out = Vec::with_capacity(limit.min(1024));
@@ -587,6 +575,14 @@ fn keyed_by(m: &Bitmap, descending: bool, value: impl Fn(usize) -> i64) -> Vec<(
     out
 }
 
+/// Members `offset..offset + limit` of `set`, in id order.
+fn slice(set: &Bitmap, offset: usize, limit: usize) -> Vec<i64> {
+    match u32::try_from(offset).ok().and_then(|r| set.select(r)) {
+        Some(first) => set.iter_from(first).take(limit).map(i64::from).collect(),
+        None => Vec::new(),
+    }
+}
+
 /// Whether `sort` is relevance (best first), then id: a search's default.
 fn relevance_first(sort: &[SortKey]) -> bool {
     matches!(
@@ -653,15 +649,10 @@ fn meet_clauses<'a>(clauses: &[Vec<Posting<'a>>]) -> std::borrow::Cow<'a, Bitmap
         if base.as_ref().is_some_and(|b| b.is_empty()) {
             break;
         }
-        let mut acc = Bitmap::new();
-        for p in lists {
-            match (p, base.as_deref()) {
-                (Posting::Many(b), Some(within)) => acc |= *b & within,
-                (Posting::One(d), Some(within)) if !within.contains(*d) => {}
-                (p, _) => p.or_into(&mut acc),
-            }
-        }
-        base = Some(Cow::Owned(acc));
+        base = Some(Cow::Owned(union_within(
+            lists.iter().copied(),
+            base.as_deref(),
+        )));
     }
     base.unwrap_or(Cow::Owned(Bitmap::new()))
 }
