@@ -24,6 +24,10 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{Config, redact};
 
+/// jemalloc as the allocator (docs/performance.md, "jemalloc").
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "catalog",
