@@ -194,6 +194,57 @@ async fn main() {
             );
         }
     }
+    // Every word of PROBE_WORDS_CATEGORIES's first file in every
+    // category of its second (`words.txt:categories.txt`, the scale
+    // benchmark's lists; categories URL-encoded as there), `sort=-price`:
+    // the distribution over the pairs and the slowest pairs, with their
+    // match counts (what the distinct-key row "a random word, a random
+    // category, sort=-price" draws from).
+    if let Some((words, cats)) = std::env::var("PROBE_WORDS_CATEGORIES")
+        .ok()
+        .as_deref()
+        .and_then(|v| v.split_once(':'))
+        .map(|(w, c)| (w.to_owned(), c.to_owned()))
+    {
+        let read = |p: &str| -> Vec<String> {
+            std::fs::read_to_string(p)
+                .expect("PROBE_WORDS_CATEGORIES")
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.replace("%20", " ").replace("%26", "&"))
+                .collect()
+        };
+        let (words, cats) = (read(&words), read(&cats));
+        let mut timed = Vec::new();
+        for w in &words {
+            for c in &cats {
+                let f = search(w, Some(c));
+                let mut best = f64::MAX;
+                let mut total = 0;
+                for _ in 0..3 {
+                    let (ms, n) = time(&f, &by_price, false);
+                    best = best.min(ms);
+                    total = n;
+                }
+                timed.push((best, total, w.clone(), c.clone()));
+            }
+        }
+        let mut times: Vec<f64> = timed.iter().map(|t| t.0).collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{} word x category pairs, sort=-price (best of 3 each): p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, mean {:.4} ms",
+            times.len(),
+            quantile(&times, 0.5),
+            quantile(&times, 0.9),
+            quantile(&times, 0.99),
+            times.iter().sum::<f64>() / times.len() as f64
+        );
+        timed.sort_by(|a, b| b.0.total_cmp(&a.0));
+        for (ms, total, w, c) in timed.iter().take(15) {
+            let word_total = index.matches(&search(w, None)).len();
+            println!("  {ms:.3} ms: \"{w}\" in {c}: {total} matches (the word alone {word_total})");
+        }
+    }
     for offset in [100_000u64, 500_000, 900_000] {
         let sort = [
             SortKey {

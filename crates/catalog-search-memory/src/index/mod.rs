@@ -192,18 +192,33 @@ pub struct Index {
     /// many belong to the name part: what phrase clauses check adjacency on.
     tokens: Arena,
     name_tokens: Vec<u16>,
-    /// Sort orders built on demand, by (column, descending).
-    perms: std::sync::Mutex<HashMap<(SortField, bool), Perm>>,
+    /// Sort orders built on demand, by (column, descending, grouping).
+    perms: std::sync::Mutex<HashMap<(SortField, bool, Group), Perm>>,
 }
 
 /// Every product in one sort order (the column, then id ascending), as of
 /// its build, and the products written since, whose place in `order` may
 /// be stale: a walk skips them there and merges them in at their current
-/// place. Rebuilt when the written ones pass 1 % of the catalog.
+/// place. Rebuilt when the written ones pass 1 % of the catalog. A
+/// grouped order holds the same products by label first (category or
+/// brand id), then the column and id: label `l`'s products in order are
+/// `order[starts[l]..starts[l + 1]]`.
 #[derive(Debug, Clone, Default)]
 struct Perm {
     order: std::sync::Arc<Vec<u32>>,
+    starts: std::sync::Arc<Vec<usize>>,
     dirty: Bitmap,
+}
+
+/// Which products a sort order's walk reads: all of them, or those of one
+/// label, from an order grouped by that column (a category filter under
+/// `sort=-price` walks its category's products in price order, not the
+/// whole catalog's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Group {
+    All,
+    Category,
+    Brand,
 }
 
 /// A relevance tier: the products of one score, in id order.

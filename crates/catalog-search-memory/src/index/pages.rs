@@ -145,15 +145,24 @@ impl Index {
             // expected length, and gives up for the selection as soon as
             // what is left of it would read more entries than there are
             // matches.
+            //
+            // A filter of one category or one brand walks that label's
+            // products alone, from an order grouped by it: a cheap
+            // category's matches are no longer at the far end of the
+            // catalog's order, and the walk reads about (offset + limit)
+            // × label / matches entries.
             let need = offset.saturating_add(limit) as u64;
-            let walk = need.saturating_mul(self.live.len()) / m.len().max(1);
+            let scope = self.walk_scope(page.filter);
+            let domain = scope.map_or(self.live.len(), |(_, _, n)| n);
+            let walk = need.saturating_mul(domain) / m.len().max(1);
             let early = Checkpoint {
                 every: walk.max(1),
                 need,
                 instead: m.len(),
             };
+            let scope = scope.map(|(group, label, _)| (group, label));
             if walk < m.len()
-                && let Some(ids) = self.walk_page(*key, m, offset, limit, early)
+                && let Some(ids) = self.walk_page(*key, scope, m, offset, limit, early)
             {
                 return ids;
             }
@@ -236,45 +245,125 @@ impl Index {
         )
     }
 
-    /// The sort order of `key` (then id), built now when missing.
-    pub(super) fn perm(&self, key: SortKey) -> Perm {
+    /// The label a filtered walk can read alone: the filter's one category
+    /// or one brand (of both, the one with fewer products), its id and its
+    /// product count; `None` for any other filter.
+    pub(super) fn walk_scope(&self, f: &ProductFilter) -> Option<(Group, u32, u64)> {
+        let one = |labels: &Labels, names: &[catalog_domain::Label], group| match names {
+            [one] => labels.ids.get(one.as_str()).map(|id| {
+                let n = labels.docs.get(*id as usize).map_or(0, Bitmap::len);
+                (group, *id, n)
+            }),
+            _ => None,
+        };
+        let category = one(&self.categories, &f.categories, Group::Category);
+        let brand = one(&self.brands, &f.brands, Group::Brand);
+        match (category, brand) {
+            (Some(c), Some(b)) => Some(if b.2 < c.2 { b } else { c }),
+            (c, b) => c.or(b),
+        }
+    }
+
+    /// The sort order of `key` (then id), built now when missing; grouped
+    /// by category or brand first with `group`.
+    pub(super) fn perm(&self, key: SortKey, group: Group) -> Perm {
+        let whole = || {
+            let sort = [key, SortKey::ID];
+            let mut order: Vec<u32> = self.live.iter().collect();
+            order.sort_unstable_by(|a, b| self.cmp_docs(&sort, *a, *b, &|_| 0));
+            Perm {
+                order: std::sync::Arc::new(order),
+                starts: std::sync::Arc::default(),
+                dirty: Bitmap::new(),
+            }
+        };
         let Ok(mut perms) = self.perms.lock() else {
             return Perm::default();
         };
+        let all = perms
+            .entry((key.field, key.descending, Group::All))
+            .or_insert_with(whole)
+            .clone();
+        if group == Group::All {
+            return all;
+        }
         perms
-            .entry((key.field, key.descending))
-            .or_insert_with(|| {
-                let sort = [key, SortKey::ID];
-                let mut order: Vec<u32> = self.live.iter().collect();
-                order.sort_unstable_by(|a, b| self.cmp_docs(&sort, *a, *b, &|_| 0));
-                Perm {
-                    order: std::sync::Arc::new(order),
-                    dirty: Bitmap::new(),
-                }
-            })
+            .entry((key.field, key.descending, group))
+            .or_insert_with(|| self.grouped(&all, group))
             .clone()
+    }
+
+    /// `all` partitioned by label, each label's products kept in `all`'s
+    /// order (a counting sort: two passes, no comparison). Its stale
+    /// places are `all`'s: a product written since `all` was built is
+    /// placed by its current label, and skipped there by the walks like
+    /// in `all`.
+    fn grouped(&self, all: &Perm, group: Group) -> Perm {
+        let (labels, side) = match group {
+            Group::Brand => (self.brands.names.len(), 1),
+            _ => (self.categories.names.len(), 0),
+        };
+        let label = |d: u32| {
+            let (c, b) = self.labels_of(d as usize);
+            (if side == 0 { c } else { b } as usize).min(labels.saturating_sub(1))
+        };
+        let mut starts = vec![0usize; labels + 1];
+        for d in all.order.iter() {
+            starts[label(*d) + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; all.order.len()];
+        for d in all.order.iter() {
+            let at = &mut next[label(*d)];
+            order[*at] = *d;
+            *at += 1;
+        }
+        Perm {
+            order: std::sync::Arc::new(order),
+            starts: std::sync::Arc::new(starts),
+            dirty: all.dirty.clone(),
+        }
     }
 
     /// A page of `m` in `key` order by walking the prebuilt order; `None`
     /// when a filtered walk gave up at a checkpoint (`early`: the rest of
     /// its projected length exceeded the selection's cost; the caller
     /// then selects the page from the matches).
+    ///
+    /// With `scope` (a label, as [`Index::walk_scope`] picks it; every
+    /// match must hold it) the walk reads that label's products alone.
     pub(super) fn walk_page(
         &self,
         key: SortKey,
+        scope: Option<(Group, u32)>,
         m: &Bitmap,
         offset: usize,
         limit: usize,
         early: Checkpoint,
     ) -> Option<Vec<i64>> {
         let sort = [key, SortKey::ID];
-        let perm = self.perm(key);
+        let perm = self.perm(key, scope.map_or(Group::All, |(g, _)| g));
+        let order: &[u32] = match scope {
+            None => &perm.order,
+            // A label interned after the order was built has no range:
+            // its products were all written since, and are merged in.
+            Some((_, label)) => {
+                let l = label as usize;
+                match (perm.starts.get(l), perm.starts.get(l + 1)) {
+                    (Some(a), Some(b)) => perm.order.get(*a..*b).unwrap_or_default(),
+                    _ => &[],
+                }
+            }
+        };
         let cmp = |a: &u32, b: &u32| self.cmp_docs(&sort, *a, *b, &|_| 0);
         // Written since the build: at their current place, merged in.
         let mut moved: Vec<u32> = (m & &perm.dirty).iter().collect();
         moved.sort_unstable_by(cmp);
         let mut moved = moved.into_iter().peekable();
-        let unfiltered = perm.dirty.is_empty() && m.len() == perm.order.len() as u64;
+        let unfiltered = perm.dirty.is_empty() && m.len() == order.len() as u64;
         // Membership by a flat copy when the walk may read thousands of
         // entries (bitmap.rs, `Flat`); products written since the build
         // are tested only when there are some.
@@ -291,10 +380,10 @@ impl Index {
         let mut rest: Box<dyn Iterator<Item = u32>> = if unfiltered {
             // Every product, none moved: the page is a slice.
             skip = 0;
-            Box::new(perm.order.iter().copied().skip(offset))
+            Box::new(order.iter().copied().skip(offset))
         } else {
             Box::new(
-                perm.order
+                order
                     .iter()
                     .copied()
                     .take_while(|_| {

@@ -193,19 +193,132 @@ fn a_walk_gives_up_at_its_checkpoint_when_the_matches_are_bunched() {
     // The cheapest 200 seen from the dearest end: nothing by entry 100,
     // so the projection is unbounded and the walk gives up there.
     let cheap = of("Cheap");
-    assert_eq!(index.walk_page(desc, &cheap, 0, 5, early(100, 200)), None);
+    assert_eq!(
+        index.walk_page(desc, None, &cheap, 0, 5, early(100, 200)),
+        None
+    );
     // When selecting would cost more than reading the whole order, the
     // walk reads on and finds them.
     let walked = index
-        .walk_page(desc, &cheap, 0, 5, early(100, 100_000))
+        .walk_page(desc, None, &cheap, 0, 5, early(100, 100_000))
         .unwrap();
     assert_eq!(walked, vec![200, 199, 198, 197, 196]);
     // A third of the catalog, spread over the order: done long before.
     let spread = of("C1");
     let page = index
-        .walk_page(desc, &spread, 0, 5, early(15, 600))
+        .walk_page(desc, None, &spread, 0, 5, early(15, 600))
         .unwrap();
     assert_eq!(page.len(), 5);
+}
+
+/// A walk of one category's or one brand's products, from the order
+/// grouped by that label, gives the page the compared order gives: for
+/// both labels, both directions, offsets inside and past the label, a
+/// filter of both labels (the smaller one walked), and after writes that
+/// move products between labels, change their prices, remove some and add
+/// some under a label the grouped order has never seen.
+#[test]
+fn walks_of_one_label_equal_the_compared_order() {
+    let mut products: Vec<Product> = (1..=3000).map(|i| product(i, (i * 37) % 500)).collect();
+    for p in &mut products {
+        p.brand = Label::from_stored(format!("B{}", p.id.get() % 7));
+    }
+    let mut index = Index::build(products.iter()).unwrap();
+    let check = |index: &Index, when: &str| {
+        let filters = [
+            ("C1", None),
+            ("C2", None),
+            ("", Some("B3")),
+            ("C0", Some("B5")),
+            ("New", None),
+        ];
+        for (category, brand) in filters {
+            let filter = ProductFilter {
+                categories: (!category.is_empty())
+                    .then(|| Label::from_stored(category.into()))
+                    .into_iter()
+                    .collect(),
+                brands: brand
+                    .map(|b| Label::from_stored(b.into()))
+                    .into_iter()
+                    .collect(),
+                ..ProductFilter::default()
+            };
+            let m = index.matches(&filter);
+            let scope = index.walk_scope(&filter).map(|(g, l, _)| (g, l));
+            for field in [SortField::Price, SortField::Rating] {
+                for descending in [false, true] {
+                    let key = SortKey { field, descending };
+                    let sort = [key, SortKey::ID];
+                    let mut all: Vec<u32> = m.iter().collect();
+                    all.sort_by(|a, b| index.cmp_docs(&sort, *a, *b, &|_| 0));
+                    for (offset, limit) in [(0, 20), (13, 7), (900, 20), (5000, 20)] {
+                        let want: Vec<i64> = all
+                            .iter()
+                            .skip(offset)
+                            .take(limit)
+                            .map(|d| i64::from(*d))
+                            .collect();
+                        let early = pages::Checkpoint {
+                            every: 1 << 40,
+                            need: (offset + limit) as u64,
+                            instead: u64::MAX,
+                        };
+                        let walked = index.walk_page(key, scope, &m, offset, limit, early);
+                        assert_eq!(
+                            walked.as_ref(),
+                            Some(&want),
+                            "{when}: {category}/{brand:?} {field:?} descending={descending} offset={offset}"
+                        );
+                        let (paged, total) = index.page(&PageSpec {
+                            filter: &filter,
+                            sort: &sort,
+                            after: None,
+                            offset: offset as u64,
+                            limit: limit as u64,
+                        });
+                        assert_eq!((paged, total), (want, m.len()), "{when}: Index::page");
+                    }
+                }
+            }
+        }
+    };
+    // The catalog's orders first, then writes, then the grouped orders:
+    // built from orders with stale places, they must know them too.
+    for field in [SortField::Price, SortField::Rating] {
+        for descending in [false, true] {
+            index.perm(SortKey { field, descending }, Group::All);
+        }
+    }
+    for id in (3..=3000).step_by(101) {
+        let mut p = products[(id - 1) as usize].clone();
+        p.category = Label::from_stored(format!("C{}", (id + 2) % 3));
+        p.price = Price::from_cents((id * 13) % 800).unwrap();
+        p.version += 1;
+        index.upsert(&p).unwrap();
+    }
+    check(&index, "grouped after writes");
+    // Moved between categories and brands, repriced, removed, and new
+    // products under a new category: the grouped orders' places for them
+    // are stale, and the walks merge them in.
+    for id in (5..=3000).step_by(97) {
+        let mut p = products[(id - 1) as usize].clone();
+        p.category = Label::from_stored(format!("C{}", (id + 1) % 3));
+        p.brand = Label::from_stored(format!("B{}", (id + 2) % 7));
+        p.price = Price::from_cents((id * 11) % 700).unwrap();
+        p.version += 10;
+        index.upsert(&p).unwrap();
+    }
+    for id in (9..=3000).step_by(211) {
+        index.remove(id);
+    }
+    for id in 3001..=3040 {
+        let mut p = product(id, id % 300);
+        p.category = Label::from_stored(if id % 2 == 0 { "New" } else { "C1" }.into());
+        p.brand = Label::from_stored("B3".into());
+        index.upsert(&p).unwrap();
+    }
+    check(&index, "after writes");
 }
 
 /// With more labels than the intersection path takes (a catalog of many
