@@ -211,6 +211,24 @@ fn a_walk_gives_up_at_its_checkpoint_when_the_matches_are_bunched() {
     assert_eq!(page.len(), 5);
 }
 
+/// Items `offset..offset + limit` of `m` sorted by comparing documents:
+/// the reference the faster paths are checked against.
+fn compared_page(
+    index: &Index,
+    m: &Bitmap,
+    sort: &[SortKey],
+    offset: usize,
+    limit: usize,
+) -> Vec<i64> {
+    let mut all: Vec<u32> = m.iter().collect();
+    all.sort_by(|a, b| index.cmp_docs(sort, *a, *b, &|_| 0));
+    all.iter()
+        .skip(offset)
+        .take(limit)
+        .map(|d| i64::from(*d))
+        .collect()
+}
+
 /// A walk of one category's or one brand's products, from the order
 /// grouped by that label, gives the page the compared order gives: for
 /// both labels, both directions, offsets inside and past the label, a
@@ -250,15 +268,8 @@ fn walks_of_one_label_equal_the_compared_order() {
                 for descending in [false, true] {
                     let key = SortKey { field, descending };
                     let sort = [key, SortKey::ID];
-                    let mut all: Vec<u32> = m.iter().collect();
-                    all.sort_by(|a, b| index.cmp_docs(&sort, *a, *b, &|_| 0));
                     for (offset, limit) in [(0, 20), (13, 7), (900, 20), (5000, 20)] {
-                        let want: Vec<i64> = all
-                            .iter()
-                            .skip(offset)
-                            .take(limit)
-                            .map(|d| i64::from(*d))
-                            .collect();
+                        let want = compared_page(index, &m, &sort, offset, limit);
                         let early = pages::Checkpoint {
                             every: 1 << 40,
                             need: (offset + limit) as u64,
@@ -402,15 +413,8 @@ fn keyed_pages_equal_the_compared_order() {
         for descending in [false, true] {
             let key = SortKey { field, descending };
             let sort = [key, SortKey::ID];
-            let mut all: Vec<u32> = m.iter().collect();
-            all.sort_by(|a, b| index.cmp_docs(&sort, *a, *b, &|_| 0));
             for (offset, limit) in [(0, 20), (7, 5), (1300, 50), (1330, 20)] {
-                let want: Vec<i64> = all
-                    .iter()
-                    .skip(offset)
-                    .take(limit)
-                    .map(|d| i64::from(*d))
-                    .collect();
+                let want = compared_page(&index, &m, &sort, offset, limit);
                 assert_eq!(
                     index.keyed_page(key, &m, offset, limit),
                     Some(want),
