@@ -280,6 +280,11 @@ impl Index {
         let Ok(mut perms) = self.perms.lock() else {
             return Perm::default();
         };
+        // A grouped order already built is all a walk needs: the catalog's
+        // order (and a copy of its stale places) only to build one.
+        if let Some(grouped) = perms.get(&(key.field, key.descending, group)) {
+            return grouped.clone();
+        }
         let all = perms
             .entry((key.field, key.descending, Group::All))
             .or_insert_with(whole)
@@ -299,13 +304,18 @@ impl Index {
     /// placed by its current label, and skipped there by the walks like
     /// in `all`.
     fn grouped(&self, all: &Perm, group: Group) -> Perm {
-        let (labels, side) = match group {
-            Group::Brand => (self.brands.names.len(), 1),
-            _ => (self.categories.names.len(), 0),
+        let labels = match group {
+            Group::Brand => self.brands.names.len(),
+            _ => self.categories.names.len(),
         };
         let label = |d: u32| {
-            let (c, b) = self.labels_of(d as usize);
-            (if side == 0 { c } else { b } as usize).min(labels.saturating_sub(1))
+            let (category, brand) = self.labels_of(d as usize);
+            let l = if group == Group::Brand {
+                brand
+            } else {
+                category
+            };
+            (l as usize).min(labels.saturating_sub(1))
         };
         let mut starts = vec![0usize; labels + 1];
         for d in all.order.iter() {
